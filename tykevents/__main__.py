@@ -1,0 +1,5 @@
+import sys
+
+from tykevents.cli import main
+
+sys.exit(main())

@@ -1,0 +1,272 @@
+"""API definitions (Classic and Tyk OAS) -> the handler entries they name (spec 2).
+
+The output is classic-shaped on purpose: Tyk itself converts OAS `eventHandlers` into classic
+`event_handlers` (ExtractTo), and every handler builder then decodes the classic
+`handler_meta`. A broken file or entry is reported with file and JSON path and skipped;
+everything else keeps loading.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+logger = logging.getLogger("tykevents.apps")
+
+HANDLER_NAMES = ("eh_log_handler", "eh_web_hook_handler", "eh_dynamic_handler", "cp_dynamic_handler")
+OAS_KINDS = {"webhook": "eh_web_hook_handler", "custom": "eh_dynamic_handler", "log": "eh_log_handler"}
+
+
+@dataclass
+class HandlerEntry:
+    event: str
+    handler_name: str
+    meta: Any
+    where: str  # "<file>:<JSON path>" for every message about this entry
+
+
+@dataclass
+class APIDefinition:
+    api_id: str
+    org_id: str
+    name: str
+    source: str
+    kind: str  # "classic" | "oas"
+    handlers: list[HandlerEntry] = field(default_factory=list)
+
+
+@dataclass
+class Problem:
+    """Something wrong in a file; `fatal` problems drop the whole API, others one entry."""
+
+    where: str
+    message: str
+    level: int = logging.ERROR
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def classic_entries(
+    event_handlers: Any, where: str, problems: list[Problem]
+) -> list[HandlerEntry]:
+    """`{"events": {"<Event>": [{"handler_name", "handler_meta"}, ...]}}` -> entries."""
+    out: list[HandlerEntry] = []
+    if event_handlers is None:
+        return out
+    if not isinstance(event_handlers, dict):
+        problems.append(Problem(where, "expected an object"))
+        return out
+    events = event_handlers.get("events")
+    if events is None:
+        return out
+    if not isinstance(events, dict):
+        problems.append(Problem(f"{where}.events", "expected an object"))
+        return out
+    for event, lst in events.items():
+        epath = f"{where}.events.{event}"
+        if not isinstance(lst, list):
+            problems.append(Problem(epath, "expected an array of handlers"))
+            continue
+        for i, h in enumerate(lst):
+            hpath = f"{epath}[{i}]"
+            if not isinstance(h, dict):
+                problems.append(Problem(hpath, "expected an object"))
+                continue
+            name = h.get("handler_name")
+            if not isinstance(name, str):
+                problems.append(Problem(f"{hpath}.handler_name", "expected a string"))
+                continue
+            out.append(HandlerEntry(event, name, h.get("handler_meta"), hpath))
+    return out
+
+
+def _parse_cooldown(value: Any, where: str, problems: list[Problem]) -> int | None:
+    """OAS cooldownPeriod -> event_timeout seconds (spec 2.5): a JSON string, "" = 0, an
+    invalid duration silently 0 in Tyk (we warn), floor of the seconds."""
+    from tykevents.gotemplate.gotime import parse_go_duration
+
+    if value is None or value == "":
+        return 0
+    if not isinstance(value, str):
+        problems.append(Problem(where, "error while parsing duration: expected a string like \"10s\""))
+        return None
+    try:
+        ns = parse_go_duration(value)
+    except ValueError:
+        problems.append(
+            Problem(where, f"invalid duration {value!r}: treated as 0 (no cooldown), as Tyk does",
+                    logging.WARNING)
+        )
+        return 0
+    return math.floor(ns / 1_000_000_000)
+
+
+def _typed(entry: dict[str, Any], key: str, typ: type, default: Any, where: str,
+           problems: list[Problem]) -> Any:
+    v = entry.get(key, default)
+    if v is None:
+        return default
+    if typ is bool and not isinstance(v, bool) or typ is str and not isinstance(v, str):
+        problems.append(Problem(f"{where}.{key}", f"expected {'a boolean' if typ is bool else 'a string'}"))
+        raise ValueError
+    return v
+
+
+def oas_entries(handlers: Any, where: str, problems: list[Problem]) -> list[HandlerEntry]:
+    """`x-tyk-api-gateway.server.eventHandlers` -> classic entries (ExtractTo, spec 2.5)."""
+    out: list[HandlerEntry] = []
+    if handlers is None:
+        return out
+    if not isinstance(handlers, list):
+        problems.append(Problem(where, "expected an array"))
+        return out
+    for i, h in enumerate(handlers):
+        hpath = f"{where}[{i}]"
+        if not isinstance(h, dict):
+            problems.append(Problem(hpath, "expected an object"))
+            continue
+        try:
+            enabled = _typed(h, "enabled", bool, False, hpath, problems)
+            trigger = _typed(h, "trigger", str, "", hpath, problems)
+            kind = _typed(h, "type", str, "", hpath, problems)
+            hid = _typed(h, "id", str, "", hpath, problems)
+            name = _typed(h, "name", str, "", hpath, problems)
+        except ValueError:
+            continue
+        handler_name = OAS_KINDS.get(kind)
+        if handler_name is None:
+            problems.append(Problem(f"{hpath}.type", f"unknown handler type {kind!r}: skipped",
+                                    logging.WARNING))
+            continue
+        try:
+            if kind == "webhook":
+                headers = h.get("headers") or []
+                if not isinstance(headers, list):
+                    problems.append(Problem(f"{hpath}.headers", "expected an array"))
+                    continue
+                header_map: dict[str, str] = {}
+                for j, hd in enumerate(headers):
+                    if not isinstance(hd, dict):
+                        problems.append(Problem(f"{hpath}.headers[{j}]", "expected an object"))
+                        raise ValueError
+                    hn = _typed(hd, "name", str, "", f"{hpath}.headers[{j}]", problems)
+                    hv = _typed(hd, "value", str, "", f"{hpath}.headers[{j}]", problems)
+                    header_map[hn] = hv  # a later duplicate wins, as in Tyk
+                timeout = _parse_cooldown(h.get("cooldownPeriod"), f"{hpath}.cooldownPeriod", problems)
+                if timeout is None:
+                    continue
+                meta = {
+                    "disabled": not enabled,
+                    "id": hid,
+                    "name": name,
+                    "method": _typed(h, "method", str, "", hpath, problems),
+                    "target_path": _typed(h, "url", str, "", hpath, problems),
+                    "template_path": _typed(h, "bodyTemplate", str, "", hpath, problems),
+                    "header_map": header_map,
+                    "event_timeout": timeout,
+                }
+            elif kind == "custom":
+                meta = {
+                    "disabled": not enabled,
+                    "id": hid,
+                    "name": _typed(h, "functionName", str, "", hpath, problems),
+                    "path": _typed(h, "path", str, "", hpath, problems),
+                }
+            else:
+                meta = {"disabled": not enabled, "prefix": _typed(h, "logPrefix", str, "", hpath, problems)}
+        except ValueError:
+            continue
+        out.append(HandlerEntry(trigger, handler_name, meta, hpath))
+    return out
+
+
+def _read_json(path: Path, problems: list[Problem]) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except OSError as e:
+        problems.append(Problem(str(path), f"cannot read: {e.strerror}"))
+    except orjson.JSONDecodeError as e:
+        problems.append(Problem(str(path), f"not valid JSON: {e}"))
+    return None
+
+
+def _str_at(obj: Any, *keys: str) -> str:
+    for k in keys:
+        if not isinstance(obj, dict):
+            return ""
+        obj = obj.get(k)
+    return obj if isinstance(obj, str) else ""
+
+
+def parse_definition(doc: Any, source: str, problems: list[Problem],
+                     oas_companion: Any = None) -> APIDefinition | None:
+    """One decoded file -> an APIDefinition, or None when it is not usable at all."""
+    if not isinstance(doc, dict):
+        problems.append(Problem(source, "$: expected a JSON object"))
+        return None
+    x = doc.get("x-tyk-api-gateway")
+    if "openapi" in doc and isinstance(x, dict):
+        api_id = _str_at(x, "info", "id")
+        if not api_id:
+            problems.append(Problem(f"{source}:$['x-tyk-api-gateway'].info.id", "missing API id"))
+            return None
+        api = APIDefinition(api_id, _str_at(x, "info", "orgId"), _str_at(x, "info", "name"), source, "oas")
+        server = x.get("server") if isinstance(x.get("server"), dict) else {}
+        api.handlers = oas_entries(server.get("eventHandlers"),
+                                   f"{source}:$['x-tyk-api-gateway'].server.eventHandlers", problems)
+        return api
+    api_id = doc.get("api_id")
+    if not isinstance(api_id, str) or not api_id:
+        problems.append(Problem(f"{source}:$.api_id", "missing API id (neither a Classic nor a Tyk OAS definition)"))
+        return None
+    org = doc.get("org_id") if isinstance(doc.get("org_id"), str) else ""
+    name = doc.get("name") if isinstance(doc.get("name"), str) else ""
+    api = APIDefinition(api_id, org, name, source, "classic")
+    api.handlers = classic_entries(doc.get("event_handlers"), f"{source}:$.event_handlers", problems)
+    if oas_companion is not None:
+        # Tyk stores an OAS API as <id>.json + <id>-oas.json; ExtractTo drops the classic
+        # webhook/JS/log entries and appends the OAS ones (other kinds are kept).
+        oas = parse_definition(oas_companion["doc"], oas_companion["source"], problems)
+        if oas is not None:
+            api.kind = "oas"
+            kept = [h for h in api.handlers if h.handler_name not in OAS_KINDS.values()]
+            api.handlers = kept + oas.handlers
+    return api
+
+
+def load_apps(app_dir: Path) -> tuple[list[APIDefinition], list[Problem]]:
+    """Every `*.json` in app_dir, in name order. Duplicate API ids: the first file wins."""
+    problems: list[Problem] = []
+    apis: list[APIDefinition] = []
+    if not app_dir.is_dir():
+        problems.append(Problem(str(app_dir), "app_path is not a directory"))
+        return apis, problems
+    files = sorted(p for p in app_dir.glob("*.json") if p.is_file())
+    names = {p.name for p in files}
+    seen: dict[str, str] = {}
+    for path in files:
+        if path.name.endswith("-oas.json") and path.name[: -len("-oas.json")] + ".json" in names:
+            continue  # loaded with its classic twin below
+        doc = _read_json(path, problems)
+        if doc is None:
+            continue
+        companion = None
+        twin = path.with_name(path.stem + "-oas.json")
+        if isinstance(doc, dict) and doc.get("is_oas") is True and twin.name in names:
+            tdoc = _read_json(twin, problems)
+            if tdoc is not None:
+                companion = {"doc": tdoc, "source": str(twin)}
+        api = parse_definition(doc, str(path), problems, companion)
+        if api is None:
+            continue
+        if api.api_id in seen:
+            problems.append(Problem(str(path), f"duplicate API id {api.api_id!r} (already loaded from {seen[api.api_id]}): skipped"))
+            continue
+        seen[api.api_id] = str(path)
+        apis.append(api)
+    return apis, problems

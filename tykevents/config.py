@@ -1,0 +1,270 @@
+"""tyk.conf: Tyk's own keys where Tyk has them, plus one strict section of ours.
+
+Tyk decodes tyk.conf with Go's encoding/json, so its keys match case-insensitively and unknown
+keys are ignored; we do the same for Tyk's keys. Our own section, `tykevents`, is strict:
+an unknown or mistyped key is an error naming its JSON path, because a typo in a daemon
+setting should never silently fall back to a default.
+
+Environment overrides follow Tyk's style: TYK_GW_<PATH>, where each path element is the key
+upper-cased with underscores removed (TYK_GW_APPPATH, TYK_GW_STORAGE_HOST,
+TYK_GW_MONITOR_ENABLETRIGGERMONITORS, TYK_GW_TYKEVENTS_DRAINTIMEOUT).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import msgspec
+import orjson
+
+from tykevents.deliver.webhook.settings import WebhookSettings
+
+
+class ConfigError(Exception):
+    """A configuration problem, with the file and JSON path it concerns."""
+
+
+class _Tyk(msgspec.Struct, kw_only=True):
+    """Base of Tyk's structs: unknown keys ignored, as Go does."""
+
+
+class Storage(_Tyk):
+    type: str = "redis"
+    host: str = "localhost"
+    port: int = 6379
+    addrs: list[str] = []
+    username: str = ""
+    password: str = ""
+    database: int = 0
+    enable_cluster: bool = False
+    use_ssl: bool = False
+    timeout: int = 5
+
+
+class MonitorWebhook(_Tyk):
+    method: str = ""
+    target_path: str = ""
+    template_path: str = ""
+    header_map: dict[str, str] = {}
+    event_timeout: int = 0
+
+
+class Monitor(_Tyk):
+    enable_trigger_monitors: bool = False
+    configuration: MonitorWebhook = msgspec.field(default_factory=MonitorWebhook)
+    global_trigger_limit: float = 0.0
+    monitor_user_keys: bool = False
+    monitor_org_keys: bool = False
+
+
+class Listen(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where events come in. Addresses are "host:port"; Unix paths are file paths."""
+
+    udp: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1:9900"])
+    unix_dgram: list[str] = []
+    unix_stream: list[str] = []
+    tcp: list[str] = []
+    http: list[str] = []
+
+
+class Lanes(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Bounded queue size and worker count of each handler lane (one lane per kind)."""
+
+    log_queue: int = 65536
+    log_workers: int = 1
+    webhook_queue: int = 65536
+    webhook_workers: int = 64
+    js_queue: int = 16384
+    js_workers: int = 4
+    monitor_queue: int = 65536
+    monitor_workers: int = 4
+
+
+class Logging(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    level: str = ""  # "" = tyk.conf log_level, else info
+    format: str = "text"  # text | json
+    file: str = ""  # "" = stderr
+    syslog: str = ""  # e.g. "/dev/log" to log through syslog
+
+
+class JSSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    call_time_limit: float = 1.0  # seconds per handler call
+    memory_limit: int = 64 * 1024 * 1024  # bytes per VM
+    http_timeout: float = 10.0  # TykMakeHttpRequest / TykBatchRequest
+
+
+class Daemon(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Our section: `"tykevents": {...}` in tyk.conf."""
+
+    listen: Listen = msgspec.field(default_factory=Listen)
+    lanes: Lanes = msgspec.field(default_factory=Lanes)
+    drain_timeout: float = 10.0
+    metrics: str = "127.0.0.1:9902"  # "" disables the health/metrics endpoint
+    state: str = "memory"  # memory | redis (uses tyk.conf `storage`)
+    max_record_bytes: int = 1 << 20  # a bigger line or datagram is rejected
+    max_http_body_bytes: int = 16 << 20
+    receive_buffer: int = 64 << 20  # SO_RCVBUF asked for; the kernel caps it at rmem_max
+    log_detail: str = "intended"  # log handler: "intended" | "tyk" (prefix:Type only)
+    logging: Logging = msgspec.field(default_factory=Logging)
+    webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    js: JSSettings = msgspec.field(default_factory=JSSettings)
+    state_dir: str = "var"
+
+
+class Config(_Tyk):
+    """tyk.conf as the daemon sees it. Paths are resolved against `base_dir`."""
+
+    app_path: str = "apps/"
+    template_path: str = "templates"
+    storage: Storage = msgspec.field(default_factory=Storage)
+    event_handlers: dict[str, Any] = {}
+    monitor: Monitor = msgspec.field(default_factory=Monitor)
+    enable_jsvm: bool = False
+    tyk_js_path: str = ""
+    enable_key_logging: bool = False
+    hash_keys: bool = False
+    secret: str = ""
+    log_level: str = ""
+    ignore_canonical_mime_header_key: bool = False
+    allow_master_keys: bool = False
+    tykevents: Daemon = msgspec.field(default_factory=Daemon)
+    # Not from the file: where relative paths start, and which file this came from.
+    base_dir: str = "."
+    source: str = ""
+
+    def path(self, p: str) -> Path:
+        """A path from the config, relative to the config file's directory."""
+        q = Path(p)
+        return q if q.is_absolute() else Path(self.base_dir) / q
+
+
+_TYK_STRUCTS = (Config, Storage, Monitor, MonitorWebhook)
+
+
+def _fold_keys(obj: Any, typ: type) -> Any:
+    """Rename keys to the struct's field names case-insensitively (exact match first), as Go's
+    encoding/json matches them; recurse into Tyk structs only (our section stays strict)."""
+    if not isinstance(obj, dict):
+        return obj
+    fields = {f.name: f for f in msgspec.structs.fields(typ)}
+    lower = {name.lower(): name for name in fields}
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        name = k if k in fields else lower.get(k.lower())
+        if name is None:
+            continue  # unknown Tyk key: ignored, as Tyk ignores it
+        if name in out and k != name:
+            continue  # an exact-case key wins over a folded one
+        ftype = fields[name].type
+        out[name] = _fold_keys(v, ftype) if ftype in _TYK_STRUCTS and ftype is not Config else v
+    return out
+
+
+def _env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Apply TYK_GW_* variables onto the raw JSON tree, typed like the default value."""
+    defaults = msgspec.to_builtins(Config())
+    for var, text in env.items():
+        if not var.startswith("TYK_GW_"):
+            continue
+        parts = var[len("TYK_GW_") :].split("_")
+        node, dnode = raw, defaults
+        for i, part in enumerate(parts):
+            match = next((k for k in dnode if k.replace("_", "").upper() == part), None)
+            if match is None:
+                break
+            if i == len(parts) - 1:
+                node[match] = _parse_env_value(text, dnode[match], var)
+            else:
+                if not isinstance(dnode[match], dict):
+                    break
+                node = node.setdefault(match, {})
+                dnode = dnode[match]
+
+
+def _parse_env_value(text: str, default: Any, var: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            if text.lower() in ("1", "true", "t", "yes"):
+                return True
+            if text.lower() in ("0", "false", "f", "no", ""):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, (list, dict)):
+            value = orjson.loads(text) if text.startswith(("[", "{")) else text.split(",")
+            return value
+        return text
+    except ValueError:
+        raise ConfigError(f"environment {var}={text!r}: expected {type(default).__name__}")
+
+
+def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment and validate tyk.conf. Raises ConfigError."""
+    env = os.environ if env is None else env
+    if path is None:
+        raw: dict[str, Any] = {}
+        source, base = "<defaults>", "."
+    else:
+        p = Path(path)
+        source, base = str(p), str(p.resolve().parent)
+        try:
+            raw = orjson.loads(p.read_bytes())
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+        except orjson.JSONDecodeError as e:
+            raise ConfigError(f"{p}: not valid JSON: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: $: expected a JSON object")
+    raw = _fold_keys(raw, Config)
+    _env_overrides(raw, env)
+    raw["base_dir"], raw["source"] = base, source
+    try:
+        cfg = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: Config) -> None:
+    d = cfg.tykevents
+    problems = []
+    if d.state not in ("memory", "redis"):
+        problems.append(f"$.tykevents.state: expected \"memory\" or \"redis\", got {d.state!r}")
+    if d.log_detail not in ("intended", "tyk"):
+        problems.append(f"$.tykevents.log_detail: expected \"intended\" or \"tyk\", got {d.log_detail!r}")
+    if d.logging.format not in ("text", "json"):
+        problems.append(f"$.tykevents.logging.format: expected \"text\" or \"json\", got {d.logging.format!r}")
+    if d.drain_timeout < 0:
+        problems.append("$.tykevents.drain_timeout: must be >= 0")
+    if d.max_record_bytes < 64:
+        problems.append("$.tykevents.max_record_bytes: must be >= 64")
+    for name in msgspec.structs.fields(Lanes):
+        if getattr(d.lanes, name.name) < 1:
+            problems.append(f"$.tykevents.lanes.{name.name}: must be >= 1")
+    for kind in ("udp", "tcp", "http"):
+        for i, addr in enumerate(getattr(d.listen, kind)):
+            try:
+                split_hostport(addr)
+            except ValueError as e:
+                problems.append(f"$.tykevents.listen.{kind}[{i}]: {e}")
+    if d.metrics:
+        try:
+            split_hostport(d.metrics)
+        except ValueError as e:
+            problems.append(f"$.tykevents.metrics: {e}")
+    if problems:
+        raise ConfigError(f"{cfg.source}: " + "; ".join(problems))
+
+
+def split_hostport(addr: str) -> tuple[str, int]:
+    """"127.0.0.1:9900" / "[::1]:9900" / ":9900" -> (host, port)."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port, got {addr!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)

@@ -1,0 +1,286 @@
+"""The daemon: builds the stages, owns the lanes, and runs start / reload / drain / stop.
+
+Order matters (as in aiohttp's runner): sinks start before sources, so that the first
+datagram finds workers ready; on stop, sources close first and sinks drain after them,
+within `drain_timeout`. A configuration generation (config + API definitions + the handlers
+built from them) is swapped in with one assignment on SIGHUP; a failed reload keeps the old
+generation and says why.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from tykevents import __version__
+from tykevents.apps import Problem, load_apps
+from tykevents.config import Config, ConfigError, load_config, split_hostport
+from tykevents.ingest import datagram, stream
+from tykevents.ingest.http import make_app
+from tykevents.pipeline import Pipeline
+from tykevents.route import RouteTable, build_routes
+from tykevents.runtime.metrics import Stats, StatsCollector
+from tykevents.runtime.systemd import Notifier
+from tykevents.services import Services
+from tykevents.work import Lanes
+
+logger = logging.getLogger("tykevents.daemon")
+
+
+class ReloadError(Exception):
+    pass
+
+
+@dataclass
+class Generation:
+    config: Config
+    routes: RouteTable
+    problems: list[Problem]
+    number: int
+    extras: dict[str, Any] = field(default_factory=dict)  # per-generation services (JS VM)
+
+
+def report(problems: list[Problem]) -> None:
+    for p in problems:
+        logger.log(p.level, "%s", p)
+
+
+class Daemon:
+    def __init__(self, config_path: str | None, env: dict[str, str] | None = None) -> None:
+        self.config_path = config_path
+        self.env = env
+        self.stats = Stats()
+        self.notifier = Notifier()
+        self.gen: Generation | None = None
+        self.lanes: Lanes | None = None
+        self.pipeline: Pipeline | None = None
+        self.services: Services | None = None
+        self.registry = CollectorRegistry()
+        self._sources: list[Any] = []  # datagram transports and stream servers
+        self._connections: set[stream.StreamIngest] = set()
+        self._udp_inodes: set[int] = set()
+        self._runners: list[Any] = []
+        self._stop = asyncio.Event()
+        self._state = "starting"
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._reload_lock = asyncio.Lock()
+
+    # -- configuration generations -------------------------------------------------------
+    async def _build(self, number: int) -> Generation:
+        try:
+            cfg = load_config(self.config_path, self.env)
+        except ConfigError as e:
+            raise ReloadError(str(e)) from None
+        apis, problems = load_apps(cfg.path(cfg.app_path))
+        assert self.services is not None
+        services = await self.services.for_generation(cfg, apis)
+        routes, more = build_routes(cfg, apis, services)
+        problems += more
+        await self.services.after_routes(services, routes)
+        return Generation(cfg, routes, problems, number, services)
+
+    def _summary(self, gen: Generation) -> str:
+        n_apis = len(gen.routes.apis)
+        n_handlers = len(gen.routes.handlers)
+        return f"generation {gen.number}: {n_apis} APIs, {n_handlers} handlers, {len(gen.problems)} problems"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        first = load_config(self.config_path, self.env)  # ConfigError goes to the caller
+        d = first.tykevents
+        self.lanes = Lanes(d.lanes, self.stats)
+        self.services = Services(first, self.stats, self.registry)
+        await self.services.start()
+        gen = await self._build(1)
+        report(gen.problems)
+        self.gen = gen
+        self.pipeline = Pipeline(gen.routes, self.lanes, self.stats, d.max_record_bytes)
+        self.services.attach(self.pipeline, self.lanes)
+        self.registry.register(StatsCollector(self.stats, self.lanes.depths, self._extra_metrics))
+        self.lanes.start()  # sinks first
+        await self._open_sources(first)  # then sources
+        self._state = "running"
+        logger.info("tykevents %s running: %s", __version__, self._summary(gen))
+        self.notifier.ready(self._summary(gen))
+        if self.notifier.watchdog_interval:
+            self._tasks.append(asyncio.create_task(self._watchdog()))
+
+    async def _open_sources(self, cfg: Config) -> None:
+        assert self.pipeline is not None
+        d = cfg.tykevents
+        for addr in d.listen.udp:
+            sock = datagram.udp_socket(addr, d.receive_buffer)
+            self._udp_inodes.add(os.fstat(sock.fileno()).st_ino)
+            self._sources.append(await datagram.open_datagram(self.pipeline, sock, "udp"))
+        for path in d.listen.unix_dgram:
+            sock = datagram.unix_dgram_socket(str(cfg.path(path)), d.receive_buffer)
+            self._sources.append(await datagram.open_datagram(self.pipeline, sock, "unix_dgram"))
+        for addr in d.listen.tcp:
+            self._sources.append(await stream.open_tcp(self.pipeline, split_hostport(addr), self._connections))
+            logger.info("listening on tcp %s", addr)
+        for path in d.listen.unix_stream:
+            self._sources.append(await stream.open_unix(self.pipeline, str(cfg.path(path)), self._connections))
+            logger.info("listening on unix stream %s", path)
+        addrs = list(d.listen.http)
+        if d.metrics and d.metrics not in addrs:
+            addrs.append(d.metrics)
+        if addrs:
+            await self._open_http(addrs, d.max_http_body_bytes)
+
+    async def _open_http(self, addrs: list[str], max_body: int) -> None:
+        from aiohttp import web
+
+        app = make_app(lambda: self.pipeline, self.registry, self._health, max_body)  # type: ignore[arg-type,return-value]
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        for addr in addrs:
+            host, port = split_hostport(addr)
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            await site.start()
+            logger.info("listening on http %s (POST /events, GET /health, GET /metrics)", addr)
+        self._runners.append(runner)
+
+    def _health(self) -> tuple[bool, dict[str, Any]]:
+        gen = self.gen
+        detail = {
+            "status": self._state,
+            "version": __version__,
+            "generation": gen.number if gen else 0,
+            "apis": len(gen.routes.apis) if gen else 0,
+            "handlers": len(gen.routes.handlers) if gen else 0,
+            "queues": self.lanes.depths() if self.lanes else {},
+            "stats": self.stats.snapshot(),
+        }
+        return self._state == "running", detail
+
+    def _extra_metrics(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        yield CounterMetricFamily("tykevents_udp_kernel_drops", "Datagrams the kernel dropped on our UDP sockets "
+                                  "(raise net.core.rmem_max)", value=datagram.udp_kernel_drops(self._udp_inodes))
+        if self.services is not None:
+            yield from self.services.metrics()
+
+    async def reload(self) -> bool:
+        """SIGHUP: build a new generation; on any failure keep the old one."""
+        async with self._reload_lock:
+            assert self.gen is not None and self.pipeline is not None
+            self.notifier.reloading()
+            old = self.gen
+            try:
+                gen = await self._build(old.number + 1)
+            except ReloadError as e:
+                self.stats.reload_failures += 1
+                logger.error("reload failed, keeping generation %d: %s", old.number, e)
+                self.notifier.ready(f"reload failed: {e}"[:200])
+                return False
+            except Exception as e:  # never let a reload take the daemon down
+                self.stats.reload_failures += 1
+                logger.exception("reload failed, keeping generation %d", old.number)
+                self.notifier.ready(f"reload failed: {e}"[:200])
+                return False
+            report(gen.problems)
+            if gen.config.tykevents.listen != old.config.tykevents.listen:
+                logger.warning("listen addresses changed: they take effect on restart only")
+            self.gen = gen
+            self.pipeline.routes = gen.routes  # the atomic swap
+            self.stats.reloads += 1
+            logger.info("reloaded: %s", self._summary(gen))
+            self.notifier.ready(self._summary(gen))
+            self._tasks.append(asyncio.create_task(self._retire(old)))
+            return True
+
+    async def _retire(self, old: Generation) -> None:
+        """Close the old generation's handlers once the calls already queued for them ran."""
+        assert self.lanes is not None and self.services is not None
+        await self.lanes.drain(time.monotonic() + max(old.config.tykevents.drain_timeout, 1.0))
+        await old.routes.close()
+        await self.services.retire_generation(old.extras)
+
+    async def stop(self) -> None:
+        """Stop intake, drain what was accepted within drain_timeout, then close."""
+        if self._state in ("stopping", "stopped"):
+            return
+        self._state = "stopping"
+        self.notifier.stopping()
+        gen = self.gen
+        timeout = gen.config.tykevents.drain_timeout if gen else 0.0
+        deadline = time.monotonic() + timeout
+        logger.info("stopping: intake closed, draining (timeout %.1fs)", timeout)
+        for src in self._sources:
+            src.close()
+        for conn in list(self._connections):
+            conn.stop_reading()
+        waiters = [c.waiter for c in self._connections if c.waiter is not None]
+        if waiters:
+            await asyncio.wait(waiters, timeout=max(0.0, deadline - time.monotonic()))
+        drained = True
+        if self.lanes is not None:
+            drained = await self.lanes.drain(deadline)
+        if self.services is not None:
+            drained = await self.services.drain(deadline) and drained
+        if self.lanes is not None:
+            left = sum(self.lanes.depths().values())
+            await self.lanes.stop()
+        else:
+            left = 0
+        for conn in list(self._connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        for runner in self._runners:
+            await runner.cleanup()
+        for t in self._tasks:
+            t.cancel()
+        if gen is not None:
+            await gen.routes.close()
+            if self.services is not None:
+                await self.services.retire_generation(gen.extras)
+        if self.services is not None:
+            await self.services.close()
+        self._state = "stopped"
+        level = logging.INFO if drained and not left else logging.WARNING
+        logger.log(level, "stopped (%s, %d handler calls abandoned): %s",
+                   "drained" if drained and not left else "drain timed out", left, self.stats.snapshot())
+
+    async def _watchdog(self) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(self.notifier.watchdog_interval)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self.start()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._tasks.append(asyncio.create_task(self.reload())))
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+
+def run_daemon(config_path: str | None) -> int:
+    import uvloop
+
+    try:
+        return uvloop.run(_main(config_path))
+    except ConfigError as e:
+        logger.error("%s", e)
+        return 2
+    except OSError as e:
+        logger.error("cannot start: %s", e)
+        return 1
+
+
+async def _main(config_path: str | None) -> int:
+    await Daemon(config_path).run()
+    return 0

@@ -1,0 +1,100 @@
+"""eh_log_handler and OAS `log` handlers (spec 4).
+
+Tyk logs `<prefix>:<Type>` at WARNING. Since v5.8 its richer LogMessage detail is lost to a
+pointer-receiver bug (K6); by default we write the detail Tyk intended, with keys obfuscated
+unless `enable_key_logging` (docs/compatibility.md). `log_detail: "tyk"` gives Tyk's exact line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.gojson import GoJSONError, scan
+from tykevents.model import Event, MetaTypeError
+from tykevents.runtime.keys import obfuscate_key
+
+logger = logging.getLogger("tykevents.handler.log")
+
+# Events whose Meta is EventKeyFailureMeta / EventCurcuitBreakerMeta (spec 1.2).
+KEY_FAILURE_EVENTS = frozenset(
+    {
+        "QuotaExceeded",
+        "RatelimitExceeded",
+        "RateLimitSmoothingUp",
+        "RateLimitSmoothingDown",
+        "AuthFailure",
+        "KeyExpired",
+        "OrgQuotaExceeded",
+        "OrgRateLimitExceeded",
+    }
+)
+BREAKER_EVENTS = frozenset({"BreakerTriggered", "BreakerTripped", "BreakerReset"})
+
+
+@dataclasses.dataclass
+class LogEventHandlerConf:
+    disabled: bool = False
+    prefix: str = ""
+
+
+def _str_field(meta: dict[str, Any], name: str) -> str:
+    v = meta.get(name, "")
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise MetaTypeError(f"Meta.{name}: expected string, got {type(v).__name__}")
+    return v
+
+
+class LogHandler(Handler):
+    kind = "log"
+
+    def __init__(self, conf: LogEventHandlerConf, where: str, detail: bool, show_keys: bool):
+        super().__init__(name=conf.prefix or "log", where=where)
+        self.prefix = conf.prefix
+        self.detail = detail
+        self.show_keys = show_keys
+
+    def line(self, event: Event) -> str:
+        msg = f"{self.prefix}:{event.type}"
+        if not self.detail or (event.type not in KEY_FAILURE_EVENTS and event.type not in BREAKER_EVENTS):
+            return msg
+        meta = event.meta()
+        if not isinstance(meta, dict):
+            if meta is None:
+                return msg
+            raise MetaTypeError(f"Meta: expected object, got {type(meta).__name__}")
+        if event.type in KEY_FAILURE_EVENTS:
+            key = obfuscate_key(_str_field(meta, "Key"), self.show_keys)
+            return f"{msg}:{key}:{_str_field(meta, 'Origin')}:{_str_field(meta, 'Path')}"
+        status = meta.get("CircuitEvent", 0)
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise MetaTypeError(f"Meta.CircuitEvent: expected integer, got {type(status).__name__}")
+        return f"{msg}:{_str_field(meta, 'APIID')}:{_str_field(meta, 'Path')}: [STATUS] {status}"
+
+    async def handle(self, event: Event) -> None:
+        try:
+            line = self.line(event)
+        except MetaTypeError:
+            # Still say that the event happened; the worker counts the bad Meta.
+            logger.warning("%s:%s", self.prefix, event.type, extra={"api_id": event.api_id})
+            raise
+        logger.warning(line, extra={"api_id": event.api_id})
+
+
+def build_log_handler(meta: Any, ctx: BuildContext) -> LogHandler:
+    try:
+        conf = scan(meta, LogEventHandlerConf, "apidef.LogEventHandlerConf")
+    except GoJSONError as e:
+        raise HandlerConfigError(f"Problem getting configuration, skipping. {e}") from None
+    if conf.disabled:
+        raise HandlerDisabled(f"skipping disabled log event handler with prefix {conf.prefix}")
+    cfg = ctx.config
+    return LogHandler(
+        conf,
+        ctx.where,
+        detail=cfg.tykevents.log_detail == "intended",
+        show_keys=cfg.enable_key_logging,
+    )

@@ -1,0 +1,49 @@
+"""The Go value model the template engine executes over.
+
+Python values map to Go values like this:
+
+    None            -> nil
+    bool            -> bool
+    int             -> int (int64)
+    float           -> float64
+    str             -> string (len/index/slice work on its UTF-8 bytes)
+    list / tuple    -> []interface{}
+    dict            -> map[string]interface{} (missing key: "" in html, <no value> in text)
+    GoStruct        -> a struct value: a missing field is an execution error
+    GoTime          -> time.Time
+    GoDuration      -> time.Duration
+
+Method calls in templates (`.Meta.ExpiresAt.Unix`) resolve through `go_methods`, which
+returns a name -> callable map for the types that have methods in Go.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+class GoStruct:
+    """A Go struct: named, ordered fields. Tyk's Meta values are structs (spec 1.3)."""
+
+    __slots__ = ("type_name", "fields")
+
+    def __init__(self, type_name: str, fields: dict[str, Any]) -> None:
+        self.type_name = type_name  # Go's type name as error messages print it
+        self.fields = fields  # Go field name -> value, in declaration order
+
+    def __repr__(self) -> str:
+        return f"GoStruct({self.type_name!r}, {self.fields!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, GoStruct)
+            and other.type_name == self.type_name
+            and other.fields == self.fields
+        )
+
+
+def go_methods(value: Any) -> dict[str, Callable[..., Any]]:
+    """Methods callable from a template on `value` (empty for types without methods)."""
+    method_table = getattr(type(value), "_go_methods", None)
+    if method_table is None:
+        return {}
+    return {name: getattr(value, attr) for name, attr in method_table.items()}

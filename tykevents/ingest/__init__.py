@@ -1,0 +1,1 @@
+"""Stage 1: bytes in. Transports only frame bytes and hand them to the Pipeline."""

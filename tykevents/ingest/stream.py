@@ -1,0 +1,106 @@
+"""Newline-delimited stream sockets (Unix and TCP): lossless ingest with backpressure.
+
+When a handler lane is full the connection stops being read until the parked calls fit, so
+the sender's socket buffer fills and the sender blocks: nothing accepted here is dropped.
+A line longer than max_record_bytes is discarded up to its newline and counted.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tykevents.decode import OVERSIZED
+
+if TYPE_CHECKING:
+    from tykevents.pipeline import Pipeline
+
+logger = logging.getLogger("tykevents.ingest")
+
+
+class StreamIngest(asyncio.Protocol):
+    def __init__(self, pipeline: "Pipeline", name: str, connections: set["StreamIngest"]) -> None:
+        self.pipeline = pipeline
+        self.name = name
+        self.connections = connections
+        self.buf = bytearray()
+        self.discarding = False  # inside an oversized line, skipping to its newline
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Task[None] | None = None
+        self.closing = False
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        if self.buf and not self.discarding:
+            self._feed(bytes(self.buf))  # a last record without its newline still counts
+        self.buf.clear()
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        limit = self.pipeline.max_record
+        if self.discarding:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return
+            self.discarding = False
+            data = data[nl + 1 :]
+        buf += data
+        end = buf.rfind(b"\n")
+        if end < 0:
+            if len(buf) > limit:
+                self._oversized(len(buf))
+            return
+        chunk = bytes(buf[: end + 1])
+        del buf[: end + 1]
+        if len(buf) > limit:
+            self._oversized(len(buf))
+        self._feed(chunk)
+
+    def _oversized(self, n: int) -> None:
+        self.pipeline.reject(OVERSIZED, f"a line of more than {n} bytes on {self.name} (limit {self.pipeline.max_record})")
+        self.buf.clear()
+        self.discarding = True
+
+    def _feed(self, chunk: bytes) -> None:
+        limit = self.pipeline.max_record
+        if len(chunk) > limit:  # find any single over-long line inside a big chunk
+            lines = chunk.split(b"\n")
+            keep = [ln for ln in lines if len(ln) <= limit]
+            for ln in lines:
+                if len(ln) > limit:
+                    self.pipeline.reject(OVERSIZED, f"a line of {len(ln)} bytes on {self.name} (limit {limit})")
+            chunk = b"\n".join(keep)
+        parked = self.pipeline.feed(chunk, self.name, lossless=True)
+        if parked:
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self.waiter = asyncio.ensure_future(self._wait(parked))
+
+    async def _wait(self, parked: Any) -> None:
+        await self.pipeline.put_parked(parked)
+        self.waiter = None
+        if self.transport is not None and not self.transport.is_closing() and not self.closing:
+            self.transport.resume_reading()
+
+    def stop_reading(self) -> None:
+        """Stop intake (drain): read nothing more; what is parked still gets queued."""
+        self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+
+async def open_tcp(pipeline: "Pipeline", addr: tuple[str, int], connections: set[StreamIngest]) -> asyncio.AbstractServer:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: StreamIngest(pipeline, "tcp", connections), addr[0], addr[1])
+
+
+async def open_unix(pipeline: "Pipeline", path: str, connections: set[StreamIngest]) -> asyncio.AbstractServer:
+    from tykevents.ingest.datagram import remove_stale_socket
+
+    remove_stale_socket(path)
+    loop = asyncio.get_running_loop()
+    return await loop.create_unix_server(lambda: StreamIngest(pipeline, "unix_stream", connections), path)

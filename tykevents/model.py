@@ -1,0 +1,101 @@
+"""The types that cross pipeline stages.
+
+A record on the wire is one JSON object (see docs/protocol.md). Decoding keeps `Meta` as raw
+JSON bytes: routing needs only `APIID` and `Type`, and most events on a busy gateway match no
+handler, so Meta is parsed only when a handler actually runs (EventContext.meta).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+
+
+class MetaTypeError(ValueError):
+    """Meta has a value of the wrong JSON type for the Go struct of its event type."""
+
+
+class Spec(msgspec.Struct):
+    """Tyk's coprocess envelope `spec` object."""
+
+    APIID: str = ""
+    OrgID: str = ""
+
+
+class Envelope(msgspec.Struct):
+    """Tyk's EventMessage (`Type`, `Meta`, `TimeStamp`) as found inside a coprocess envelope."""
+
+    Type: str = ""
+    Meta: msgspec.Raw | None = None
+    TimeStamp: str = ""
+
+
+class Record(msgspec.Struct, omit_defaults=True):
+    """One wire record. All fields are optional so that one decoder reads every kind.
+
+    - event record:  {"Type", "Meta", "TimeStamp", "APIID", "OrgID"}
+    - coprocess envelope: {"message": {"Type", "Meta", "TimeStamp"}, "spec": {"APIID", "OrgID"}}
+    - quota record:  {"Kind": "quota", ...} (decoded further by the monitor stage)
+    """
+
+    Type: str = ""
+    Meta: msgspec.Raw | None = None
+    TimeStamp: str = ""
+    APIID: str = ""
+    OrgID: str = ""
+    Kind: str = ""
+    message: Envelope | None = None
+    spec: Spec | None = None
+    Key: str = ""
+    Session: msgspec.Raw | None = None
+
+
+class Event:
+    """A decoded event, shared (read-only) by every handler it is routed to.
+
+    Meta stays raw JSON until a handler asks for it; the parsed forms are cached so that
+    several handlers of one event parse it once.
+    """
+
+    __slots__ = ("type", "meta_raw", "timestamp", "api_id", "org_id", "_meta", "_message_json")
+
+    def __init__(
+        self, type: str, meta_raw: bytes | None, timestamp: str, api_id: str, org_id: str
+    ) -> None:
+        self.type = type
+        self.meta_raw = meta_raw
+        self.timestamp = timestamp
+        self.api_id = api_id
+        self.org_id = org_id
+        self._meta: Any = _UNSET
+        self._message_json: bytes | None = None
+
+    def meta(self) -> Any:
+        """Meta as plain JSON values (dict, list, str, int, float, bool, None)."""
+        if self._meta is _UNSET:
+            self._meta = None if self.meta_raw is None else orjson.loads(self.meta_raw)
+        return self._meta
+
+    def message_json(self) -> bytes:
+        """Tyk's EventMessage JSON: {"Type","Meta","TimeStamp"}, as json.Marshal writes it."""
+        if self._message_json is None:
+            meta = self.meta_raw if self.meta_raw is not None else b"null"
+            self._message_json = b"".join(
+                (
+                    b'{"Type":',
+                    orjson.dumps(self.type),
+                    b',"Meta":',
+                    meta,
+                    b',"TimeStamp":',
+                    orjson.dumps(self.timestamp),
+                    b"}",
+                )
+            )
+        return self._message_json
+
+    def __repr__(self) -> str:  # keys may be inside Meta: never print it
+        return f"Event(type={self.type!r}, api_id={self.api_id!r}, org_id={self.org_id!r})"
+
+
+_UNSET: Any = object()

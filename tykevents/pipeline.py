@@ -1,0 +1,108 @@
+"""Stages 2-4 glued for the hot path: bytes -> records -> routed handler calls on lanes.
+
+Every ingest transport hands its bytes to one Pipeline. `feed` is synchronous and never
+raises: a bad record is counted and logged (rate-limited) and the rest of the batch goes on.
+It returns the calls that found their lane full, so that lossless transports can wait for
+room (backpressure) while datagram transports count them as dropped.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Callable
+
+from tykevents.decode import MISSING_TYPE, OVERSIZED, UNKNOWN_KIND, decode
+from tykevents.model import Event, Record
+from tykevents.runtime.ratelog import RateLimitedLog
+
+if TYPE_CHECKING:
+    from tykevents.deliver.base import Handler
+    from tykevents.route import RouteTable
+    from tykevents.runtime.metrics import Stats
+    from tykevents.work import Lanes
+
+logger = logging.getLogger("tykevents.ingest")
+
+Parked = list[tuple["Handler", Event]]
+
+
+class Pipeline:
+    def __init__(self, routes: "RouteTable", lanes: "Lanes", stats: "Stats", max_record: int) -> None:
+        self.routes = routes  # replaced as a whole on reload
+        self.lanes = lanes
+        self.stats = stats
+        self.max_record = max_record
+        self.quota_sink: Callable[[Record], bool] | None = None  # the monitor stage, if enabled
+        self.ratelog = RateLimitedLog(logger)
+
+    def reject(self, reason: str, detail: str) -> None:
+        self.stats.rejected[reason] += 1
+        self.ratelog.log(logging.WARNING, reason, "rejected record (%s): %s", reason, detail)
+
+    def feed(self, data: bytes, transport: str, lossless: bool = False) -> Parked:
+        """Decode and route everything in `data`. Returns the calls that did not fit."""
+        stats = self.stats
+        stats.datagrams[transport] += 1
+        stats.bytes_in[transport] += len(data)
+        if len(data) > self.max_record and b"\n" not in data:
+            self.reject(OVERSIZED, f"{len(data)} bytes on {transport} (limit {self.max_record})")
+            return []
+        parked: Parked = []
+        for rec in decode(data, self.reject):
+            self.route(rec, parked, lossless)
+        return parked
+
+    def route(self, rec: Record, parked: Parked, lossless: bool) -> None:
+        stats = self.stats
+        stats.records += 1
+        typ = rec.Type
+        api_id = rec.APIID
+        meta = rec.Meta
+        ts = rec.TimeStamp
+        org = rec.OrgID
+        if not typ:
+            env = rec.message
+            if env is not None and env.Type:  # Tyk's coprocess event envelope
+                typ, meta, ts = env.Type, env.Meta, env.TimeStamp
+                if rec.spec is not None:
+                    api_id, org = rec.spec.APIID, rec.spec.OrgID
+            elif rec.Kind:
+                self._other_kind(rec)
+                return
+            else:
+                self.reject(MISSING_TYPE, "record has no Type (nor a coprocess `message`)")
+                return
+        stats.events += 1
+        by_type = self.routes.by_api.get(api_id)
+        if by_type is None:
+            stats.unknown_api += 1
+            self.ratelog.log(logging.INFO, "unknown_api", "event %s for unknown API id %r", typ, api_id)
+            return
+        handlers = by_type.get(typ)
+        if not handlers:
+            stats.no_handler += 1
+            return
+        stats.routed += 1
+        event = Event(typ, meta, ts, api_id, org)
+        lanes = self.lanes
+        for h in handlers:
+            if not lanes[h.kind].offer(h, event):
+                if lossless:
+                    parked.append((h, event))  # the transport waits for room
+                else:
+                    stats.dropped[h.kind] += 1
+                    self.ratelog.log(logging.WARNING, "drop-" + h.kind, "lane %s is full: dropping "
+                                     "handler calls (tykevents_dropped_total)", h.kind)
+
+    def _other_kind(self, rec: Record) -> None:
+        if rec.Kind == "quota":
+            self.stats.quota_records += 1
+            if self.quota_sink is None or not self.quota_sink(rec):
+                self.ratelog.log(logging.INFO, "quota_off",
+                                 "quota record received but the monitor is not enabled")
+            return
+        self.reject(UNKNOWN_KIND, f"unknown record Kind {rec.Kind[:40]!r}")
+
+    async def put_parked(self, parked: Parked) -> None:
+        """Wait for room for each parked call, in order (lossless transports)."""
+        for h, event in parked:
+            await self.lanes[h.kind].put(h, event)

@@ -1,0 +1,1 @@
+"""Process plumbing: logging, metrics, systemd notification, rate-limited log lines."""

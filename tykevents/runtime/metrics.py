@@ -1,0 +1,104 @@
+"""Counters for the hot path and their Prometheus exposition.
+
+The ingest path runs hundreds of thousands of times a second, so it bumps plain integer
+attributes (no locks, no label lookups) and a custom collector turns them into Prometheus
+metrics when /metrics is scraped. Labels never carry keys: only transports, reasons, kinds.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+TRANSPORTS = ("udp", "unix_dgram", "unix_stream", "tcp", "http")
+
+
+class Stats:
+    """Every counter of the daemon, as plain attributes and small dicts."""
+
+    def __init__(self) -> None:
+        self.datagrams: dict[str, int] = dict.fromkeys(TRANSPORTS, 0)
+        self.bytes_in: dict[str, int] = dict.fromkeys(TRANSPORTS, 0)
+        self.records = 0  # decoded records of any kind
+        self.events = 0  # decoded events
+        self.rejected: defaultdict[str, int] = defaultdict(int)
+        self.unknown_api = 0
+        self.no_handler = 0
+        self.routed = 0  # events that matched at least one handler
+        self.enqueued: defaultdict[str, int] = defaultdict(int)
+        self.dropped: defaultdict[str, int] = defaultdict(int)  # lane full (overload policy)
+        self.handled: defaultdict[str, int] = defaultdict(int)
+        self.failed: defaultdict[str, int] = defaultdict(int)
+        self.quota_records = 0
+        self.reloads = 0
+        self.reload_failures = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able view for /health and lifecycle log lines."""
+        return {
+            "datagrams": dict(self.datagrams),
+            "records": self.records,
+            "events": self.events,
+            "rejected": dict(self.rejected),
+            "unknown_api": self.unknown_api,
+            "no_handler": self.no_handler,
+            "routed": self.routed,
+            "dropped": dict(self.dropped),
+            "handled": dict(self.handled),
+            "failed": dict(self.failed),
+        }
+
+
+class StatsCollector(Collector):
+    """Exposes Stats (and queue depths from `depths()`) at scrape time."""
+
+    def __init__(self, stats: Stats, depths: Callable[[], dict[str, int]],
+                 extra: Callable[[], Iterable[Any]] | None = None) -> None:
+        self.stats = stats
+        self.depths = depths
+        self.extra = extra
+
+    def collect(self) -> Iterable[Any]:
+        s = self.stats
+        c = CounterMetricFamily("tykevents_datagrams", "Datagrams, stream chunks or HTTP bodies received", labels=["transport"])
+        for t, n in s.datagrams.items():
+            c.add_metric([t], n)
+        yield c
+        c = CounterMetricFamily("tykevents_received_bytes", "Bytes received", labels=["transport"])
+        for t, n in s.bytes_in.items():
+            c.add_metric([t], n)
+        yield c
+        yield CounterMetricFamily("tykevents_records", "Records decoded", value=s.records)
+        yield CounterMetricFamily("tykevents_events_decoded", "Event records decoded", value=s.events)
+        yield CounterMetricFamily("tykevents_quota_records", "Quota-usage records decoded", value=s.quota_records)
+        c = CounterMetricFamily("tykevents_rejected", "Records rejected", labels=["reason"])
+        from tykevents.decode import REJECT_REASONS
+
+        for r in REJECT_REASONS:
+            c.add_metric([r], s.rejected.get(r, 0))
+        yield c
+        c = CounterMetricFamily("tykevents_unrouted", "Events that matched no handler", labels=["reason"])
+        c.add_metric(["unknown_api"], s.unknown_api)
+        c.add_metric(["no_handler"], s.no_handler)
+        yield c
+        yield CounterMetricFamily("tykevents_routed", "Events routed to at least one handler", value=s.routed)
+        for name, d, doc in (
+            ("tykevents_enqueued", s.enqueued, "Handler calls queued"),
+            ("tykevents_dropped", s.dropped, "Handler calls dropped because the lane was full"),
+            ("tykevents_handled", s.handled, "Handler calls that completed"),
+            ("tykevents_handler_failed", s.failed, "Handler calls that raised"),
+        ):
+            c = CounterMetricFamily(name, doc, labels=["kind"])
+            for k, n in sorted(d.items()):
+                c.add_metric([k], n)
+            yield c
+        g = GaugeMetricFamily("tykevents_queue_depth", "Handler calls waiting per lane", labels=["lane"])
+        for k, n in sorted(self.depths().items()):
+            g.add_metric([k], n)
+        yield g
+        yield CounterMetricFamily("tykevents_reloads", "Successful reloads", value=s.reloads)
+        yield CounterMetricFamily("tykevents_reload_failures", "Failed reloads", value=s.reload_failures)
+        if self.extra is not None:
+            yield from self.extra()
