@@ -7,7 +7,6 @@ import logging
 import os
 import socket
 import sys
-import time
 from typing import Any, Sequence
 
 import orjson
@@ -65,6 +64,14 @@ def _event_from_args(args: argparse.Namespace) -> list[bytes]:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    try:
+        return _send(args)
+    except OSError as e:
+        print(f"tykevents send: {e}", file=sys.stderr)
+        return 1
+
+
+def _send(args: argparse.Namespace) -> int:
     records = _event_from_args(args) * args.count
     if args.http:
         import urllib.request

@@ -27,7 +27,7 @@ class Envelope(msgspec.Struct):
     """Tyk's EventMessage (`Type`, `Meta`, `TimeStamp`) as found inside a coprocess envelope."""
 
     Type: str = ""
-    Meta: msgspec.Raw | None = None
+    Meta: msgspec.Raw = None  # type: ignore[assignment]  # any JSON value; None when absent
     TimeStamp: str = ""
 
 
@@ -40,7 +40,7 @@ class Record(msgspec.Struct, omit_defaults=True):
     """
 
     Type: str = ""
-    Meta: msgspec.Raw | None = None
+    Meta: msgspec.Raw = None  # type: ignore[assignment]  # any JSON value; None when absent
     TimeStamp: str = ""
     APIID: str = ""
     OrgID: str = ""
@@ -48,7 +48,7 @@ class Record(msgspec.Struct, omit_defaults=True):
     message: Envelope | None = None
     spec: Spec | None = None
     Key: str = ""
-    Session: msgspec.Raw | None = None
+    Session: msgspec.Raw = None  # type: ignore[assignment]
 
 
 class Event:
@@ -74,7 +74,7 @@ class Event:
     def meta(self) -> Any:
         """Meta as plain JSON values (dict, list, str, int, float, bool, None)."""
         if self._meta is _UNSET:
-            self._meta = None if self.meta_raw is None else orjson.loads(self.meta_raw)
+            self._meta = None if self.meta_raw is None else orjson.loads(memoryview(self.meta_raw))
         return self._meta
 
     def message_json(self) -> bytes:

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Callable
 
 from tykevents.decode import MISSING_TYPE, OVERSIZED, UNKNOWN_KIND, decode
+from tykevents.gotemplate.gotime import go_time_string
 from tykevents.model import Event, Record
 from tykevents.runtime.ratelog import RateLimitedLog
 
@@ -43,13 +44,22 @@ class Pipeline:
         stats = self.stats
         stats.datagrams[transport] += 1
         stats.bytes_in[transport] += len(data)
-        if len(data) > self.max_record and b"\n" not in data:
-            self.reject(OVERSIZED, f"{len(data)} bytes on {transport} (limit {self.max_record})")
-            return []
+        if len(data) > self.max_record:
+            data = self._drop_oversized(data, transport)
         parked: Parked = []
         for rec in decode(data, self.reject):
             self.route(rec, parked, lossless)
         return parked
+
+    def _drop_oversized(self, data: bytes, transport: str) -> bytes:
+        """Reject each record over max_record_bytes; keep the others (rare, so not fast)."""
+        keep = []
+        for line in data.split(b"\n"):
+            if len(line) > self.max_record:
+                self.reject(OVERSIZED, f"a record of {len(line)} bytes on {transport} (limit {self.max_record})")
+            else:
+                keep.append(line)
+        return b"\n".join(keep)
 
     def route(self, rec: Record, parked: Parked, lossless: bool) -> None:
         stats = self.stats
@@ -82,6 +92,8 @@ class Pipeline:
             stats.no_handler += 1
             return
         stats.routed += 1
+        if not ts:  # the gateway sent none: stamp it as Tyk would have (local time.String())
+            ts = go_time_string()
         event = Event(typ, meta, ts, api_id, org)
         lanes = self.lanes
         for h in handlers:

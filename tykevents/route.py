@@ -67,6 +67,9 @@ def _build_one(entry: HandlerEntry, ctx: BuildContext, problems: list[Problem]) 
         problems.append(Problem(entry.where, str(e), logging.INFO))
     except HandlerConfigError as e:
         problems.append(Problem(entry.where, f"Failed to init event handler: {e}"))
+    except Exception as e:  # a bug or an unexpected input must cost this handler only
+        logger.debug("building %s at %s", entry.handler_name, entry.where, exc_info=True)
+        problems.append(Problem(entry.where, f"Failed to init event handler: {type(e).__name__}: {e}"))
     return None
 
 

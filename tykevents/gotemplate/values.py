@@ -47,3 +47,39 @@ def go_methods(value: Any) -> dict[str, Callable[..., Any]]:
     if method_table is None:
         return {}
     return {name: getattr(value, attr) for name, attr in method_table.items()}
+
+
+# Struct fields whose Go static type is interface{} (e.g. EventMessage.Meta), by struct
+# type name. Execution errors name such a field's type "interface {}", as Go does
+# (`can't evaluate field Path in type interface {}`); register them here.
+IFACE_FIELDS: dict[str, frozenset[str]] = {}
+
+
+class GoMap(dict):
+    """A typed Go map such as map[string]string (HostInfo.MetaData): its values are
+    concrete (not interface{}), and `missingkey=zero` yields `zero`, the element
+    type's zero value. A plain dict is map[string]interface{}."""
+
+    __slots__ = ("go_type", "zero")
+
+    def __init__(self, items: Any = (), go_type: str = "map[string]string", zero: Any = "") -> None:
+        super().__init__(items)
+        self.go_type = go_type
+        self.zero = zero
+
+
+# Struct layouts for printing. Templates see promoted fields flat (`.Meta.Message`), but fmt
+# prints an embedded struct as its own braces: EventKeyFailureMeta is `{{msg req} path o k}`.
+# A layout lists field names in declaration order; an embedded struct appears as
+# (field name, type name) and takes its fields from the same flat `fields` dict.
+_STRUCT_LAYOUTS: dict[str, tuple] = {}
+
+
+def register_struct_layout(type_name: str, layout: tuple) -> None:
+    """Declare how fmt prints GoStructs of `type_name` (see _STRUCT_LAYOUTS)."""
+    _STRUCT_LAYOUTS[type_name] = tuple(layout)
+
+
+def struct_layout(type_name: str) -> tuple | None:
+    """The registered layout of `type_name`, or None (then fields print flat, in order)."""
+    return _STRUCT_LAYOUTS.get(type_name)

@@ -66,14 +66,6 @@ class StreamIngest(asyncio.Protocol):
         self.discarding = True
 
     def _feed(self, chunk: bytes) -> None:
-        limit = self.pipeline.max_record
-        if len(chunk) > limit:  # find any single over-long line inside a big chunk
-            lines = chunk.split(b"\n")
-            keep = [ln for ln in lines if len(ln) <= limit]
-            for ln in lines:
-                if len(ln) > limit:
-                    self.pipeline.reject(OVERSIZED, f"a line of {len(ln)} bytes on {self.name} (limit {limit})")
-            chunk = b"\n".join(keep)
         parked = self.pipeline.feed(chunk, self.name, lossless=True)
         if parked:
             assert self.transport is not None

@@ -1,0 +1,211 @@
+"""UDP ingest throughput: the real daemon against a bare uvloop receive-and-count loop.
+
+    python bench/udp_throughput.py [--seconds 2] [--per 1] [--rates 100000,200000,...]
+
+For each receiver (the reference first, then `tykevents run` in a subprocess, decoding and
+routing events that match no handler) it steps the offered rate up and reports the highest
+rate sustained with under 0.1 % loss, both measured in this run on this machine, and their
+ratio. The sender is bench/loadgen.c (built here with the system compiler): a Python sender
+cannot outrun the daemon (spec/performance.md). Sender and receiver are pinned to different
+cores when taskset exists. Everything is on loopback, bounded in count and time, and every
+process started here is ended by PID.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LOSS_LIMIT = 0.001
+
+REFERENCE = r"""
+import asyncio, socket, sys, time, uvloop
+port = int(sys.argv[1])
+class P(asyncio.DatagramProtocol):
+    n = 0
+    last = 0.0
+    def datagram_received(self, data, addr):
+        P.n += 1
+        P.last = time.monotonic()
+async def runner():
+    loop = asyncio.get_running_loop()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+    s.bind(("127.0.0.1", port))
+    await loop.create_datagram_endpoint(P, sock=s)
+    print("ready", flush=True)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        await asyncio.sleep(0.2)
+        while P.last and time.monotonic() - P.last < 0.3:
+            await asyncio.sleep(0.05)
+        print(P.n, flush=True)
+        P.n, P.last = 0, 0.0
+uvloop.run(runner())
+"""
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_loadgen() -> Path:
+    exe = HERE / "loadgen"
+    src = HERE / "loadgen.c"
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            sys.exit("udp_throughput: needs a C compiler (cc) to build bench/loadgen")
+        subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
+    return exe
+
+
+def pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) >= 2 else []
+
+
+def send(loadgen: Path, port: int, rate: int, total: int, per: int) -> int:
+    out = subprocess.run(pin(0) + [str(loadgen), "127.0.0.1", str(port), str(rate), str(total), str(per)],
+                         capture_output=True, text=True, timeout=total / max(rate, 1) * 3 + 30, check=True)
+    fields = dict(kv.split("=") for kv in out.stdout.split())
+    return int(fields["sent"])
+
+
+class Reference:
+    name = "bare uvloop receive-and-count"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(pin(1) + [sys.executable, "-c", REFERENCE, str(self.port)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def received(self) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Daemon:
+    name = "tykevents run (decode + route, no matching handler)"
+
+    def __init__(self, tmp: Path, per: int) -> None:
+        self.port = free_port()
+        self.http = free_port(socket.SOCK_STREAM)
+        apps = tmp / "apps"
+        apps.mkdir()
+        # The load generator's API ids exist, with a handler for an event it never sends, so
+        # every event is decoded and routed and matches no handler.
+        for i in range(4):
+            (apps / f"api-{i}.json").write_text(json.dumps({
+                "api_id": f"api-{i}", "org_id": "o", "name": f"api {i}",
+                "event_handlers": {"events": {"NeverSent": [
+                    {"handler_name": "eh_log_handler", "handler_meta": {"prefix": "x"}}]}}}))
+        conf = tmp / "tyk.conf"
+        conf.write_text(json.dumps({
+            "app_path": str(apps), "log_level": "warn",
+            "tykevents": {"listen": {"udp": [f"127.0.0.1:{self.port}"]},
+                          "metrics": f"127.0.0.1:{self.http}", "max_record_bytes": 65536},
+        }))
+        self.proc = subprocess.Popen(pin(1) + [sys.executable, "-m", "tykevents", "run", "-c", str(conf)],
+                                     cwd=ROOT, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                self.events()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            self.close()
+            sys.exit("udp_throughput: the daemon did not come up")
+        self.seen = self.events()
+
+    def events(self) -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/health", timeout=5) as r:
+            return int(json.load(r)["stats"]["events"])
+
+    def received(self) -> int:
+        last, stable_since = -1, time.monotonic()
+        while time.monotonic() - stable_since < 0.4:  # wait for the backlog to be read
+            n = self.events()
+            if n != last:
+                last, stable_since = n, time.monotonic()
+            time.sleep(0.1)
+        got, self.seen = last - self.seen, last
+        return got
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def sweep(receiver: Reference | Daemon, loadgen: Path, rates: list[int], seconds: float, per: int) -> int:
+    best = 0
+    print(f"\n{receiver.name}")
+    for rate in rates:
+        total = int(rate * seconds)
+        sent = send(loadgen, receiver.port, rate, total, per)
+        got = receiver.received()
+        loss = 1 - got / sent if sent else 1.0
+        ok = loss < LOSS_LIMIT
+        print(f"  offered {rate:>9,}/s  sent {sent:>10,}  received {got:>10,}  loss {loss:7.3%}  {'ok' if ok else 'LOSS'}")
+        if not ok:
+            break
+        best = rate
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=2.0, help="duration of each step")
+    ap.add_argument("--per", type=int, default=1, help="events per datagram")
+    ap.add_argument("--rates", default="100000,150000,200000,250000,300000,350000,400000,500000,600000,700000,800000",
+                    help="offered event rates to step through")
+    args = ap.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    loadgen = build_loadgen()
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = Reference()
+        try:
+            ref_best = sweep(ref, loadgen, rates, args.seconds, args.per)
+        finally:
+            ref.close()
+        d = Daemon(Path(tmp), args.per)
+        try:
+            d_best = sweep(d, loadgen, rates, args.seconds, args.per)
+        finally:
+            d.close()
+    print(f"\nhighest rate with < {LOSS_LIMIT:.1%} loss, {args.per} event(s) per datagram:")
+    print(f"  reference (bare uvloop count loop): {ref_best:>9,} events/s")
+    print(f"  tykevents daemon:                   {d_best:>9,} events/s")
+    print(f"  ratio daemon / reference:           {d_best / ref_best if ref_best else float('nan'):.2f}")
+
+
+if __name__ == "__main__":
+    main()
