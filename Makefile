@@ -1,0 +1,19 @@
+# The two commands a fresh machine needs (README.md):
+#   make run    - install into .venv and run the daemon on tyk.conf.example (in-memory state)
+#   make test   - install what the tests need (redis-server included) and run them
+.PHONY: run test bench clean
+
+run:
+	./scripts/setup.sh
+	.venv/bin/tykevents run -c tyk.conf.example
+
+test:
+	./scripts/setup.sh --test
+	.venv/bin/python -m pytest
+
+bench:
+	.venv/bin/python -m pytest bench --benchmark-enable -q
+	.venv/bin/python bench/udp_throughput.py
+
+clean:
+	rm -rf .venv build *.egg-info var tykevents/_fast/*.so tykevents/_fast/*_c.c bench/loadgen
