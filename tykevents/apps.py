@@ -8,12 +8,13 @@ everything else keeps loading.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from tykevents.gojson import go_fold
 
 logger = logging.getLogger("tykevents.apps")
 
@@ -51,6 +52,24 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
+_MISSING: Any = object()
+
+
+def go_get(obj: dict[str, Any], key: str, default: Any = None, *, keep_null: bool = False) -> Any:
+    """obj[key] as Go's encoding/json fills a struct field from it: the key matches
+    case-insensitively, a later matching key overwrites an earlier one, and `null` changes
+    nothing (unless keep_null, for fields whose Go type sees the null itself)."""
+    value = obj.get(key, _MISSING)
+    if len(obj) > 1 or value is _MISSING:
+        folded = go_fold(key)
+        for k, v in obj.items():
+            if (k == key or go_fold(k) == folded) and (v is not None or keep_null):
+                value = v
+    if value is _MISSING or value is None and not keep_null:
+        return default
+    return value
+
+
 def classic_entries(
     event_handlers: Any, where: str, problems: list[Problem]
 ) -> list[HandlerEntry]:
@@ -61,7 +80,7 @@ def classic_entries(
     if not isinstance(event_handlers, dict):
         problems.append(Problem(where, "expected an object"))
         return out
-    events = event_handlers.get("events")
+    events = go_get(event_handlers, "events")
     if events is None:
         return out
     if not isinstance(events, dict):
@@ -77,20 +96,21 @@ def classic_entries(
             if not isinstance(h, dict):
                 problems.append(Problem(hpath, "expected an object"))
                 continue
-            name = h.get("handler_name")
+            name = go_get(h, "handler_name")
             if not isinstance(name, str):
                 problems.append(Problem(f"{hpath}.handler_name", "expected a string"))
                 continue
-            out.append(HandlerEntry(event, name, h.get("handler_meta"), hpath))
+            out.append(HandlerEntry(event, name, go_get(h, "handler_meta"), hpath))
     return out
 
 
 def _parse_cooldown(value: Any, where: str, problems: list[Problem]) -> int | None:
-    """OAS cooldownPeriod -> event_timeout seconds (spec 2.5): a JSON string, "" = 0, an
-    invalid duration silently 0 in Tyk (we warn), floor of the seconds."""
+    """OAS cooldownPeriod -> event_timeout seconds (spec 2.5): a JSON string (null is an
+    error too: Tyk's UnmarshalJSON sees it), "" = 0, an invalid duration silently 0 in Tyk
+    (we warn), then int64(Duration.Seconds()), which truncates toward zero."""
     from tykevents.gotemplate.gotime import parse_go_duration
 
-    if value is None or value == "":
+    if value is _MISSING or value == "":
         return 0
     if not isinstance(value, str):
         problems.append(Problem(where, "error while parsing duration: expected a string like \"10s\""))
@@ -103,14 +123,13 @@ def _parse_cooldown(value: Any, where: str, problems: list[Problem]) -> int | No
                     logging.WARNING)
         )
         return 0
-    return math.floor(ns / 1_000_000_000)
+    sec = abs(ns) // 1_000_000_000 * (1 if ns >= 0 else -1)  # Go's / and % truncate
+    return int(float(sec) + float(ns - sec * 1_000_000_000) / 1e9)
 
 
 def _typed(entry: dict[str, Any], key: str, typ: type, default: Any, where: str,
            problems: list[Problem]) -> Any:
-    v = entry.get(key, default)
-    if v is None:
-        return default
+    v = go_get(entry, key, default)
     if typ is bool and not isinstance(v, bool) or typ is str and not isinstance(v, str):
         problems.append(Problem(f"{where}.{key}", f"expected {'a boolean' if typ is bool else 'a string'}"))
         raise ValueError
@@ -145,7 +164,7 @@ def oas_entries(handlers: Any, where: str, problems: list[Problem]) -> list[Hand
             continue
         try:
             if kind == "webhook":
-                headers = h.get("headers") or []
+                headers = go_get(h, "headers", [])
                 if not isinstance(headers, list):
                     problems.append(Problem(f"{hpath}.headers", "expected an array"))
                     continue
@@ -157,7 +176,8 @@ def oas_entries(handlers: Any, where: str, problems: list[Problem]) -> list[Hand
                     hn = _typed(hd, "name", str, "", f"{hpath}.headers[{j}]", problems)
                     hv = _typed(hd, "value", str, "", f"{hpath}.headers[{j}]", problems)
                     header_map[hn] = hv  # a later duplicate wins, as in Tyk
-                timeout = _parse_cooldown(h.get("cooldownPeriod"), f"{hpath}.cooldownPeriod", problems)
+                timeout = _parse_cooldown(go_get(h, "cooldownPeriod", _MISSING, keep_null=True),
+                                          f"{hpath}.cooldownPeriod", problems)
                 if timeout is None:
                     continue
                 meta = {
@@ -199,7 +219,7 @@ def _str_at(obj: Any, *keys: str) -> str:
     for k in keys:
         if not isinstance(obj, dict):
             return ""
-        obj = obj.get(k)
+        obj = go_get(obj, k)
     return obj if isinstance(obj, str) else ""
 
 
@@ -216,23 +236,26 @@ def parse_definition(doc: Any, source: str, problems: list[Problem],
             problems.append(Problem(f"{source}:$['x-tyk-api-gateway'].info.id", "missing API id"))
             return None
         api = APIDefinition(api_id, _str_at(x, "info", "orgId"), _str_at(x, "info", "name"), source, "oas")
-        server = x.get("server") if isinstance(x.get("server"), dict) else {}
-        api.handlers = oas_entries(server.get("eventHandlers"),
+        server = go_get(x, "server")
+        server = server if isinstance(server, dict) else {}
+        api.handlers = oas_entries(go_get(server, "eventHandlers"),
                                    f"{source}:$['x-tyk-api-gateway'].server.eventHandlers", problems)
         return api
-    api_id = doc.get("api_id")
+    api_id = go_get(doc, "api_id")
     if not isinstance(api_id, str) or not api_id:
         problems.append(Problem(f"{source}:$.api_id", "missing API id (neither a Classic nor a Tyk OAS definition)"))
         return None
-    org = doc.get("org_id") if isinstance(doc.get("org_id"), str) else ""
-    name = doc.get("name") if isinstance(doc.get("name"), str) else ""
+    org, name = _str_at(doc, "org_id"), _str_at(doc, "name")
     api = APIDefinition(api_id, org, name, source, "classic")
-    api.handlers = classic_entries(doc.get("event_handlers"), f"{source}:$.event_handlers", problems)
+    api.handlers = classic_entries(go_get(doc, "event_handlers"), f"{source}:$.event_handlers", problems)
     if oas_companion is not None:
         # Tyk stores an OAS API as <id>.json + <id>-oas.json; ExtractTo drops the classic
         # webhook/JS/log entries and appends the OAS ones (other kinds are kept).
         oas = parse_definition(oas_companion["doc"], oas_companion["source"], problems)
-        if oas is not None:
+        if oas is not None and oas.kind != "oas":
+            problems.append(Problem(oas_companion["source"], "$: expected a Tyk OAS definition "
+                                    "(openapi and x-tyk-api-gateway): ignored"))
+        elif oas is not None:
             api.kind = "oas"
             kept = [h for h in api.handlers if h.handler_name not in OAS_KINDS.values()]
             api.handlers = kept + oas.handlers
@@ -257,7 +280,7 @@ def load_apps(app_dir: Path) -> tuple[list[APIDefinition], list[Problem]]:
             continue
         companion = None
         twin = path.with_name(path.stem + "-oas.json")
-        if isinstance(doc, dict) and doc.get("is_oas") is True and twin.name in names:
+        if isinstance(doc, dict) and go_get(doc, "is_oas") is True and twin.name in names:
             tdoc = _read_json(twin, problems)
             if tdoc is not None:
                 companion = {"doc": tdoc, "source": str(twin)}

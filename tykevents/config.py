@@ -7,7 +7,8 @@ setting should never silently fall back to a default.
 
 Environment overrides follow Tyk's style: TYK_GW_<PATH>, where each path element is the key
 upper-cased with underscores removed (TYK_GW_APPPATH, TYK_GW_STORAGE_HOST,
-TYK_GW_MONITOR_ENABLETRIGGERMONITORS, TYK_GW_TYKEVENTS_DRAINTIMEOUT).
+TYK_GW_MONITOR_ENABLETRIGGERMONITORS, TYK_GW_TYKEVENTS_DRAINTIMEOUT); where Tyk's Go field name
+differs from the key, Tyk's name works too (TYK_GW_MONITOR_CONFIG_HEADERLIST=k1:v1,k2:v2).
 """
 from __future__ import annotations
 
@@ -143,8 +144,9 @@ _TYK_STRUCTS = (Config, Storage, Monitor, MonitorWebhook)
 
 
 def _fold_keys(obj: Any, typ: type) -> Any:
-    """Rename keys to the struct's field names case-insensitively (exact match first), as Go's
-    encoding/json matches them; recurse into Tyk structs only (our section stays strict)."""
+    """Rename keys to the struct's field names case-insensitively, as Go's encoding/json
+    matches them; recurse into Tyk structs only (our section stays strict). As in Go, a later
+    key overwrites an earlier one (a struct value is merged into), and `null` changes nothing."""
     if not isinstance(obj, dict):
         return obj
     fields = {f.name: f for f in msgspec.structs.fields(typ)}
@@ -152,13 +154,24 @@ def _fold_keys(obj: Any, typ: type) -> Any:
     out: dict[str, Any] = {}
     for k, v in obj.items():
         name = k if k in fields else lower.get(k.lower())
-        if name is None:
+        if name is None or v is None:
             continue  # unknown Tyk key: ignored, as Tyk ignores it
-        if name in out and k != name:
-            continue  # an exact-case key wins over a folded one
         ftype = fields[name].type
-        out[name] = _fold_keys(v, ftype) if ftype in _TYK_STRUCTS and ftype is not Config else v
+        if ftype in _TYK_STRUCTS and ftype is not Config:
+            v = _fold_keys(v, ftype)
+            if isinstance(v, dict) and isinstance(out.get(name), dict):
+                v = {**out[name], **v}
+        out[name] = v
     return out
+
+
+# envconfig names a variable after the Go field, which for these differs from the JSON key
+# (TYK_GW_MONITOR_CONFIG_HEADERLIST); the JSON-derived name is accepted too.
+_ENV_GO_NAMES = {"configuration": "CONFIG", "header_map": "HEADERLIST"}
+
+
+def _env_name_matches(key: str, part: str) -> bool:
+    return key.replace("_", "").upper() == part or _ENV_GO_NAMES.get(key) == part
 
 
 def _env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -170,7 +183,7 @@ def _env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         parts = var[len("TYK_GW_") :].split("_")
         node, dnode = raw, defaults
         for i, part in enumerate(parts):
-            match = next((k for k in dnode if k.replace("_", "").upper() == part), None)
+            match = next((k for k in dnode if _env_name_matches(k, part)), None)
             if match is None:
                 break
             if i == len(parts) - 1:
@@ -178,8 +191,10 @@ def _env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             else:
                 if not isinstance(dnode[match], dict):
                     break
-                node = node.setdefault(match, {})
-                dnode = dnode[match]
+                child = node.setdefault(match, {})
+                if not isinstance(child, dict):
+                    break  # the file has a non-object here: validation reports it
+                node, dnode = child, dnode[match]
 
 
 def _parse_env_value(text: str, default: Any, var: str) -> Any:
@@ -194,12 +209,19 @@ def _parse_env_value(text: str, default: Any, var: str) -> Any:
             return int(text)
         if isinstance(default, float):
             return float(text)
-        if isinstance(default, (list, dict)):
-            value = orjson.loads(text) if text.startswith(("[", "{")) else text.split(",")
-            return value
+        if isinstance(default, (list, dict)) and text.startswith(("[", "{")):
+            return orjson.loads(text)
+        if isinstance(default, list):
+            return text.split(",") if text else []
+        if isinstance(default, dict):  # envconfig's map form: "k1:v1,k2:v2"
+            pairs = [item.split(":", 1) for item in text.split(",") if item]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError(text)
+            return dict(pairs)
         return text
     except ValueError:
-        raise ConfigError(f"environment {var}={text!r}: expected {type(default).__name__}")
+        expected = "k1:v1,k2:v2 or a JSON object" if isinstance(default, dict) else type(default).__name__
+        raise ConfigError(f"environment {var}={text!r}: expected {expected}") from None
 
 
 def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Config:

@@ -1,10 +1,12 @@
 """Decode a JSON value into a typed conf the way Tyk's `reflect.Cast` does (spec 2.3).
 
 Tyk marshals handler_meta back to JSON and unmarshals it into a Go struct, so the rules are
-Go encoding/json's: keys match case-insensitively (an exact match wins), unknown keys are
-ignored, `null` leaves a field at its zero value, and a type mismatch is an error (Tyk then
-drops the handler). Integral floats are accepted for integers because float64(10) re-marshals
-as `10`; 10.5 or "10" are not.
+Go encoding/json's: keys match case-insensitively, unknown keys are ignored, `null` leaves a
+field unchanged, and a type mismatch is an error (Tyk then drops the handler). Marshalling a
+Go map writes its keys sorted by bytes and a later key overwrites an earlier one, so among
+`Prefix`/`prefix` the exact lower-case key (sorted last) wins, and a mistyped variant fails the
+decode even when the exact key is fine. Integral floats are accepted for integers because
+float64(10) re-marshals as `10`; 10.5 or "10" are not.
 """
 from __future__ import annotations
 
@@ -47,24 +49,26 @@ def scan(meta: Any, cls: type[T], go_name: str | None = None) -> T:
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     json_names = {n: getattr(cls, "_json_names", {}).get(n, n) for n in names}
     by_json = {j: n for n, j in json_names.items()}
-    by_fold = {j.lower(): n for n, j in json_names.items()}
+    by_fold = {go_fold(j): n for n, j in json_names.items()}
+    struct = go_name.rpartition(".")[2]  # Go names the struct field without its package
     values: dict[str, Any] = {}
-    exact_seen: set[str] = set()
-    for key, value in meta.items():
-        field = by_json.get(key)
-        exact = field is not None
-        if field is None:
-            field = by_fold.get(key.lower())
-            if field is None:
-                continue
-        if field in exact_seen and not exact:
-            continue  # Go prefers the exact-case key's value
-        if exact:
-            exact_seen.add(field)
-        if value is None:
+    for key in sorted(meta):  # the order json.Marshal writes a Go map in; later keys win
+        field = by_json.get(key) or by_fold.get(go_fold(key))
+        value = meta[key]
+        if field is None or value is None:
             continue
-        values[field] = _convert(value, hints[field], f"{go_name}.{json_names[field]}")
+        values[field] = _convert(value, hints[field], f"{struct}.{json_names[field]}")
     return cls(**values)
+
+
+def go_fold(s: str) -> str:
+    # Go's case folding is per character (simple folding): the Kelvin sign and long s fold
+    # to k and s, while a character whose upper case is longer (ß -> SS) stays itself.
+    out = []
+    for ch in s:
+        f = ch.upper().lower()
+        out.append(f if len(f) == 1 else ch.lower())
+    return "".join(out)
 
 
 def _convert(value: Any, typ: Any, where: str) -> Any:
@@ -79,13 +83,13 @@ def _convert(value: Any, typ: Any, where: str) -> Any:
     if typ is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _mismatch(value, where, "int64")
-        if isinstance(value, float):
-            if not math.isfinite(value) or value != int(value):
-                raise _mismatch(value, where, "int64")
-            value = int(value)
-        if not _INT64[0] <= value <= _INT64[1]:
+        try:
+            f = float(value)  # Tyk holds handler_meta numbers as float64
+        except OverflowError:
+            raise _mismatch(value, where, "int64") from None
+        if not math.isfinite(f) or f != int(f) or not _INT64[0] <= int(f) <= _INT64[1]:
             raise _mismatch(value, where, "int64")
-        return value
+        return int(f)
     if typ == dict[str, str]:
         if not isinstance(value, dict):
             raise _mismatch(value, where, "map[string]string")

@@ -126,6 +126,8 @@ class Lane:
 
     async def drain(self, deadline: float) -> bool:
         """Wait until every queued call has run, or the monotonic deadline passes."""
+        if self._done.is_set():  # wait_for with a timeout of 0 would not even look
+            return True
         timeout = max(0.0, deadline - time.monotonic())
         try:
             await asyncio.wait_for(self._done.wait(), timeout)

@@ -82,7 +82,7 @@ def test_tyk_exact_log_detail_and_key_logging(daemon):
     d = daemon(apps=basic_apps(), conf={"enable_key_logging": True, "tykevents": {"log_detail": "tyk"}})
     d.send_udp([event("AuthFailure", "a1", KEY_META)])
     line = d.wait_log(r"testprefix:AuthFailure")[0]
-    assert "msg=testprefix:AuthFailure " in line + " "  # exactly prefix:Type, as Tyk >= 5.8
+    assert "message=testprefix:AuthFailure " in line + " "  # exactly prefix:Type, as Tyk >= 5.8
 
 
 def test_raw_key_shown_only_with_enable_key_logging(daemon):
@@ -143,7 +143,7 @@ def test_bad_input_is_counted_and_never_stops_the_daemon(daemon):
     assert m["meta_type"] == 1
     assert d.metric("tykevents_unrouted_total", reason="unknown_api") == 1
     # a bad Meta still leaves a trace of the event itself
-    d.wait_log(r"msg=testprefix:AuthFailure( |$)")
+    d.wait_log(r"message=testprefix:AuthFailure( |$)")
     assert d.health()["status"] == "running"
 
 

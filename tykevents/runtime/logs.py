@@ -1,6 +1,6 @@
 """Logging set-up: text or JSON lines to stderr (journald), a file, or syslog.
 
-Text lines look like Tyk's logrus lines (`time=... level=warning msg=...`) so that existing
+Text lines look like Tyk's logrus lines (`time=... level=warning message=...`, as Tyk configures logrus) so that existing
 log searches keep working; under journald (JOURNAL_STREAM set) the timestamp is left to the
 journal. Extra fields (api_id, ...) are appended as key=value / JSON members.
 """
@@ -43,7 +43,7 @@ class TextFormatter(logging.Formatter):
         level = "warning" if record.levelno == logging.WARNING else record.levelname.lower()
         parts.append(f"level={level}")
         parts.append(f"logger={record.name}")
-        parts.append(f"msg={_quote(record.getMessage())}")
+        parts.append(f"message={_quote(record.getMessage())}")
         parts += [f"{k}={_quote(v)}" for k, v in _extras(record).items()]
         line = " ".join(parts)
         if record.exc_info:

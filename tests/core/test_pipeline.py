@@ -1,0 +1,154 @@
+"""Pipeline: bytes -> records -> routed handler calls, with every outcome counted."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+
+import orjson
+
+from tykevents.config import Lanes as LaneSettings
+from tykevents.decode import MALFORMED, MISSING_TYPE, OVERSIZED, UNKNOWN_KIND
+from tykevents.pipeline import Pipeline
+from tykevents.route import RouteTable
+from tykevents.runtime.metrics import Stats
+from tykevents.work import Lanes
+
+from .handlers import Recorder
+
+
+def make(size: int = 100, max_record: int = 4096, routes: dict | None = None):
+    stats = Stats()
+    lanes = Lanes(LaneSettings(log_queue=size, webhook_queue=size, js_queue=size, monitor_queue=size), stats)
+    rec = Recorder("log1")
+    hook = Recorder("hook1", kind="webhook")
+    table = RouteTable(by_api=routes if routes is not None else {
+        "": {"TokenCreated": (rec,)},
+        "api1": {"AuthFailure": (rec, hook), "KeyExpired": ()},
+        "api2": {},
+    })
+    return Pipeline(table, lanes, stats, max_record), stats, lanes, rec, hook
+
+
+def line(**kw) -> bytes:
+    return orjson.dumps(kw)
+
+
+async def run(lanes: Lanes) -> None:
+    lanes.start()
+    assert await lanes.drain(time.monotonic() + 2)
+    await lanes.stop()
+
+
+async def test_routing_counters():
+    p, stats, lanes, rec, hook = make()
+    data = b"\n".join([
+        line(Type="AuthFailure", APIID="api1", OrgID="o", TimeStamp="ts", Meta={"Key": "k"}),
+        line(Type="AuthFailure", APIID="nope"),  # unknown API
+        line(Type="KeyExpired", APIID="api1"),  # known, no handler
+        line(Type="AuthFailure", APIID="api2"),
+        line(Type="TokenCreated", Meta={"Key": "k", "Org": "o"}),  # system event: global handlers
+        b"{oops",
+        line(Meta={}),  # no Type
+        line(Kind="nonsense"),
+    ])
+    assert p.feed(data, "udp") == []
+    assert stats.datagrams["udp"] == 1 and stats.bytes_in["udp"] == len(data)
+    assert stats.records == 7 and stats.events == 5
+    assert (stats.unknown_api, stats.no_handler, stats.routed) == (1, 2, 2)
+    assert dict(stats.rejected) == {MALFORMED: 1, MISSING_TYPE: 1, UNKNOWN_KIND: 1}
+    assert stats.enqueued == {"log": 2, "webhook": 1}
+    await run(lanes)
+    assert [(e.type, e.api_id) for e in rec.events] == [("AuthFailure", "api1"), ("TokenCreated", "")]
+    assert hook.events[0] is rec.events[0]  # one Event shared by the handlers of one record
+    e = rec.events[0]
+    assert (e.org_id, e.timestamp, e.meta()) == ("o", "ts", {"Key": "k"})
+    assert e.message_json() == b'{"Type":"AuthFailure","Meta":{"Key":"k"},"TimeStamp":"ts"}'
+
+
+async def test_coprocess_envelope_is_accepted_as_is():
+    p, stats, lanes, rec, _ = make()
+    env = {"message": {"Type": "AuthFailure", "Meta": {"Message": "m", "Key": "k"}, "TimeStamp": "ts"},
+           "spec": {"APIID": "api1", "OrgID": "org1"}}
+    p.feed(json.dumps(env).encode(), "unix_dgram")
+    # An envelope without spec is a system event (coprocess TykTriggerEvent).
+    p.feed(json.dumps({"message": {"Type": "TokenCreated", "TimeStamp": "t2"}}).encode(), "unix_dgram")
+    await run(lanes)
+    assert stats.rejected == {} and stats.routed == 2
+    a, b = rec.events
+    assert (a.type, a.api_id, a.org_id, a.timestamp, a.meta()) == ("AuthFailure", "api1", "org1", "ts", {"Message": "m", "Key": "k"})
+    assert (b.type, b.api_id, b.meta_raw) == ("TokenCreated", "", None)
+    assert b.message_json() == b'{"Type":"TokenCreated","Meta":null,"TimeStamp":"t2"}'
+
+
+async def test_missing_timestamp_is_stamped_like_go_time_string():
+    p, _, lanes, rec, _ = make()
+    p.feed(line(Type="AuthFailure", APIID="api1"), "udp")
+    await run(lanes)
+    ts = rec.events[0].timestamp
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? [+-]\d{4} \S+", ts), ts
+    assert " m=" not in ts
+
+
+async def test_quota_record_without_monitor_is_counted_not_rejected(caplog):
+    p, stats, _, _, _ = make()
+    with caplog.at_level(logging.INFO, logger="tykevents.ingest"):
+        p.feed(line(Kind="quota", Key="k", Session={"quota_max": 1}), "udp")
+        p.feed(line(Kind="quota", Key="k2"), "udp")
+    assert stats.quota_records == 2 and stats.rejected == {} and stats.events == 0
+    assert caplog.text.count("monitor is not enabled") == 1  # rate-limited
+
+
+def test_quota_records_go_to_the_monitor_sink():
+    p, stats, _, _, _ = make()
+    got = []
+    p.quota_sink = lambda rec: got.append(rec) or True
+    p.feed(line(Kind="quota", Key="k"), "tcp")
+    assert [r.Key for r in got] == ["k"] and stats.quota_records == 1
+
+
+def test_oversized_single_record_is_rejected():
+    p, stats, lanes, _, _ = make(max_record=64)
+    big = line(Type="AuthFailure", APIID="api1", Meta={"Message": "x" * 100})
+    assert p.feed(big, "udp") == []
+    assert stats.rejected == {OVERSIZED: 1} and stats.records == 0 and len(lanes["log"]) == 0
+
+
+def test_datagram_overload_drops_and_counts():
+    p, stats, lanes, _, _ = make(size=2)
+    rec = line(Type="AuthFailure", APIID="api1")
+    for _ in range(3):
+        assert p.feed(rec, "udp") == []
+    assert stats.enqueued == {"log": 2, "webhook": 2}
+    assert stats.dropped == {"log": 1, "webhook": 1}
+    assert len(lanes["log"]) == 2
+
+
+async def test_lossless_transports_park_and_lose_nothing():
+    p, stats, lanes, rec, hook = make(size=2)
+    batch = b"\n".join(line(Type="AuthFailure", APIID="api1", TimeStamp=str(i)) for i in range(5))
+    parked = p.feed(batch, "unix_stream", lossless=True)
+    assert len(parked) == 6 and stats.dropped == {}
+    assert [(h.name, e.timestamp) for h, e in parked[:3]] == [("log1", "2"), ("hook1", "2"), ("log1", "3")]
+    lanes.start()
+    await p.put_parked(parked)
+    assert await lanes.drain(time.monotonic() + 2)
+    await lanes.stop()
+    assert [e.timestamp for e in rec.events] == ["0", "1", "2", "3", "4"]
+    assert [e.timestamp for e in hook.events] == ["0", "1", "2", "3", "4"]
+
+
+def test_routes_are_swapped_as_a_whole():
+    p, stats, _, _, _ = make()
+    p.routes = RouteTable(by_api={"api9": {"AuthFailure": (Recorder(),)}})
+    p.feed(line(Type="AuthFailure", APIID="api1"), "http")
+    p.feed(line(Type="AuthFailure", APIID="api9"), "http")
+    assert stats.unknown_api == 1 and stats.routed == 1
+
+
+def test_bad_input_never_raises():
+    p, stats, _, _, _ = make()
+    for data in (b"", b"\x00\xff", b"[]\n{}\n\n", b'{"Type":null}', b'{"message":{"Type":5}}', b"1e999"):
+        p.feed(data, "udp")
+    assert sum(stats.rejected.values()) >= 5
