@@ -1,0 +1,136 @@
+"""Go's text/template and html/template (as Tyk uses it), in Python.
+
+Public API::
+
+    parse(text, *, name="", engine="html", funcs=None, delims=None,
+          missingkey="default") -> Template
+    Template.execute(data, *, name=None) -> str      # raises ExecError (.partial)
+    Template.render_bytes(data) -> bytes              # same, as Go's output bytes
+    Template.names() -> list[str]                     # the top-level template and defines
+    TemplateError  (base; .kind is "parse", "exec" or "escape")
+      ParseError   (.name .line .col)  bad template text
+      ExecError    (.name .partial)    execution failed; .partial is what was written
+      EscapeError  (.name .line .col)  html/template refused the template
+
+`engine="html"` gives html/template: the template text is analysed as HTML once, at
+parse time, and every action gets the escapers Go would add for its context. Go
+reports escaping errors at the first Execute; here `parse` raises EscapeError.
+
+Data uses the value model of values.py (None, bool, int, float, str, list, dict,
+GoStruct, GoMap, GoTime, GoDuration). `funcs` maps names to callables (Tyk's
+`as_rfc3339` and `as_rfc3339_from_string` live in gotime.py); a callable may declare
+Go parameter types in `fn.go_params`, e.g. ("time.Time",), so that a wrong argument
+fails the way Go's reflection call would.
+
+`missingkey` is Go's Option("missingkey=..."): "default" (or "invalid"), "zero",
+"error". Strings are UTF-8 bytes for len/index/slice; bytes that are not valid UTF-8
+travel through str as surrogateescape code points and come out of render_bytes as
+the original bytes.
+
+A Template is compiled once and may be executed from several threads at a time.
+Deliberate differences from Go: escaping errors come from parse (above); recursion
+through {{template}} stops at Python's stack depth (a few hundred levels) with Go's
+"exceeded maximum template depth" message; a template name containing `%` does not
+get Go's mangled error message.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from .builtins import BUILTINS, Func, describe
+from .errors import EscapeError, ExecError, ParseError, TemplateError, go_quote
+from .exec import MK_DEFAULT, MK_ERROR, MK_ZERO, Program
+from .parser import parse_trees
+
+__all__ = ["parse", "Template", "TemplateError", "ParseError", "ExecError", "EscapeError"]
+
+_MISSINGKEY = {"default": MK_DEFAULT, "invalid": MK_DEFAULT, "zero": MK_ZERO,
+               "error": MK_ERROR}
+
+
+class Template:
+    """A parsed (and, for html, escaped) template set, ready to execute many times."""
+
+    def __init__(self, name: str, engine: str, prog: Program, trees: dict) -> None:
+        self.name = name
+        self.engine = engine
+        self._prog = prog
+        self._trees = trees
+        self._escaped: set[str] = set()
+        self._lock = threading.Lock()  # escaping edits the shared trees
+
+    def names(self) -> list[str]:
+        """Names of the templates in this set (the top-level one and every define)."""
+        return sorted(self._trees)
+
+    def _prepare(self, name: str) -> None:
+        if self.engine != "html" or name in self._escaped:
+            return
+        from .escape import escape_template
+        with self._lock:
+            if name not in self._escaped:
+                escape_template(self._prog, self._trees, name)
+                self._escaped.add(name)
+
+    def execute(self, data: Any, *, name: str | None = None) -> str:
+        """Render with `data` as dot; `name` selects a defined template (ExecuteTemplate)."""
+        target = self.name if name is None else name
+        if target not in self._trees:
+            if self.engine == "html":
+                msg = "html/template: %s is undefined" % go_quote(target)
+            else:
+                msg = "template: no template %s associated with template %s" % (
+                    go_quote(target), go_quote(self.name))
+            raise ExecError(msg, target)
+        self._prepare(target)
+        return self._prog.execute(target, data)
+
+    def render_bytes(self, data: Any) -> bytes:
+        """execute() as the bytes Go writes (invalid UTF-8 bytes included)."""
+        out = self.execute(data)
+        if out.isascii():
+            return out.encode("ascii")
+        return out.encode("utf-8", "surrogateescape")
+
+
+def parse(text: str, *, name: str = "", engine: str = "html",
+          funcs: dict[str, Callable[..., Any]] | None = None,
+          delims: tuple[str, str] | None = None, missingkey: str = "default") -> Template:
+    """Parse `text` as template `name` (Go's template.New(name).Parse(text))."""
+    if engine not in ("html", "text"):
+        raise ValueError("engine must be 'html' or 'text', not %r" % (engine,))
+    mk = _MISSINGKEY.get(missingkey)
+    if mk is None:
+        raise ValueError("unrecognized missingkey option %r" % (missingkey,))
+    table: dict[str, Func] = dict(BUILTINS)
+    for fname, fn in (funcs or {}).items():
+        if not _good_name(fname):
+            raise ValueError("function name %s is not a valid identifier" % go_quote(fname))
+        if not callable(fn):
+            raise ValueError("value for %s not a function" % fname)
+        table[fname] = describe(fname, fn)
+    left, right = delims if delims else ("", "")
+    trees = parse_trees(name, text, table, left, right)
+    html = engine == "html"
+    if html:
+        from .escapers import escaper_funcs
+        table.update(escaper_funcs())
+    prog = Program(table, mk, html)
+    prog.trees = trees
+    t = Template(name, engine, prog, trees)
+    t._prepare(name)
+    return t
+
+
+def _good_name(name: str) -> bool:
+    if not name:
+        return False
+    for i, ch in enumerate(name):
+        if ch == "_":
+            continue
+        if i == 0 and not ch.isalpha():
+            return False
+        if not (ch.isalpha() or ch.isdigit()):
+            return False
+    return True

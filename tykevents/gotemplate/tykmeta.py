@@ -1,0 +1,321 @@
+"""A decoded event -> the value Tyk's webhook templates see (spec 1.1-1.3).
+
+Tyk executes templates over `config.EventMessage{Type, Meta, TimeStamp}` where Meta is the Go
+struct fired for the event type. Gateways send us that message as JSON, so the JSON keys (Go's
+json tags: `org_id`, `expires_at`, HostInfo's `name`/`message`) are mapped back to the Go field
+names templates use (`.Meta.OrgID`), with Go's types: ints stay ints, ExpiresAt is a time.Time,
+HostInfo.Timeout a Duration. A struct has every field, so a missing JSON key is the zero value
+and a field the struct lacks is an execution error, as in Tyk.
+
+Decoding follows encoding/json: exact key match first, then a case-insensitive one; unknown
+keys are ignored; null leaves the zero value; a value of the wrong JSON type is a
+MetaTypeError (the daemon counts it as a "wrong type in Meta" rejection).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tykevents import model
+
+from .gotime import GoDuration, GoTime, parse_rfc3339nano
+from .values import IFACE_FIELDS, GoMap, GoStruct, register_struct_layout
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+class MetaTypeError(model.MetaTypeError):
+    """A Meta value has the wrong JSON type for its Go field (encoding/json's
+    UnmarshalTypeError): `field` is the Go path (`HostInfo.Timeout`), `expected` the Go type,
+    `got` the JSON kind (`number`, `string 'x'`, …)."""
+
+    def __init__(self, field: str, expected: str, got: str, struct: str = "") -> None:
+        self.field, self.expected, self.got, self.struct = field, expected, got, struct
+        where = f"{struct}.{field}" if struct else field
+        super().__init__(f"cannot unmarshal {got} into Go struct field {where} of type {expected}")
+
+
+class GoInt64(int):
+    """A Go int64 field (TriggerLimit): an int that %T names int64."""
+
+    _go_type = "int64"
+    __slots__ = ()
+
+
+class BreakerEvent(int):
+    """circuit.BreakerEvent: an int enum without String(), so it prints as its number."""
+
+    _go_type = "circuit.BreakerEvent"
+    __slots__ = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Struct shapes: (Go field, JSON key, Go type). Embedded structs: ("embed", Go field, type name).
+
+_DEFAULT = "model.EventMetaDefault"
+_EMBED_DEFAULT = ("embed", "EventMetaDefault", _DEFAULT)
+
+
+def _same(*names: str) -> list[tuple[str, str, str]]:
+    return [(n, n, "string") for n in names]
+
+
+STRUCTS: dict[str, list[tuple[str, str, str]]] = {
+    _DEFAULT: _same("Message", "OriginatingRequest"),
+    "gateway.EventKeyFailureMeta": [_EMBED_DEFAULT, *_same("Path", "Origin", "Key")],
+    "gateway.EventVersionFailureMeta": [_EMBED_DEFAULT, *_same("Path", "Origin", "Key", "Reason")],
+    "gateway.EventCurcuitBreakerMeta": [_EMBED_DEFAULT, *_same("Path", "APIID"),
+                                        ("CircuitEvent", "CircuitEvent", "circuit.BreakerEvent")],
+    "gateway.EventHostStatusMeta": [_EMBED_DEFAULT,
+                                    ("HostInfo", "HostInfo", "gateway.HostHealthReport")],
+    "gateway.HostData": [
+        *_same("CheckURL", "Protocol"), ("Timeout", "Timeout", "time.Duration"),
+        ("EnableProxyProtocol", "EnableProxyProtocol", "bool"),
+        ("Commands", "Commands", "[]apidef.CheckCommand"), *_same("Method"),
+        ("Headers", "Headers", "map[string]string"), *_same("Body"),
+        ("MetaData", "MetaData", "map[string]string")],
+    "gateway.HostHealthReport": [("embed", "HostData", "gateway.HostData"),
+                                 ("ResponseCode", "ResponseCode", "int"),
+                                 ("Latency", "Latency", "float64"),
+                                 ("IsTCPError", "IsTCPError", "bool")],
+    "apidef.CheckCommand": [("Name", "name", "string"), ("Message", "message", "string")],
+    "gateway.EventTriggerExceededMeta": [
+        _EMBED_DEFAULT, ("OrgID", "org_id", "string"), ("Key", "key", "string"),
+        ("TriggerLimit", "trigger_limit", "int64"),
+        ("UsagePercentage", "usage_percentage", "int64")],
+    "gateway.EventTokenMeta": [_EMBED_DEFAULT, *_same("Org", "Key")],
+    "upstreamoauth.EventUpstreamOAuthMeta": [_EMBED_DEFAULT, *_same("APIID")],
+    "certcheck.EventCertificateExpiringSoonMeta": [
+        _EMBED_DEFAULT, ("CertID", "cert_id", "string"), ("CertName", "cert_name", "string"),
+        ("ExpiresAt", "expires_at", "time.Time"), ("DaysRemaining", "days_remaining", "int"),
+        ("APIID", "api_id", "string"), ("CertRole", "cert_role", "string")],
+    "certcheck.EventCertificateExpiredMeta": [
+        _EMBED_DEFAULT, ("CertID", "cert_id", "string"), ("CertName", "cert_name", "string"),
+        ("ExpiredAt", "expired_at", "time.Time"),
+        ("DaysSinceExpiry", "days_since_expiry", "int"),
+        ("APIID", "api_id", "string"), ("CertRole", "cert_role", "string")],
+}
+
+_KEY_FAILURE = "gateway.EventKeyFailureMeta"
+_BREAKER = "gateway.EventCurcuitBreakerMeta"
+_TOKEN = "gateway.EventTokenMeta"
+
+# Event type -> Meta struct (spec 1.2). Absent: map metas and custom events.
+EVENT_META_TYPES: dict[str, str] = {
+    **{e: _KEY_FAILURE for e in (
+        "QuotaExceeded", "RatelimitExceeded", "RateLimitSmoothingUp", "RateLimitSmoothingDown",
+        "AuthFailure", "KeyExpired", "OrgQuotaExceeded", "OrgRateLimitExceeded")},
+    "VersionFailure": "gateway.EventVersionFailureMeta",
+    "TriggerExceeded": "gateway.EventTriggerExceededMeta",
+    **{e: _BREAKER for e in ("BreakerTriggered", "BreakerTripped", "BreakerReset")},
+    "HostDown": "gateway.EventHostStatusMeta",
+    "HostUp": "gateway.EventHostStatusMeta",
+    **{e: _TOKEN for e in ("TokenCreated", "TokenUpdated", "TokenDeleted")},
+    "UpstreamOAuthError": "upstreamoauth.EventUpstreamOAuthMeta",
+    "CertificateExpiringSoon": "certcheck.EventCertificateExpiringSoonMeta",
+    "CertificateExpired": "certcheck.EventCertificateExpiredMeta",
+}
+
+# Events whose Meta is a map[string]interface{}: keys are used as they come (`.Meta.path`).
+MAP_META_EVENTS = frozenset({"OAuth2ScopeCheckFailed", "OAuth2ExchangeSucceeded",
+                             "OAuth2ExchangeFailed"})
+
+EVENT_MESSAGE = "config.EventMessage"
+
+
+def _flat_fields(type_name: str) -> list[tuple[str, str, str]]:
+    out = []
+    for item in STRUCTS[type_name]:
+        if item[0] == "embed":
+            out.extend(_flat_fields(item[2]))
+        else:
+            out.append(item)
+    return out
+
+
+_FLAT = {name: _flat_fields(name) for name in STRUCTS}
+
+# Go field -> JSON key, per struct type (embedded fields promoted), for reuse elsewhere.
+GO_TO_JSON: dict[str, dict[str, str]] = {t: {g: j for g, j, _ in f} for t, f in _FLAT.items()}
+JSON_TO_GO: dict[str, dict[str, str]] = {t: {j: g for g, j in m.items()} for t, m in
+                                         GO_TO_JSON.items()}
+
+
+def meta_type_for(event_type: str) -> str | None:
+    """The Go struct Tyk fires `event_type` with, or None (map meta or custom event)."""
+    return EVENT_META_TYPES.get(event_type)
+
+
+def json_key(event_type: str, go_field: str) -> str:
+    """The JSON key of Meta field `go_field` for this event (`OrgID` -> `org_id`)."""
+    t = EVENT_META_TYPES.get(event_type)
+    return GO_TO_JSON.get(t, {}).get(go_field, go_field) if t else go_field
+
+
+for _name, _items in STRUCTS.items():
+    register_struct_layout(_name, tuple(
+        (i[1], i[2]) if i[0] == "embed" else i[0] for i in _items))
+register_struct_layout(EVENT_MESSAGE, ("Type", "Meta", "TimeStamp"))
+IFACE_FIELDS[EVENT_MESSAGE] = frozenset({"Meta"})
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding
+
+
+def _json_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    return type(v).__name__
+
+
+def _zero(go_type: str) -> Any:
+    if go_type in ("string",):
+        return ""
+    if go_type == "int":
+        return 0
+    if go_type == "int64":
+        return GoInt64(0)
+    if go_type == "circuit.BreakerEvent":
+        return BreakerEvent(0)
+    if go_type == "float64":
+        return 0.0
+    if go_type == "bool":
+        return False
+    if go_type == "time.Duration":
+        return GoDuration(0)
+    if go_type == "time.Time":
+        return GoTime.zero()
+    if go_type.startswith("[]"):
+        return []  # a nil slice: prints [] and ranges over nothing, as in Go
+    if go_type.startswith("map["):
+        return GoMap({}, go_type, "")
+    return _zero_struct(go_type)
+
+
+def _zero_struct(type_name: str) -> GoStruct:
+    fields: dict[str, Any] = {}
+    for g, _, t in _FLAT[type_name]:
+        fields[g] = _zero(t)
+    return GoStruct(type_name, fields)
+
+
+def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> Any:
+    def bad(got: str | None = None) -> MetaTypeError:
+        return MetaTypeError(path, go_type, got or _json_kind(v), struct)
+
+    if v is None:
+        return _zero(go_type)
+    if go_type == "string":
+        if not isinstance(v, str):
+            raise bad()
+        return v
+    if go_type in ("int", "int64", "circuit.BreakerEvent", "time.Duration"):
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float):
+                raise bad(f"number {v!r}")
+            raise bad()
+        if not _INT64[0] <= v <= _INT64[1]:
+            raise bad(f"number {v}")
+        cls = {"int": int, "int64": GoInt64, "circuit.BreakerEvent": BreakerEvent,
+               "time.Duration": GoDuration}[go_type]
+        return cls(v)
+    if go_type == "float64":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad()
+        return float(v)
+    if go_type == "bool":
+        if not isinstance(v, bool):
+            raise bad()
+        return v
+    if go_type == "time.Time":
+        if not isinstance(v, str):
+            raise bad()
+        try:
+            return parse_rfc3339nano(v)
+        except ValueError:
+            raise bad(f"string {v!r} (not an RFC 3339 time)") from None
+    if go_type.startswith("[]"):
+        if not isinstance(v, list):
+            raise bad()
+        elem = go_type[2:]
+        return [_convert(e, elem, f"{path}[{i}]", struct, go_names) for i, e in enumerate(v)]
+    if go_type.startswith("map["):
+        if not isinstance(v, dict):
+            raise bad()
+        out = GoMap({}, go_type, "")
+        for k, e in v.items():
+            if e is None:
+                out[k] = ""
+            elif not isinstance(e, str):
+                raise MetaTypeError(f"{path}.{k}", "string", _json_kind(e), struct)
+            else:
+                out[k] = e
+        return out
+    return _decode_struct(v, go_type, path, struct, go_names)
+
+
+def _decode_struct(obj: Any, type_name: str, path: str, struct: str,
+                   go_names: bool) -> GoStruct:
+    if not isinstance(obj, dict):
+        raise MetaTypeError(path or "Meta", type_name, _json_kind(obj), struct)
+    folded: dict[str, Any] | None = None
+    fields: dict[str, Any] = {}
+    for g, j, t in _FLAT[type_name]:
+        key = g if go_names else j
+        if key in obj:
+            v = obj[key]
+        else:
+            if folded is None:  # encoding/json's case-insensitive fallback
+                folded = {}
+                for k, val in obj.items():
+                    folded.setdefault(k.lower(), val)
+            v = folded.get(key.lower())
+        fields[g] = _convert(v, t, f"{path}.{g}" if path else g, struct, go_names)
+    return GoStruct(type_name, fields)
+
+
+def decode_meta(event_type: str, meta: Any, *, go_names: bool = False) -> Any:
+    """Meta as Tyk's templates see it for `event_type`.
+
+    Struct events get their Go struct (MetaTypeError on a wrong JSON type); JSON null is a
+    nil Meta (Tyk's templates then fail on `.Meta.X`, as Go does). Map metas stay dicts. Custom
+    events: an object with no keys beyond Message/OriginatingRequest is Tyk's EventMetaDefault
+    (what coprocess TykTriggerEvent fires, so `.Meta.Path` fails as in Tyk), and so is a bare
+    string (the payload, as Message); any other value is kept as it came (an object is a
+    map, addressed by its own keys). `go_names=True` reads Go field
+    names instead of JSON keys (the oracle's tyk_event data model)."""
+    if meta is None:
+        return None
+    type_name = EVENT_META_TYPES.get(event_type)
+    if type_name is not None:
+        short = type_name.rpartition(".")[2]
+        if not isinstance(meta, dict):
+            raise MetaTypeError("Meta", type_name, _json_kind(meta))
+        return _decode_struct(meta, type_name, "", short, go_names)
+    if event_type in MAP_META_EVENTS:
+        if not isinstance(meta, dict):
+            raise MetaTypeError("Meta", "map[string]interface {}", _json_kind(meta))
+        return meta
+    if isinstance(meta, dict) and meta.keys() <= {"Message", "OriginatingRequest"}:
+        return _decode_struct(meta, _DEFAULT, "", "EventMetaDefault", True)
+    if isinstance(meta, str):  # a bare payload: what TykTriggerEvent(name, payload) fires
+        return GoStruct(_DEFAULT, {"Message": meta, "OriginatingRequest": ""})
+    return meta
+
+
+def template_data(event_type: str, meta: Any, timestamp: str, *,
+                  go_names: bool = False) -> GoStruct:
+    """The EventMessage {Type, Meta, TimeStamp} a webhook template executes over."""
+    return GoStruct(EVENT_MESSAGE, {
+        "Type": event_type,
+        "Meta": decode_meta(event_type, meta, go_names=go_names),
+        "TimeStamp": timestamp,
+    })
