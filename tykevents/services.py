@@ -28,8 +28,14 @@ def redis_client(cfg: "Config") -> Any:
     """redis.asyncio client from tyk.conf `storage` (cluster when enable_cluster)."""
     import redis.asyncio as aredis
 
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
     st = cfg.storage
+    # Few, quick retries: a Redis outage must cost a handler call milliseconds, not seconds
+    # (a cooldown check falls back to "not fired", as in Tyk).
     common: dict[str, Any] = dict(
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=1),
         username=st.username or None,
         password=st.password or None,
         ssl=st.use_ssl,
@@ -63,6 +69,11 @@ class Services:
         else:
             logger.info("state: in memory (this instance only)")
         self.shared["redis"] = self.redis
+        from tykevents.deliver.webhook.service import service_from_config
+
+        self.webhooks = service_from_config(self.config, self.redis, self.registry)
+        await self.webhooks.start()
+        self.shared["webhooks"] = self.webhooks
 
     async def for_generation(self, cfg: "Config", apis: list["APIDefinition"]) -> dict[str, Any]:
         return dict(self.shared)
@@ -75,12 +86,15 @@ class Services:
         self.lanes = lanes
 
     async def drain(self, deadline: float) -> bool:
-        return time.monotonic() <= deadline
+        """Finish accepted webhook deliveries (retries included) before the deadline; what
+        is left goes to the dead-letter store, so nothing accepted is lost."""
+        return await self.webhooks.drain(max(0.0, deadline - time.monotonic()))
 
     async def retire_generation(self, extras: dict[str, Any]) -> None:
         pass
 
     async def close(self) -> None:
+        await self.webhooks.close()
         if self.redis is not None:
             await self.redis.aclose()
 

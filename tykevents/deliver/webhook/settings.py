@@ -33,6 +33,9 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # deliveries left pending for spool_claim_after seconds.
     spool: bool = False
     spool_claim_after: float = 60.0
+    # This instance's consumer name in the stream's group ("" = the host name); give each
+    # instance on one host its own, stable across restarts.
+    spool_consumer: str = ""
     # At most this much of a response body is read (then the connection is closed).
     body_read_limit: int = 65536
     # Idle keep-alive connections are closed after this many seconds.

@@ -1,0 +1,54 @@
+"""Prometheus outcome counters: per kind, per handler and target host; never a key in a label."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from tests.webhook.receiver import Receiver
+from tests.webhook.test_handler import ctx, event, key_meta, settle
+from tykevents.deliver.webhook.handler import build_webhook_handler
+from tykevents.deliver.webhook.metrics import PrometheusWebhookMetrics
+from tykevents.deliver.webhook.service import WebhookService
+from tykevents.deliver.webhook.settings import WebhookSettings
+
+
+async def test_prometheus_outcomes(tmp_path: Path, receivers: Any) -> None:
+    registry = CollectorRegistry()
+    metrics = PrometheusWebhookMetrics(registry)
+    svc = WebhookService(WebhookSettings(dead_letter_path=str(tmp_path / "dl"), max_attempts=1),
+                         metrics=metrics)
+    await svc.start()
+    try:
+        r: Receiver = await receivers(lambda req: 200 if req.index == 0 else 500)
+        h = build_webhook_handler({"target_path": r.url("/hook?api_key=sekrit"), "name": "alerts",
+                                   "event_timeout": 10}, ctx(svc, tmp_path))
+        await h.handle(event("AuthFailure", key_meta(Key="secret-token-1")))
+        await h.handle(event("AuthFailure", key_meta(Key="secret-token-1")))  # suppressed
+        await h.handle(event("AuthFailure", key_meta(Key="secret-token-2")))  # 500: failed
+        await settle(svc)
+    finally:
+        await svc.close()
+    host = f"127.0.0.1:{r.port}"
+    get = registry.get_sample_value
+    assert get("tykevents_webhook_outcomes_total", {"kind": "webhook", "outcome": "delivered"}) == 1
+    assert get("tykevents_webhook_outcomes_total", {"kind": "webhook", "outcome": "suppressed"}) == 1
+    assert get("tykevents_webhook_target_outcomes_total",
+               {"handler": "alerts", "host": host, "outcome": "failed"}) == 1
+    assert get("tykevents_webhook_attempt_seconds_count", {"host": host, "result": "5xx"}) == 1
+    text = generate_latest(registry).decode()
+    assert "secret-token" not in text and "sekrit" not in text
+
+
+async def test_service_from_config(tmp_path: Path) -> None:
+    from tykevents.config import load_config
+    from tykevents.deliver.webhook.service import service_from_config
+
+    conf = tmp_path / "tyk.conf"
+    conf.write_text('{"tykevents": {"webhooks": {"max_attempts": 2, "dead_letter_path": "state/dl.jsonl"}}}')
+    registry = CollectorRegistry()
+    svc = service_from_config(load_config(conf, env={}), registry=registry)
+    assert svc.settings.max_attempts == 2
+    assert svc.dead_letters.path == tmp_path / "state" / "dl.jsonl"
+    assert isinstance(svc.metrics, PrometheusWebhookMetrics)

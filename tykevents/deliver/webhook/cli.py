@@ -1,0 +1,163 @@
+"""`tykevents deadletter list | replay`: look at failed webhook deliveries and send them again.
+
+The store is the daemon's: the dead-letter file of `tykevents.webhooks.dead_letter_path`
+(state "memory") or the Redis stream (state "redis"), as tyk.conf says. Listing never shows
+bodies or header values (they may hold API keys) unless --full is given.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+import orjson
+
+from tykevents.deliver.webhook import gourl
+
+
+def add_subcommands(subparsers: Any) -> None:
+    dl = subparsers.add_parser("deadletter", help="list or replay failed webhook deliveries")
+    sub = dl.add_subparsers(dest="deadletter_command", required=True)
+    conf_default = os.environ.get("TYKEVENTS_CONF", "tyk.conf")
+
+    ls = sub.add_parser("list", help="list dead letters")
+    ls.add_argument("-c", "--conf", "--config", dest="conf", default=conf_default, help="tyk.conf path")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.add_argument("--full", action="store_true",
+                    help="whole records, headers and bodies included (they may hold API keys)")
+    ls.set_defaults(func=cmd_list)
+
+    rp = sub.add_parser("replay", help="send dead letters again; delivered ones are removed")
+    rp.add_argument("-c", "--conf", "--config", dest="conf", default=conf_default, help="tyk.conf path")
+    which = rp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", action="append", metavar="ID", help="the entry to replay (repeatable)")
+    which.add_argument("--all", action="store_true", help="replay every entry")
+    rp.set_defaults(func=cmd_replay)
+
+
+def _open_store(conf_path: str) -> tuple[Any, Any]:
+    """(config, store) as the daemon would use them."""
+    from tykevents.config import load_config
+    from tykevents.deliver.webhook.deadletter import FileDeadLetters, RedisDeadLetters
+
+    cfg = load_config(conf_path if os.path.exists(conf_path) else None)
+    if cfg.tykevents.state == "redis":
+        from tykevents.services import redis_client
+
+        return cfg, RedisDeadLetters(redis_client(cfg))
+    return cfg, FileDeadLetters(cfg.path(cfg.tykevents.webhooks.dead_letter_path))
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return gourl.parse(url).redacted()
+    except gourl.GoURLError:
+        return url
+
+
+def summary(rec: dict[str, Any]) -> dict[str, Any]:
+    """What `list` shows: no header values, no body, no password."""
+    body = rec.get("body") or ""
+    return {
+        "id": rec.get("id"),
+        "time": rec.get("time"),
+        "handler": rec.get("handler", ""),
+        "api_id": rec.get("api_id", ""),
+        "method": rec.get("method", ""),
+        "url": _safe_url(str(rec.get("url", ""))),
+        "status": rec.get("status"),
+        "attempts": rec.get("attempts", 0),
+        "error": rec.get("error", ""),
+        "body_bytes": len(body) * 3 // 4 - body[-2:].count("="),
+    }
+
+
+def print_list(records: list[dict[str, Any]], out: TextIO, as_json: bool, full: bool) -> None:
+    if full:
+        for r in records:
+            out.write(orjson.dumps(r).decode() + "\n")
+        return
+    rows = [summary(r) for r in records]
+    if as_json:
+        for s in rows:
+            out.write(orjson.dumps(s).decode() + "\n")
+        return
+    if not rows:
+        out.write("no dead letters\n")
+        return
+    for s in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["time"])) if s["time"] else "-"
+        status = s["status"] if s["status"] is not None else "-"
+        out.write(f"{s['id']}  {when}  {s['method']} {s['url']}  status={status} "
+                  f"attempts={s['attempts']} body={s['body_bytes']}B handler={s['handler']}\n"
+                  f"    error: {s['error']}\n")
+    out.write(f"{len(rows)} dead letter(s)\n")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        _, store = _open_store(args.conf)
+        try:
+            print_list(await store.list(), sys.stdout, args.json, args.full)
+        finally:
+            await _close(store)
+        return 0
+
+    return asyncio.run(run())
+
+
+async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO) -> int:
+    """Send the chosen entries once each; remove those delivered. Returns how many failed."""
+    from tykevents.deliver.webhook.client import HttpSender
+    from tykevents.deliver.webhook.delivery import Delivery
+
+    records = await store.list()
+    if ids is not None:
+        known = {r.get("id") for r in records}
+        for missing in [i for i in ids if i not in known]:
+            out.write(f"{missing}: no such dead letter\n")
+        records = [r for r in records if r.get("id") in set(ids)]
+    sender = HttpSender(settings)
+    await sender.start()
+    failed = 0
+    try:
+        for rec in records:
+            try:
+                d = Delivery.from_record(rec)
+            except (KeyError, ValueError, TypeError) as e:
+                failed += 1
+                out.write(f"{rec.get('id')}: unreadable entry: {e}\n")
+                continue
+            res = await sender.send(d.plan, d.body)
+            if res.ok:
+                await store.remove([rec["id"]])
+                out.write(f"{rec['id']}: delivered ({res.status}), removed\n")
+            else:
+                failed += 1
+                out.write(f"{rec['id']}: failed: {res.error}\n")
+    finally:
+        await sender.close()
+    if ids is not None:
+        failed += len(set(ids) - {r.get("id") for r in records})
+    return failed
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        cfg, store = _open_store(args.conf)
+        try:
+            failed = await replay(store, cfg.tykevents.webhooks, None if args.all else args.id, sys.stdout)
+        finally:
+            await _close(store)
+        return 1 if failed else 0
+
+    return asyncio.run(run())
+
+
+async def _close(store: Any) -> None:
+    client = getattr(store, "client", None)
+    if client is not None:
+        await client.aclose()

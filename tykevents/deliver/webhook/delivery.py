@@ -1,0 +1,86 @@
+"""One accepted webhook delivery, and its JSON form (dead letters, spool)."""
+from __future__ import annotations
+
+import base64
+import os
+import time
+from typing import Any
+
+import orjson
+
+from tykevents.deliver.webhook.request import RequestPlan, header_from_items, header_items
+
+
+def new_id() -> str:
+    """Sortable unique id: time in ms, then random bits."""
+    return f"{time.time_ns() // 1_000_000:013x}-{os.urandom(5).hex()}"
+
+
+class Delivery:
+    """A request to send: the handler's plan (method, URL, headers) plus this event's body."""
+
+    __slots__ = ("plan", "body", "kind", "handler", "api_id", "attempts", "created",
+                 "error", "status", "spool_id", "id")
+
+    def __init__(self, plan: RequestPlan, body: bytes, *, kind: str = "webhook",
+                 handler: str = "", api_id: str = "") -> None:
+        self.plan = plan
+        self.body = body
+        self.kind = kind
+        self.handler = handler
+        self.api_id = api_id
+        self.attempts = 0
+        self.created = time.time()
+        self.error = ""  # the last attempt's error, Go-style
+        self.status: int | None = None  # the last HTTP status, if any
+        self.spool_id: str | None = None  # stream entry id when spooled in Redis
+        self.id: str | None = None  # given when stored (dead letter, spool)
+
+    @property
+    def host(self) -> str:
+        return self.plan.host_key
+
+    def to_record(self) -> dict[str, Any]:
+        """The full request plus what happened to it. Bodies may hold API keys: the record
+        goes to the operator's own storage, never to logs."""
+        if self.id is None:
+            self.id = new_id()
+        return {
+            "id": self.id,
+            "time": time.time(),
+            "created": self.created,
+            "kind": self.kind,
+            "handler": self.handler,
+            "api_id": self.api_id,
+            "method": self.plan.method,
+            "url": self.plan.url,
+            "headers": header_items(self.plan.header),
+            "body": base64.b64encode(self.body).decode("ascii"),
+            "attempts": self.attempts,
+            "status": self.status,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any], plans: dict[Any, RequestPlan] | None = None) -> "Delivery":
+        """Rebuild a delivery; `plans` caches request plans (spooled deliveries of one
+        handler share theirs)."""
+        key = (rec["method"], rec["url"], orjson.dumps(rec.get("headers") or []))
+        plan = plans.get(key) if plans is not None else None
+        if plan is None:
+            plan = RequestPlan(str(rec["method"]), str(rec["url"]), header_from_items(rec.get("headers") or []))
+            if plans is not None:
+                if len(plans) > 4096:
+                    plans.clear()
+                plans[key] = plan
+        d = cls(plan, base64.b64decode(rec.get("body") or ""), kind=str(rec.get("kind") or "webhook"),
+                handler=str(rec.get("handler") or ""), api_id=str(rec.get("api_id") or ""))
+        d.id = rec.get("id")
+        d.attempts = int(rec.get("attempts") or 0)
+        d.created = float(rec.get("created") or rec.get("time") or time.time())
+        d.error = str(rec.get("error") or "")
+        d.status = rec.get("status")
+        return d
+
+    def __repr__(self) -> str:  # the body may hold keys: never print it
+        return f"Delivery({self.plan.method} {self.host} handler={self.handler!r} attempts={self.attempts})"

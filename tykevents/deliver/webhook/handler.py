@@ -1,0 +1,216 @@
+"""eh_web_hook_handler: Tyk's WebHookHandler (spec 3.2-3.5), delivering through WebhookService.
+
+Per event, as Tyk's HandleEvent: render the template over the EventMessage, build the
+request, compute the checksum, check the cooldown, send. Differences (docs/compatibility.md):
+- the cooldown check and set are one atomic step, taken before sending, and
+  `event_timeout: 0` means no cooldown (Tyk: that payload is suppressed forever);
+- custom templates may use as_rfc3339 / as_rfc3339_from_string (Tyk falls back to the
+  default template);
+- sending is handed to WebhookService, which retries and dead-letters (Tyk tries once).
+What stays as in Tyk: a render error sends nothing and sets no cooldown; a request Go would
+refuse to send (bad scheme, no host, a header with a newline) still sets the cooldown.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.webhook import gourl
+from tykevents.deliver.webhook.conf import WebHookConf, from_meta
+from tykevents.deliver.webhook.delivery import Delivery
+from tykevents.deliver.webhook.request import (
+    JSON, METHOD_WARNING, RequestPlan, cert_checksum, request_method, tyk_header,
+)
+from tykevents.model import MetaTypeError
+from tykevents.runtime.ratelog import RateLimitedLog
+
+logger = logging.getLogger("tykevents.handler.webhook")
+_ratelog = RateLimitedLog(logger)
+
+DEFAULT_TEMPLATE = "default_webhook.json"
+# Event type -> (Meta struct name suffix, time field) for the certificate checksum (spec 3.5).
+CERT_EVENTS = {
+    "CertificateExpiringSoon": ("EventCertificateExpiringSoonMeta", "ExpiresAt"),
+    "CertificateExpired": ("EventCertificateExpiredMeta", "ExpiredAt"),
+}
+
+# Parsed templates by (path, mtime, size): thousands of handlers share the default template,
+# and a reload re-parses only files that changed.
+_CACHE: dict[tuple[str, int, int], Any] = {}
+_CACHE_MAX = 512
+
+
+class TemplateLoadError(Exception):
+    pass
+
+
+def load_template(path: Path) -> Any:
+    """Parse a template file with html/template semantics and Tyk's functions.
+
+    Raises TemplateLoadError with `<file>:<line>:<col>: <error>` for a parse error."""
+    from tykevents.gotemplate import TemplateError, parse
+    from tykevents.gotemplate.gotime import TYK_FUNCS
+
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError as e:
+        raise TemplateLoadError(f"open {path}: {e.strerror or e}") from None
+    try:
+        tpl = parse(text, name=path.name, engine="html", funcs=TYK_FUNCS)
+    except TemplateError as e:
+        line, col = getattr(e, "line", 0), getattr(e, "col", 0)
+        raise TemplateLoadError(f"{path}:{line}:{col}: {e}") from None
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = tpl
+    return tpl
+
+
+class WebhookHandler(Handler):
+    kind = "webhook"
+
+    def __init__(self, conf: WebHookConf, where: str, *, name: str, template: Any,
+                 template_file: str, content_type: str, plan: RequestPlan, service: Any) -> None:
+        super().__init__(name=name, where=where)
+        self.conf = conf
+        self.template = template
+        self.template_file = template_file
+        self.content_type = content_type
+        self.plan = plan
+        self.service = service
+        self.ttl = float(conf.event_timeout)
+
+    async def handle(self, event: Any) -> None:
+        from tykevents.gotemplate.tykmeta import template_data
+
+        service = self.service
+        if service is None:
+            raise RuntimeError("no webhook service: ctx.services['webhooks'] was not set")
+        metrics = service.metrics
+        host = self.plan.host_key
+        try:
+            data = template_data(event.type, event.meta(), event.timestamp)
+            body = self.template.render_bytes(data)
+        except MetaTypeError:
+            # A Meta value of the wrong JSON type: nothing is sent; the lane worker counts
+            # and logs it with the other bad-Meta rejections.
+            metrics.outcome(self.kind, self.name, host, "render_error")
+            raise
+        except Exception as e:  # an execution error (Tyk >= 5.4: nothing sent, no cooldown)
+            metrics.outcome(self.kind, self.name, host, "render_error")
+            _ratelog.log(logging.ERROR, f"render:{self.where}", "Webhook template rendering error: %s "
+                         "(handler %s, template %s, event %s)", e, self.name, self.template_file, event.type)
+            return
+        plan = self.plan
+        if plan.build_error:
+            metrics.outcome(self.kind, self.name, host, "invalid_request")
+            _ratelog.log(logging.ERROR, f"build:{self.where}", "%s (handler %s)", plan.build_error, self.name)
+            return
+        cert = CERT_EVENTS.get(event.type)
+        if cert is not None:
+            digest = _cert_digest(event.type, data, *cert)
+            if digest is None:
+                metrics.outcome(self.kind, self.name, host, "checksum_error")
+                _ratelog.log(logging.ERROR, f"sum:{self.where}",
+                             "Webhook checksum error: could not cast meta data (handler %s)", self.name)
+                return
+        else:
+            digest = plan.checksum(body)
+        if service.full:  # overload: drop before arming the cooldown
+            service.drop(self.kind, self.name, host)
+            return
+        cooldown = service.cooldown
+        errors = cooldown.errors
+        fire = await cooldown.acquire(digest, self.ttl)
+        if cooldown.errors != errors:  # the store failed: fired anyway, as Tyk does
+            metrics.outcome(self.kind, self.name, host, "cooldown_error")
+        if not fire:
+            metrics.outcome(self.kind, self.name, host, "suppressed")
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("webhook %s: cooldown active for %s, not sent", self.name, digest.hex())
+            return
+        if plan.send_error:
+            metrics.outcome(self.kind, self.name, host, "invalid_request")
+            _ratelog.log(logging.ERROR, f"send:{self.where}", "Webhook request failed: %s (handler %s)",
+                         plan.send_error, self.name)
+            return
+        service.submit(Delivery(plan, body, kind=self.kind, handler=self.name, api_id=event.api_id))
+
+
+def _cert_digest(event_type: str, data: Any, struct: str, time_field: str) -> bytes | None:
+    """md5(Type + CertID + CertName + <time>.String() + APIID), if Meta is the cert struct."""
+    meta = getattr(data, "fields", {}).get("Meta")
+    if not getattr(meta, "type_name", "").endswith(struct):
+        return None
+    f = meta.fields
+    when = f.get(time_field)
+    when_s = when.go_string() if hasattr(when, "go_string") else str(when)
+    return cert_checksum(event_type, str(f.get("CertID", "")), str(f.get("CertName", "")), when_s,
+                         str(f.get("APIID", "")))
+
+
+def _resolve(cfg: Any, p: str) -> Path:
+    """Relative paths start at the config's base directory (tyk.conf's; Tyk: its CWD)."""
+    if hasattr(cfg, "path"):
+        return Path(cfg.path(p))
+    q = Path(p)
+    return q if q.is_absolute() else Path(getattr(cfg, "base_dir", None) or os.getcwd()) / q
+
+
+def build_webhook_handler(meta: Any, ctx: BuildContext) -> WebhookHandler:
+    """Tyk's WebHookHandler.Init (spec 3.2)."""
+    try:
+        conf = from_meta(meta)
+    except HandlerConfigError as e:
+        raise HandlerConfigError(f"Problem getting configuration, skipping. {e}") from None
+    if conf.disabled:
+        raise HandlerDisabled(f"skipping disabled webhook {conf.name}")
+    cfg = ctx.config
+    template, template_file, content_type = None, "", ""
+    if conf.template_path:
+        path = _resolve(cfg, conf.template_path)
+        try:
+            template, template_file = load_template(path), str(path)
+        except TemplateLoadError as e:
+            logger.warning("Custom template load failure, using default: %s (%s)", e, ctx.where)
+        if conf.template_path.endswith(".json"):  # case-sensitive, whatever the outcome
+            content_type = JSON
+    if template is None:
+        path = _resolve(cfg, getattr(cfg, "template_path", "templates") or "templates") / DEFAULT_TEMPLATE
+        logger.debug("Loading default template. (%s)", ctx.where)
+        try:
+            template, template_file = load_template(path), str(path)
+        except TemplateLoadError as e:
+            raise HandlerConfigError(f"Could not load the default template: {e}") from None
+        content_type = JSON
+    _check_url(conf.target_path, ctx.where)
+    method, ok = request_method(conf.method)
+    if not ok:
+        logger.warning("%s (method %r; %s)", METHOD_WARNING, conf.method, ctx.where)
+    header = tyk_header(conf.header_map, content_type,
+                        bool(getattr(cfg, "ignore_canonical_mime_header_key", False)))
+    plan = RequestPlan(method, conf.target_path, header)
+    if plan.send_error:
+        logger.error("webhook at %s can never be sent: %s", ctx.where, plan.send_error)
+    label = conf.id or conf.name or f"{ctx.api.api_id or 'global'}/{plan.host_key}"
+    return WebhookHandler(conf, ctx.where, name=label, template=template, template_file=template_file,
+                          content_type=content_type, plan=plan, service=ctx.services.get("webhooks"))
+
+
+def _check_url(target: str, where: str) -> None:
+    """Tyk's checkURL: an ERROR only; the handler is still registered (spec 2.4)."""
+    try:
+        if target:
+            gourl.parse_request_uri(target)
+            return
+    except gourl.GoURLError as e:
+        logger.error("Failed to parse URL! %s%s (%s)", e, target, where)
+    logger.error("Init failed for this webhook, invalid URL, URL must be absolute (%s)", where)

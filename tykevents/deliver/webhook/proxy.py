@@ -1,0 +1,75 @@
+"""Which proxy a webhook goes through: Go's ProxyFromEnvironment rules.
+
+Tyk's default webhook client is Go's default transport, which honours HTTP_PROXY,
+HTTPS_PROXY and NO_PROXY (upper case first) and never proxies localhost or loopback
+addresses. NO_PROXY entries: `*` (anywhere: nothing is proxied), a domain (itself and its
+subdomains), `.domain` or `*.domain` (subdomains only), an IP or CIDR, each optionally with
+`:port`.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Mapping
+
+from tykevents.deliver.webhook.request import RequestPlan
+
+
+def env_proxies(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """HTTP_PROXY / HTTPS_PROXY / NO_PROXY as Go's ProxyFromEnvironment reads them (upper
+    case first; HTTP_PROXY ignored under CGI, where REQUEST_METHOD is set)."""
+    env = os.environ if env is None else env
+
+    def get(name: str) -> str:
+        return env.get(name.upper()) or env.get(name.lower()) or ""
+
+    out = {"http": get("http_proxy"), "https": get("https_proxy"), "no": get("no_proxy")}
+    if env.get("REQUEST_METHOD"):
+        out["http"] = ""
+    for k in ("http", "https"):
+        if out[k] and "://" not in out[k]:
+            out[k] = "http://" + out[k]
+    return out
+
+
+def proxy_for(plan: RequestPlan, proxies: dict[str, str]) -> str | None:
+    """The proxy for this request, or None: never for localhost or a loopback address."""
+    t = plan.target
+    assert t is not None
+    proxy = proxies.get(t.scheme)
+    if not proxy:
+        return None
+    host = t.hostname().lower()
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host.partition("%")[0]).is_loopback:
+            return None
+    except ValueError:
+        pass
+    no = proxies.get("no", "")
+    port = t.port() or {"http": "80", "https": "443"}.get(t.scheme, "")
+    for entry in (e.strip().lower() for e in no.split(",")):
+        if not entry:
+            continue
+        if entry == "*":  # anywhere in the list: no proxy at all
+            return None
+        name, eport = entry, ""
+        if entry.count(":") == 1:  # host:port (an IPv6 entry has more colons)
+            name, _, eport = entry.partition(":")
+        if eport and eport != port:
+            continue
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
+                return None
+            continue
+        except ValueError:
+            pass
+        if name.startswith("*."):
+            name = name[1:]
+        if name.startswith("."):  # subdomains only
+            if host.endswith(name):
+                return None
+        elif host == name or host.endswith("." + name):
+            return None
+    return proxy
