@@ -14,7 +14,7 @@ import msgspec
 from tykevents.model import Record
 
 _decoder = msgspec.json.Decoder(Record)
-_decode_one = _decoder.decode
+decode_one = _decoder.decode
 _decode_lines = _decoder.decode_lines
 DecodeError = msgspec.DecodeError
 ValidationError = msgspec.ValidationError
@@ -33,7 +33,7 @@ def decode(data: bytes, reject: Callable[[str, str], None]) -> list[Record]:
     """Decode every record in `data`; call reject(reason, detail) for each bad one."""
     if b"\n" not in data:
         try:
-            return [_decode_one(data)]
+            return [decode_one(data)]
         except DecodeError as e:
             if not data.strip():
                 return []
@@ -48,7 +48,7 @@ def decode(data: bytes, reject: Callable[[str, str], None]) -> list[Record]:
         if not line.strip():
             continue
         try:
-            out.append(_decode_one(line))
+            out.append(decode_one(line))
         except DecodeError as e:
             reject(INVALID if isinstance(e, ValidationError) else MALFORMED, str(e))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Callable
 
-from tykevents.decode import MISSING_TYPE, OVERSIZED, UNKNOWN_KIND, decode
+from tykevents.decode import MISSING_TYPE, OVERSIZED, UNKNOWN_KIND, DecodeError, decode_one, decode
 from tykevents.gotemplate.gotime import go_time_string
 from tykevents.model import Event, Record
 from tykevents.runtime.ratelog import RateLimitedLog
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tykevents.ingest")
 
 Parked = list[tuple["Handler", Event]]
+_NOT_PARKED: Parked = []  # never appended to: route() parks only when lossless
 
 
 class Pipeline:
@@ -50,6 +51,22 @@ class Pipeline:
         for rec in decode(data, self.reject):
             self.route(rec, parked, lossless)
         return parked
+
+    def feed_datagram(self, data: bytes, transport: str) -> None:
+        """The datagram hot path: most datagrams hold one record that matches no handler,
+        so skip the batch machinery for them."""
+        if b"\n" in data or len(data) > self.max_record:
+            self.feed(data, transport)
+            return
+        stats = self.stats
+        stats.datagrams[transport] += 1
+        stats.bytes_in[transport] += len(data)
+        try:
+            rec = decode_one(data)
+        except DecodeError:
+            decode(data, self.reject)  # counts and logs the failure with its reason
+            return
+        self.route(rec, _NOT_PARKED, False)
 
     def _drop_oversized(self, data: bytes, transport: str) -> bytes:
         """Reject each record over max_record_bytes; keep the others (rare, so not fast)."""

@@ -25,13 +25,14 @@ class DatagramIngest(asyncio.DatagramProtocol):
     def __init__(self, pipeline: "Pipeline", name: str) -> None:
         self.pipeline = pipeline
         self.name = name
+        self.feed = pipeline.feed_datagram
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.pipeline.feed(data, self.name)
+        self.feed(data, self.name)
 
     def error_received(self, exc: Exception) -> None:
         logger.warning("%s socket error: %s", self.name, exc)
