@@ -21,11 +21,14 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
         print(f"error: {e}", file=out)
         return 2
     apis, problems = load_apps(cfg.path(cfg.app_path))
-    services = {"check_only": True}
+    services: dict = {"check_only": True}
     routes, more = build_routes(cfg, apis, services)
     problems += more
     problems += _js_collisions(cfg, routes)
     asyncio.run(routes.close())
+    vm = services.get("jsvm")
+    if vm is not None:
+        vm.close()
     for p in problems:
         print(f"{_NAMES.get(p.level, 'error')}: {p}", file=out)
     errors = sum(p.level >= logging.ERROR for p in problems)

@@ -80,7 +80,8 @@ class Daemon:
         apis, problems = load_apps(cfg.path(cfg.app_path))
         assert self.services is not None
         services = await self.services.for_generation(cfg, apis)
-        routes, more = build_routes(cfg, apis, services)
+        # Building loads templates and runs JS files: off the event loop, which keeps serving.
+        routes, more = await asyncio.to_thread(build_routes, cfg, apis, services)
         problems += more
         await self.services.after_routes(services, routes)
         return Generation(cfg, routes, problems, number, services)

@@ -7,6 +7,7 @@ BuildContext.services by name.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Iterable
@@ -24,11 +25,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tykevents.services")
 
 
-def redis_client(cfg: "Config") -> Any:
-    """redis.asyncio client from tyk.conf `storage` (cluster when enable_cluster)."""
-    import redis.asyncio as aredis
+def redis_client(cfg: "Config", use_async: bool = True) -> Any:
+    """A redis-py client from tyk.conf `storage` (cluster when enable_cluster).
 
-    from redis.asyncio.retry import Retry
+    The asyncio client serves the event loop; the JS VM thread needs a blocking one.
+    """
+    if use_async:
+        import redis.asyncio as mod
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        from redis.asyncio.retry import Retry
+    else:
+        import redis as mod  # type: ignore[no-redef]
+        from redis.cluster import ClusterNode, RedisCluster  # type: ignore[assignment]
+        from redis.retry import Retry  # type: ignore[assignment]
     from redis.backoff import ExponentialBackoff
 
     st = cfg.storage
@@ -42,15 +51,10 @@ def redis_client(cfg: "Config") -> Any:
         socket_timeout=st.timeout,
         socket_connect_timeout=st.timeout,
     )
+    addrs = [(h, int(p)) for h, _, p in (a.rpartition(":") for a in st.addrs)] or [(st.host, st.port)]
     if st.enable_cluster:
-        from redis.asyncio.cluster import ClusterNode, RedisCluster
-
-        nodes = [ClusterNode(*a.rsplit(":", 1)) for a in st.addrs] or [ClusterNode(st.host, st.port)]
-        return RedisCluster(startup_nodes=nodes, **common)
-    if st.addrs:
-        host, _, port = st.addrs[0].rpartition(":")
-        return aredis.Redis(host=host, port=int(port), db=st.database, **common)
-    return aredis.Redis(host=st.host, port=st.port, db=st.database, **common)
+        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in addrs], **common)
+    return mod.Redis(host=addrs[0][0], port=addrs[0][1], db=st.database, **common)
 
 
 class Services:
@@ -69,14 +73,39 @@ class Services:
         else:
             logger.info("state: in memory (this instance only)")
         self.shared["redis"] = self.redis
+        self._session_stores()
         from tykevents.deliver.webhook.service import service_from_config
 
         self.webhooks = service_from_config(self.config, self.redis, self.registry)
         await self.webhooks.start()
         self.shared["webhooks"] = self.webhooks
 
+    def _session_stores(self) -> None:
+        """Sessions as Tyk stores them: a blocking store for the JS thread and an async view
+        of the same data for the event loop (the quota monitor)."""
+        from tykevents.store import sessions
+
+        hash_keys = self.config.hash_keys
+        if self.redis is not None:
+            self.sync_redis = redis_client(self.config, use_async=False)
+            self.shared["sessions"] = sessions.RedisSessionStore(self.sync_redis, hash_keys)
+            self.shared["sessions_async"] = sessions.AsyncRedisSessionStore(self.redis, hash_keys)
+        else:
+            self.sync_redis = None
+            memory = sessions.MemorySessionStore(hash_keys)
+            self.shared["sessions"] = memory
+            self.shared["sessions_async"] = sessions.AsyncSessionView(memory)
+
     async def for_generation(self, cfg: "Config", apis: list["APIDefinition"]) -> dict[str, Any]:
-        return dict(self.shared)
+        """The services one configuration generation's handlers see: the shared ones, and a
+        fresh JS VM so that a reload reloads every script (Tyk K1)."""
+        services = dict(self.shared)
+        if cfg.enable_jsvm:
+            from tykevents.deliver.jsvm.runtime import JSRuntime, runtime_options
+
+            services["jsvm"] = await asyncio.to_thread(
+                JSRuntime, cfg, self.shared["sessions"], **runtime_options(cfg))
+        return services
 
     async def after_routes(self, services: dict[str, Any], routes: "RouteTable") -> None:
         pass
@@ -91,12 +120,17 @@ class Services:
         return await self.webhooks.drain(max(0.0, deadline - time.monotonic()))
 
     async def retire_generation(self, extras: dict[str, Any]) -> None:
-        pass
+        """Close a retired generation's JS VM once its queued calls ran."""
+        vm = extras.get("jsvm")
+        if vm is not None and vm is not self.shared.get("jsvm"):
+            await vm.aclose()
 
     async def close(self) -> None:
         await self.webhooks.close()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.sync_redis is not None:
+            self.sync_redis.close()
 
     def metrics(self) -> Iterable[Any]:
         return ()
