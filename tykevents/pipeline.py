@@ -123,7 +123,7 @@ class Pipeline:
                                      "handler calls (tykevents_dropped_total)", h.kind)
 
     def _other_kind(self, rec: Record) -> None:
-        if rec.Kind == "quota":
+        if rec.Kind in ("quota", "org_quota"):
             self.stats.quota_records += 1
             if self.quota_sink is None or not self.quota_sink(rec):
                 self.ratelog.log(logging.INFO, "quota_off",

@@ -79,6 +79,11 @@ class Services:
         self.webhooks = service_from_config(self.config, self.redis, self.registry)
         await self.webhooks.start()
         self.shared["webhooks"] = self.webhooks
+        from tykevents.deliver.monitor import MonitorService
+
+        self.monitor = MonitorService(webhooks=self.webhooks, sessions=self.shared["sessions_async"],
+                                      redis=self.redis)
+        self.shared["monitor"] = self.monitor
 
     def _session_stores(self) -> None:
         """Sessions as Tyk stores them: a blocking store for the JS thread and an async view
@@ -99,6 +104,7 @@ class Services:
     async def for_generation(self, cfg: "Config", apis: list["APIDefinition"]) -> dict[str, Any]:
         """The services one configuration generation's handlers see: the shared ones, and a
         fresh JS VM so that a reload reloads every script (Tyk K1)."""
+        self.monitor.configure(cfg)  # the monitor webhook is rebuilt at start and on every reload
         services = dict(self.shared)
         if cfg.enable_jsvm:
             from tykevents.deliver.jsvm.runtime import JSRuntime, runtime_options
@@ -111,8 +117,8 @@ class Services:
         pass
 
     def attach(self, pipeline: "Pipeline", lanes: "Lanes") -> None:
-        self.pipeline = pipeline
-        self.lanes = lanes
+        self.monitor.attach(lanes)
+        pipeline.quota_sink = self.monitor.sink
 
     async def drain(self, deadline: float) -> bool:
         """Finish accepted webhook deliveries (retries included) before the deadline; what
@@ -133,4 +139,4 @@ class Services:
             self.sync_redis.close()
 
     def metrics(self) -> Iterable[Any]:
-        return ()
+        return self.monitor.metrics()
