@@ -169,7 +169,9 @@ def test_stale_renewing_record_is_skipped_as_in_tyk(thresholds_mod) -> None:
     assert ev(t, 1, 0, renews=int(NOW), now=NOW) == (80, 100)
 
 
-@pytest.mark.parametrize("renewing, renews", [(False, RENEWS), (False, int(NOW) - 5), (True, 0), (True, -1)])
+@pytest.mark.parametrize(
+    "renewing, renews", [(False, RENEWS), (False, int(NOW) - 5), (True, 0), (True, -1)]
+)
 def test_non_renewing_quotas_are_monitored(thresholds_mod, renewing, renews) -> None:
     t = thresholds_mod.ThresholdTable(100)
     kw = {"renewing": renewing, "renews": renews}
@@ -303,7 +305,9 @@ def test_evaluate_many_matches_one_by_one(thresholds_mod) -> None:
     offs = [0]
     for k in keys:
         offs.append(offs[-1] + len(limits[k]))
-    got = a.evaluate_many(array("Q", keys), qmax, array("q", rem), renews, NOW + 1, 40.0, flat, flags, offs)
+    got = a.evaluate_many(
+        array("Q", keys), qmax, array("q", rem), renews, NOW + 1, 40.0, flat, flags, offs
+    )
     want = []
     for i, k in enumerate(keys):
         r = b.evaluate(k, qmax[i], rem[i], renews[i], NOW + 1, 40.0, limits[k], flags[i])
@@ -368,6 +372,7 @@ def test_evicted_state_refires_at_most_once(thresholds_mod) -> None:
 def test_compiled_memory_per_key_at_capacity(load_twin) -> None:
     cap = 100_000
     t = load_twin("thresholds", "c").ThresholdTable(cap)
-    got = t.evaluate_many(array("Q", range(cap)), [10] * cap, [0] * cap, [RENEWS] * cap, NOW, 80.0, [])
+    cols = (array("Q", range(cap)), [10] * cap, [0] * cap, [RENEWS] * cap)
+    got = t.evaluate_many(*cols, NOW, 80.0, [])
     assert len(got) == cap == len(t)
     assert t.memory_bytes() / len(t) <= 32

@@ -30,10 +30,14 @@ STEPS = st.one_of(
     st.floats(-20, 200, allow_nan=False),
 )
 KEY = st.integers(0, len(DIGESTS) - 1)
+PROBES = (-1e-3, 0.0, 1 / 32, 1 / 16)  # around an expiry instant: the tick grids must agree
 COOLDOWN_OPS = st.lists(
     st.one_of(
         st.tuples(st.just("acquire"), KEY, STEPS, TTLS),
-        st.tuples(st.just("many"), st.lists(KEY, max_size=8), STEPS, st.one_of(TTLS, st.lists(TTLS, min_size=8, max_size=8))),
+        st.tuples(
+            st.just("many"), st.lists(KEY, max_size=8), STEPS,
+            st.one_of(TTLS, st.lists(TTLS, min_size=8, max_size=8)),
+        ),
         st.tuples(st.just("contains"), KEY, STEPS),
         st.tuples(st.just("release"), KEY),
         st.tuples(st.just("purge"), STEPS),
@@ -55,7 +59,7 @@ def _run_cooldown(table, start: float, ops) -> list:
             out.append(fired)
             if fired and op[3] > 0:  # probe around the expiry instant: the tick grids must agree
                 end = ends[op[1]] = now + min(op[3], 2.0**26)
-                out.append([table.contains(DIGESTS[op[1]], end + x) for x in (-1e-3, 0.0, 1 / 32, 1 / 16)])
+                out.append([table.contains(DIGESTS[op[1]], end + x) for x in PROBES])
         elif kind == "many":
             now += op[2]
             ttls = op[3] if isinstance(op[3], float) else op[3][: len(op[1])]
@@ -72,7 +76,7 @@ def _run_cooldown(table, start: float, ops) -> list:
     out.append([table.contains(d, now) for d in DIGESTS])
     # Where the last arming of each key ends, even across a later rebase of the time base.
     for k, end in sorted(ends.items()):
-        out.append([table.contains(DIGESTS[k], end + x) for x in (-1e-3, 0.0, 1 / 32, 1 / 16)])
+        out.append([table.contains(DIGESTS[k], end + x) for x in PROBES])
     out.append(table.purge(now))
     out.append(len(table))
     return out
@@ -82,13 +86,16 @@ def _run_cooldown(table, start: float, ops) -> list:
 @given(start=st.floats(-1e6, 2e9, allow_nan=False), ops=COOLDOWN_OPS)
 def test_cooldown_twins_agree(cooldown_twins, start: float, ops) -> None:
     py, c = cooldown_twins
-    assert _run_cooldown(py.CooldownTable(1000), start, ops) == _run_cooldown(c.CooldownTable(1000), start, ops)
+    want = _run_cooldown(py.CooldownTable(1000), start, ops)
+    assert _run_cooldown(c.CooldownTable(1000), start, ops) == want
 
 
 @SETTINGS
 @given(
     cap=st.integers(1, 40),
-    ops=st.lists(st.tuples(st.integers(0, 200), st.floats(0, 5, allow_nan=False), TTLS), max_size=150),
+    ops=st.lists(
+        st.tuples(st.integers(0, 200), st.floats(0, 5, allow_nan=False), TTLS), max_size=150
+    ),
 )
 def test_cooldown_capacity_bound(cooldown_mod, cap: int, ops) -> None:
     t = cooldown_mod.CooldownTable(cap)
@@ -108,10 +115,14 @@ def test_cooldown_capacity_bound(cooldown_mod, cap: int, ops) -> None:
 NAN = math.nan
 # Usages that quota_max 3 produces, as levels: they sit between float32 values.
 THIRDS = [float(k) / 3.0 * 100.0 for k in (1, 2)]
-LEVELS = st.sampled_from([NAN, -1.0, 0.0, 10.0, 33.3, *THIRDS, 50.0, 80.0, 95.0, 100.0, 100.5, math.inf])
+LEVELS = st.sampled_from(
+    [NAN, -1.0, 0.0, 10.0, 33.3, *THIRDS, 50.0, 80.0, 95.0, 100.0, 100.5, math.inf]
+)
 G = st.sampled_from([0.0, -1.0, 50.0, 80.0, 95.0, 100.0, 120.0, NAN, math.inf])
 QMAX = st.sampled_from([3, 3, 10, 10, 7, 1, 100, 2**63 - 1, 0, -1])
-REM = st.one_of(st.integers(0, 3), st.integers(-2, 12), st.sampled_from([-(2**63), 2**63 - 1, 1000]))
+REM = st.one_of(
+    st.integers(0, 3), st.integers(-2, 12), st.sampled_from([-(2**63), 2**63 - 1, 1000])
+)
 RENEWS = st.one_of(
     st.tuples(st.just("rel"), st.sampled_from([0, 1, 2, 3, 3600, -1, 2**33])),
     st.tuples(st.just("abs"), st.sampled_from([0, -5, 1])),
@@ -122,7 +133,8 @@ TSTEPS = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3600.0, -1.0])
 # interact: repeated levels, resets, periods moving by a second or an hour.
 KEYCONF = st.tuples(QMAX, st.lists(LEVELS, max_size=4), st.booleans())
 RECORD = st.tuples(
-    st.integers(0, len(TKEYS) - 1), REM, RENEWS, st.sampled_from([None, None, None, None, True, False])
+    st.integers(0, len(TKEYS) - 1), REM, RENEWS,
+    st.sampled_from([None, None, None, None, True, False]),  # mostly the key's own setting
 )
 THRESHOLD_OPS = st.lists(
     st.one_of(
@@ -199,19 +211,24 @@ FLOATS = st.floats(allow_nan=True, allow_infinity=True)
 
 @SETTINGS
 @given(
-    qmax=st.one_of(I64, QMAX), rem=st.one_of(I64, REM), renews=st.one_of(I64, st.integers(0, 2**32)),
+    qmax=st.one_of(I64, QMAX), rem=st.one_of(I64, REM),
+    renews=st.one_of(I64, st.integers(0, 2**32)),
     now=st.one_of(FLOATS.filter(lambda x: x == x), st.floats(0, 2**32)),
     g=st.one_of(FLOATS, G), limits=st.lists(st.one_of(FLOATS, LEVELS), max_size=5),
 )
 def test_evaluate_tyk_twins_agree(thresholds_twins, qmax, rem, renews, now, g, limits) -> None:
     py, c = thresholds_twins
-    assert py.evaluate_tyk(qmax, rem, renews, now, g, limits) == c.evaluate_tyk(qmax, rem, renews, now, g, limits)
+    want = py.evaluate_tyk(qmax, rem, renews, now, g, limits)
+    assert c.evaluate_tyk(qmax, rem, renews, now, g, limits) == want
 
 
 @SETTINGS
 @given(
     cap=st.integers(1, 30),
-    recs=st.lists(st.tuples(st.integers(0, 100), st.integers(0, 10), st.booleans(), st.integers(0, 3)), max_size=150),
+    recs=st.lists(
+        st.tuples(st.integers(0, 100), st.integers(0, 10), st.booleans(), st.integers(0, 3)),
+        max_size=150,
+    ),
 )
 def test_threshold_capacity_bound(thresholds_mod, cap: int, recs) -> None:
     t = thresholds_mod.ThresholdTable(cap)

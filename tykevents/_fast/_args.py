@@ -23,13 +23,6 @@ def real(x: object, name: str) -> float:
     return float(x)  # type: ignore[arg-type]
 
 
-def finite(x: object, name: str) -> float:
-    v = real(x, name)
-    if v - v != 0.0:  # NaN or infinite
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    return v
-
-
 def i64(x: object, name: str) -> int:
     """An int64 (floats are refused: quota counters are integers)."""
     v = operator.index(x)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ cdef class CooldownTable:
     cdef void _rebase(self, long long delta) noexcept
     cdef Py_ssize_t _home(self, uint64_t hi) noexcept
     cdef Py_ssize_t _find(self, const uint8_t* d) noexcept
+    cdef void _prefetch(self, const uint8_t* d) noexcept
     cdef int _acquire(self, const uint8_t* d, double now, double ttl) noexcept
     cdef void _evict(self, uint64_t hi, double now_t) noexcept
     cdef void _delete_at(self, Py_ssize_t j) noexcept

@@ -4,7 +4,8 @@
 State lives in one malloc'd array of 16-byte slots (key hash, period as uint32, fired level
 as float32), open addressing with linear probing and backward-shift deletion, load at most
 2/3 (24 bytes per key when full). A period of 0xFFFFFFFF marks an empty slot; real periods
-are clamped to 2**32-2. Home slot = fastrange(mix64(key ^ random seed)).
+are clamped to 2**32-2. Home slot = fastrange(mix64(key ^ random seed)); as in cooldown_c,
+large arrays ask for huge pages and evaluate_many prefetches slots 16 records ahead.
 
 Index safety (boundscheck is off for the package): slot indexes come from fastrange
 (< _nslots) or i+1 wrapped at _nslots, and an empty slot always exists (_count <= capacity <
@@ -12,7 +13,7 @@ _nslots), so probe loops end. Batch columns are indexed below n after their leng
 checked against n.
 """
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uint8_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.string cimport memset
 from libc.math cimport INFINITY, nextafterf
 from cpython.long cimport PyLong_Check
@@ -28,6 +29,7 @@ cdef uint32_t EMPTY = 0xFFFFFFFF
 cdef int64_t PERIOD_MAX = 0xFFFFFFFE
 cdef double LEVEL_MAX = 100.0
 cdef Py_ssize_t WINDOW = 32
+cdef Py_ssize_t AHEAD = 16  # evaluate_many prefetches the home slot this many records ahead
 
 
 cdef inline float f32_up(double x) noexcept nogil:
@@ -112,10 +114,10 @@ cdef class ThresholdTable:
             raise ValueError(f"capacity must be in [1, {MAX_CAPACITY}], got {cap}")
         self.capacity = cap
         self._nslots = self.capacity + self.capacity // 2 + 1
-        self._slots = <TSlot*>malloc(self._nslots * sizeof(TSlot))
+        # Every byte 0xFF: period = EMPTY in every slot.
+        self._slots = <TSlot*>_common.table_alloc(self._nslots * sizeof(TSlot), 0xFF)
         if self._slots == NULL:
             raise MemoryError(f"cannot allocate a threshold table of {self._nslots} slots")
-        memset(self._slots, 0xFF, self._nslots * sizeof(TSlot))  # period = EMPTY everywhere
         self._seed = int.from_bytes(os.urandom(8), "little")
         self._count = 0
         self._last_now = 0.0
@@ -230,7 +232,9 @@ cdef class ThresholdTable:
             i = 0
         while steps < n:  # from just after an empty slot, as in cooldown_c.purge
             s = &self._slots[i]
-            if s.period != EMPTY and (s.fired == 0.0 or (s.period != 0 and <double>s.period + 1.0 < now)):
+            if s.period != EMPTY and (
+                s.fired == 0.0 or (s.period != 0 and <double>s.period + 1.0 < now)
+            ):
                 self._delete_at(i)
                 removed += 1
                 continue
@@ -319,7 +323,12 @@ cdef class ThresholdTable:
         cdef list out = []
         cdef Py_ssize_t i, j, lo, hi
         cdef double usage, top, t
+        cdef Py_ssize_t ahead = min(AHEAD, n)
+        for i in range(ahead):
+            _common.prefetch(&self._slots[self._home(keys[i])])
         for i in range(n):  # every column has n items (checked above)
+            if i + ahead < n:
+                _common.prefetch(&self._slots[self._home(keys[i + ahead])])
             if per_record:
                 lo = offs[i]
                 hi = offs[i + 1]  # 0 <= lo <= hi <= len(lv) (checked by _args.offsets)

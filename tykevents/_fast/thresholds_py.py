@@ -52,6 +52,7 @@ The `now` used by load_state's eviction is the `now` of the latest evaluate/purg
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Iterable, Sequence
 
 from . import _args
@@ -135,8 +136,6 @@ class ThresholdTable:
 
     def memory_bytes(self) -> int:
         """An estimate: the dict plus its key and (period, fired) objects."""
-        import sys
-
         n = len(self._d)
         per = 0
         if n:
@@ -280,7 +279,9 @@ class ThresholdTable:
             raise ValueError(f"now must be finite, got {now!r}")
         flags = _args.flags(renewing, n, "renewing")
         lv = _args.typed_array(trigger_limits, "d", None, "trigger_limits")
-        offs = None if limit_offsets is None else _args.offsets(limit_offsets, n, len(lv), "limit_offsets")
+        offs = None
+        if limit_offsets is not None:
+            offs = _args.offsets(limit_offsets, n, len(lv), "limit_offsets")
         self._last_now = now
         out = []
         ev = self._evaluate
