@@ -1,4 +1,5 @@
-"""Compiled hot path: the cooldown table and the quota-threshold evaluator.
+"""Compiled hot path: the cooldown table, the quota-threshold evaluator and the batched
+datagram receiver.
 
 Each accelerated module has three siblings (the aio-libs accelerator pattern):
   X.py     the selector, which the rest of tykevents imports;
@@ -39,7 +40,8 @@ def _select(name: str) -> ModuleType:
 
 from .cooldown import CooldownTable  # noqa: E402
 from .thresholds import ThresholdTable  # noqa: E402
+from .recv import BatchReceiver  # noqa: E402
 
 COMPILED: bool = all(_loaded_compiled.values())
 
-__all__ = ["COMPILED", "COMPILE_ERROR", "NO_EXTENSIONS", "CooldownTable", "ThresholdTable"]
+__all__ = ["COMPILED", "COMPILE_ERROR", "NO_EXTENSIONS", "BatchReceiver", "CooldownTable", "ThresholdTable"]
