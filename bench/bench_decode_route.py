@@ -2,8 +2,8 @@
 
     python -m pytest bench/bench_decode_route.py --benchmark-enable -q
 
-`pipeline_*` run Pipeline.feed on realistic single-event datagrams (as the UDP protocol
-callback does); the references in the same run are a bare msgspec decode of the same bytes
+`pipeline_*` run Pipeline.feed_datagram on realistic single-event datagrams (what the
+datagram ingest calls for each datagram it reads); the references in the same run are a bare msgspec decode of the same bytes
 into a Struct, and a dict lookup, so the figures read as ratios.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def pipeline() -> Pipeline:
 def test_pipeline_unmatched_event(benchmark, pipeline: Pipeline) -> None:
     """Known API, no handler for the event: decode + route, the bulk of a busy gateway."""
     data = datagrams("api-0")
-    feed = pipeline.feed
+    feed = pipeline.feed_datagram
 
     def run() -> None:
         for d in data:
@@ -67,7 +67,7 @@ def test_pipeline_unmatched_event(benchmark, pipeline: Pipeline) -> None:
 
 def test_pipeline_unknown_api(benchmark, pipeline: Pipeline) -> None:
     data = datagrams("nope")
-    feed = pipeline.feed
+    feed = pipeline.feed_datagram
 
     def run() -> None:
         for d in data:
@@ -79,7 +79,7 @@ def test_pipeline_unknown_api(benchmark, pipeline: Pipeline) -> None:
 def test_pipeline_matched_event(benchmark, pipeline: Pipeline) -> None:
     """Routed to one handler: Event built and queued on its lane (the handler is not run)."""
     data = [d.replace(b'"AuthFailure"', b'"NeverSent"') for d in datagrams("api-0")]
-    feed = pipeline.feed
+    feed = pipeline.feed_datagram
     lane = pipeline.lanes["log"]
 
     def run() -> None:

@@ -10,9 +10,8 @@ import orjson
 
 
 def render_cli(args: argparse.Namespace) -> int:
-    from tykevents.deliver.webhook.handler import TemplateLoadError, load_template
+    from tykevents.deliver.webhook.handler import TemplateLoadError, load_template, template_funcs
     from tykevents.gotemplate import TemplateError, parse
-    from tykevents.gotemplate.gotime import TYK_FUNCS
     from tykevents.gotemplate.tykmeta import template_data
     from tykevents.model import MetaTypeError
 
@@ -31,7 +30,7 @@ def render_cli(args: argparse.Namespace) -> int:
     try:
         if args.text:
             text = path.read_bytes().decode("utf-8", "surrogateescape")
-            tpl = parse(text, name=path.name, engine="text", funcs=TYK_FUNCS)
+            tpl = parse(text, name=path.name, engine="text", funcs=template_funcs())
         else:
             tpl = load_template(path)
     except (TemplateLoadError, TemplateError, OSError) as e:

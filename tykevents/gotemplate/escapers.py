@@ -1,8 +1,9 @@
 """html/template's escaping functions (html.go, js.go, css.go, url.go), which the
 escaper appends to action pipelines according to each action's context.
 
-Template data never carries Go's typed content (template.HTML and friends), so
-every value is plain text here.
+Template data never carries Go's typed content (template.HTML and friends), so every
+value is plain text here, except the trusted JSON that jsonfuncs' functions return, which
+the HTML text-context escaper writes as it is.
 """
 from __future__ import annotations
 
@@ -44,6 +45,14 @@ def html_escaper(*args: Any) -> str:
     """_html_template_htmlescaper (also attrescaper and rcdataescaper for plain text)."""
     return html_escape_str(args[0] if len(args) == 1 and type(args[0]) is str
                            else stringify(args))
+
+
+def html_text_escaper(*args: Any) -> str:
+    """_html_template_htmlescaper: as html_escaper, but trusted HTML content (Go's
+    template.HTML, here jsonfuncs.TrustedHTML) is written as it is."""
+    if len(args) == 1 and type(args[0]).__name__ == "TrustedHTML":
+        return str(args[0])
+    return html_escaper(*args)
 
 
 def html_escape_str(s: str, _search=_HTML_SPECIAL_RE.search) -> str:
@@ -419,7 +428,7 @@ _TABLE = {
     "_html_template_cssescaper": css_escaper,
     "_html_template_cssvaluefilter": css_value_filter,
     "_html_template_htmlnamefilter": html_name_filter,
-    "_html_template_htmlescaper": html_escaper,
+    "_html_template_htmlescaper": html_text_escaper,
     "_html_template_jsregexpescaper": js_regexp_escaper,
     "_html_template_jsstrescaper": js_str_escaper,
     "_html_template_jstmpllitescaper": js_tmpl_lit_escaper,

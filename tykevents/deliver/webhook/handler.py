@@ -47,12 +47,20 @@ class TemplateLoadError(Exception):
     pass
 
 
+def template_funcs() -> dict[str, Any]:
+    """Functions every webhook template may use: Tyk's two time functions (Tyk installs them
+    on its default template only) and our JSON writers (gotemplate/jsonfuncs.py)."""
+    from tykevents.gotemplate.gotime import TYK_FUNCS
+    from tykevents.gotemplate.jsonfuncs import JSON_FUNCS
+
+    return {**TYK_FUNCS, **JSON_FUNCS}
+
+
 def load_template(path: Path) -> Any:
-    """Parse a template file with html/template semantics and Tyk's functions.
+    """Parse a template file with html/template semantics and template_funcs().
 
     Raises TemplateLoadError with `<file>:<line>:<col>: <error>` for a parse error."""
     from tykevents.gotemplate import TemplateError, parse
-    from tykevents.gotemplate.gotime import TYK_FUNCS
 
     try:
         st = path.stat()
@@ -64,7 +72,7 @@ def load_template(path: Path) -> Any:
     except OSError as e:
         raise TemplateLoadError(f"open {path}: {e.strerror or e}") from None
     try:
-        tpl = parse(text, name=path.name, engine="html", funcs=TYK_FUNCS)
+        tpl = parse(text, name=path.name, engine="html", funcs=template_funcs())
     except TemplateError as e:
         line, col = getattr(e, "line", 0), getattr(e, "col", 0)
         raise TemplateLoadError(f"{path}:{line}:{col}: {e}") from None
