@@ -11,9 +11,13 @@ test:
 	./scripts/setup.sh --test
 	.venv/bin/python -m pytest
 
+# Benchmarks live outside the test run; each prints figures beside a same-run reference.
 bench:
-	.venv/bin/python -m pytest bench --benchmark-enable -q
+	.venv/bin/python -m pytest bench/bench_*.py --benchmark-enable -q
 	.venv/bin/python bench/udp_throughput.py
+	.venv/bin/python bench/bench_webhook.py
+	.venv/bin/python bench/bench_jsvm.py
+	.venv/bin/python bench/quota_throughput.py
 
 clean:
 	rm -rf .venv build *.egg-info var tykevents/_fast/*.so tykevents/_fast/*_c.c bench/loadgen
