@@ -77,7 +77,7 @@ class Lanes(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     webhook_queue: int = 65536
     webhook_workers: int = 64
     js_queue: int = 16384
-    js_workers: int = 4
+    js_workers: int = 32  # calls are serialised on the VM thread; more workers batch its results
     monitor_queue: int = 65536
     monitor_workers: int = 4
 
