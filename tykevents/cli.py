@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     lg = cfg.tykevents.logging
     setup_logging(args.log_level or lg.level or cfg.log_level, lg.format, lg.file, lg.syslog)
-    return run_daemon(args.conf)
+    return run_daemon(args.conf, cfg)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ import msgspec
 import orjson
 
 from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.gojson import go_fold
 
 
 class ConfigError(Exception):
@@ -110,7 +111,6 @@ class Daemon(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     logging: Logging = msgspec.field(default_factory=Logging)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     js: JSSettings = msgspec.field(default_factory=JSSettings)
-    state_dir: str = "var"
 
 
 class Config(_Tyk):
@@ -129,6 +129,7 @@ class Config(_Tyk):
     log_level: str = ""
     ignore_canonical_mime_header_key: bool = False
     allow_master_keys: bool = False
+    proxy_ssl_insecure_skip_verify: bool = False  # TykMakeHttpRequest's TLS verification
     tykevents: Daemon = msgspec.field(default_factory=Daemon)
     # Not from the file: where relative paths start, and which file this came from.
     base_dir: str = "."
@@ -150,10 +151,10 @@ def _fold_keys(obj: Any, typ: type) -> Any:
     if not isinstance(obj, dict):
         return obj
     fields = {f.name: f for f in msgspec.structs.fields(typ)}
-    lower = {name.lower(): name for name in fields}
+    lower = {go_fold(name): name for name in fields}
     out: dict[str, Any] = {}
     for k, v in obj.items():
-        name = k if k in fields else lower.get(k.lower())
+        name = k if k in fields else lower.get(go_fold(k))
         if name is None or v is None:
             continue  # unknown Tyk key: ignored, as Tyk ignores it
         ftype = fields[name].type
@@ -221,7 +222,7 @@ def _parse_env_value(text: str, default: Any, var: str) -> Any:
         return text
     except ValueError:
         expected = "k1:v1,k2:v2 or a JSON object" if isinstance(default, dict) else type(default).__name__
-        raise ConfigError(f"environment {var}={text!r}: expected {expected}") from None
+        raise ConfigError(f"environment {var}: expected {expected}") from None  # values may be secrets
 
 
 def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Config:

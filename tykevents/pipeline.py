@@ -11,7 +11,6 @@ import logging
 from typing import TYPE_CHECKING, Callable
 
 from tykevents.decode import MISSING_TYPE, OVERSIZED, UNKNOWN_KIND, DecodeError, decode_one, decode
-from tykevents.gotemplate.gotime import go_time_string
 from tykevents.model import Event, Record
 from tykevents.runtime.ratelog import RateLimitedLog
 
@@ -40,11 +39,13 @@ class Pipeline:
         self.stats.rejected[reason] += 1
         self.ratelog.log(logging.WARNING, reason, "rejected record (%s): %s", reason, detail)
 
-    def feed(self, data: bytes, transport: str, lossless: bool = False) -> Parked:
-        """Decode and route everything in `data`. Returns the calls that did not fit."""
+    def feed(self, data: bytes, transport: str, lossless: bool = False, count: bool = True) -> Parked:
+        """Decode and route everything in `data`. Returns the calls that did not fit.
+        `count=False`: the transport counts its own units (an HTTP body fed in slices)."""
         stats = self.stats
-        stats.datagrams[transport] += 1
-        stats.bytes_in[transport] += len(data)
+        if count:
+            stats.datagrams[transport] += 1
+            stats.bytes_in[transport] += len(data)
         if len(data) > self.max_record:
             data = self._drop_oversized(data, transport)
         parked: Parked = []
@@ -102,7 +103,7 @@ class Pipeline:
         by_type = self.routes.by_api.get(api_id)
         if by_type is None:
             stats.unknown_api += 1
-            self.ratelog.log(logging.INFO, "unknown_api", "event %s for unknown API id %r", typ, api_id)
+            self.ratelog.log(logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", typ, api_id)
             return
         handlers = by_type.get(typ)
         if not handlers:
@@ -110,6 +111,8 @@ class Pipeline:
             return
         stats.routed += 1
         if not ts:  # the gateway sent none: stamp it as Tyk would have (local time.String())
+            from tykevents.gotemplate.gotime import go_time_string  # only now: a heavy package
+
             ts = go_time_string()
         event = Event(typ, meta, ts, api_id, org)
         lanes = self.lanes

@@ -63,7 +63,12 @@ class Services:
         self.stats = stats
         self.registry = registry
         self.redis: Any = None
+        self.sync_redis: Any = None
+        self.webhooks: Any = None
+        self.monitor: Any = None
         self.shared: dict[str, Any] = {}
+        self.active_jsvm: Any = None
+        self._js_retired: dict[str, int] = {}  # JS counters of retired VMs, so totals only grow
 
     async def start(self) -> None:
         if self.config.tykevents.state == "redis":
@@ -104,7 +109,6 @@ class Services:
     async def for_generation(self, cfg: "Config", apis: list["APIDefinition"]) -> dict[str, Any]:
         """The services one configuration generation's handlers see: the shared ones, and a
         fresh JS VM so that a reload reloads every script (Tyk K1)."""
-        self.monitor.configure(cfg)  # the monitor webhook is rebuilt at start and on every reload
         services = dict(self.shared)
         if cfg.enable_jsvm:
             from tykevents.deliver.jsvm.runtime import JSRuntime, runtime_options
@@ -113,8 +117,11 @@ class Services:
                 JSRuntime, cfg, self.shared["sessions"], **runtime_options(cfg))
         return services
 
-    async def after_routes(self, services: dict[str, Any], routes: "RouteTable") -> None:
-        pass
+    def activate(self, cfg: "Config", services: dict[str, Any]) -> None:
+        """A generation goes live: the monitor webhook is rebuilt from its tyk.conf (Tyk
+        builds it once at start)."""
+        self.monitor.configure(cfg)
+        self.active_jsvm = services.get("jsvm")
 
     def attach(self, pipeline: "Pipeline", lanes: "Lanes") -> None:
         self.monitor.attach(lanes)
@@ -123,20 +130,50 @@ class Services:
     async def drain(self, deadline: float) -> bool:
         """Finish accepted webhook deliveries (retries included) before the deadline; what
         is left goes to the dead-letter store, so nothing accepted is lost."""
+        if self.webhooks is None:
+            return True
         return await self.webhooks.drain(max(0.0, deadline - time.monotonic()))
 
-    async def retire_generation(self, extras: dict[str, Any]) -> None:
-        """Close a retired generation's JS VM once its queued calls ran."""
-        vm = extras.get("jsvm")
+    async def retire_generation(self, services: dict[str, Any]) -> None:
+        """Close a retired (or never activated) generation's JS VM."""
+        vm = services.get("jsvm")
         if vm is not None and vm is not self.shared.get("jsvm"):
             await vm.aclose()
+            for k, v in vars(vm.stats).items():
+                self._js_retired[k] = self._js_retired.get(k, 0) + v
+            if vm is self.active_jsvm:
+                self.active_jsvm = None
 
     async def close(self) -> None:
-        await self.webhooks.close()
+        """Close whatever start() got to open (it may have failed half-way)."""
+        if self.webhooks is not None:
+            await self.webhooks.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self.sync_redis is not None:
             self.sync_redis.close()
 
     def metrics(self) -> Iterable[Any]:
-        return self.monitor.metrics()
+        from prometheus_client.core import CounterMetricFamily
+
+        if self.monitor is not None:
+            yield from self.monitor.metrics()
+        if self.webhooks is not None:
+            w = self.webhooks
+            yield CounterMetricFamily("tykevents_webhook_dead_lettered", "Deliveries kept as dead letters",
+                                      value=w.dead_lettered)
+            yield CounterMetricFamily("tykevents_webhook_dropped", "Deliveries dropped over pending_limit",
+                                      value=w.dropped)
+            if w.spool is not None:
+                yield CounterMetricFamily("tykevents_webhook_spool_fallbacks", "Deliveries kept in memory "
+                                          "only because Redis failed", value=w.spool.fallbacks)
+                yield CounterMetricFamily("tykevents_webhook_spool_recovered", "Spooled deliveries claimed "
+                                          "after a crash", value=w.spool.recovered)
+        js = dict(self._js_retired)
+        if self.active_jsvm is not None:
+            for k, v in vars(self.active_jsvm.stats).items():
+                js[k] = js.get(k, 0) + v
+        c = CounterMetricFamily("tykevents_js", "JS handler runtime events", labels=["what"])
+        for k in ("calls", "failures", "timeouts", "out_of_memory", "rebuilds", "load_errors"):
+            c.add_metric([k], js.get(k, 0))
+        yield c

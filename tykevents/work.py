@@ -66,6 +66,7 @@ class Lane:
         self._push(handler, event)
 
     def _push(self, handler: "Handler", event: "Event") -> None:
+        handler.inflight += 1  # a reload retires a handler only when this is back to 0
         self._items.append((handler, event))
         self.stats.enqueued[self.kind] += 1
         self._done.clear()
@@ -112,6 +113,7 @@ class Lane:
                              handler.name, handler.where, event.type, exc_info=True)
             finally:
                 self._busy -= 1
+                handler.inflight -= 1
             streak += 1
             if streak >= _YIELD_EVERY:
                 streak = 0

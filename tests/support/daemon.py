@@ -57,7 +57,6 @@ class DaemonProcess:
                 },
                 "metrics": f"127.0.0.1:{self.http}",
                 "drain_timeout": 5,
-                "state_dir": str(tmp / "var"),
                 "webhooks": {"dead_letter_path": str(tmp / "var" / "dead-letter.jsonl")},
             },
         }

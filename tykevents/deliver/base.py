@@ -52,6 +52,7 @@ class Handler(abc.ABC):
     """One configured handler: `handle` runs on a worker task of the handler's lane."""
 
     kind: ClassVar[str]  # "log" | "webhook" | "js": the worker lane and the metrics label
+    inflight: int = 0  # calls queued or running (kept by the lanes; 0 when it can retire)
 
     def __init__(self, name: str, where: str) -> None:
         self.name = name  # a label for logs and metrics, never a secret

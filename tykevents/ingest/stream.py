@@ -19,14 +19,16 @@ logger = logging.getLogger("tykevents.ingest")
 
 
 class StreamIngest(asyncio.Protocol):
-    def __init__(self, pipeline: "Pipeline", name: str, connections: set["StreamIngest"]) -> None:
+    def __init__(self, pipeline: "Pipeline", name: str, connections: set["StreamIngest"],
+                 tasks: set["asyncio.Task[None]"]) -> None:
         self.pipeline = pipeline
         self.name = name
         self.connections = connections
+        self.tasks = tasks  # shared with the daemon, which waits for them when it drains
         self.buf = bytearray()
         self.discarding = False  # inside an oversized line, skipping to its newline
         self.transport: asyncio.Transport | None = None
-        self.waiter: asyncio.Task[None] | None = None
+        self.waiter: asyncio.Task[None] | None = None  # the last parked batch, if any
         self.closing = False
 
     def connection_made(self, transport: Any) -> None:
@@ -66,17 +68,34 @@ class StreamIngest(asyncio.Protocol):
         self.discarding = True
 
     def _feed(self, chunk: bytes) -> None:
+        if self.waiter is not None:  # keep order behind records still waiting for room
+            self._park(None, chunk)
+            return
         parked = self.pipeline.feed(chunk, self.name, lossless=True)
         if parked:
-            assert self.transport is not None
-            self.transport.pause_reading()
-            self.waiter = asyncio.ensure_future(self._wait(parked))
+            self._park(parked, None)
 
-    async def _wait(self, parked: Any) -> None:
-        await self.pipeline.put_parked(parked)
-        self.waiter = None
-        if self.transport is not None and not self.transport.is_closing() and not self.closing:
-            self.transport.resume_reading()
+    def _park(self, parked: Any, later: bytes | None) -> None:
+        """Stop reading until the parked calls fit; chained, so records keep their order
+        even when the connection closes with a batch still waiting."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+        task = asyncio.ensure_future(self._wait(self.waiter, parked, later))
+        self.waiter = task
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _wait(self, before: "asyncio.Task[None] | None", parked: Any, later: bytes | None) -> None:
+        if before is not None:
+            await before
+        if later is not None:
+            parked = self.pipeline.feed(later, self.name, lossless=True)
+        if parked:
+            await self.pipeline.put_parked(parked)
+        if self.waiter is asyncio.current_task():
+            self.waiter = None
+            if self.transport is not None and not self.transport.is_closing() and not self.closing:
+                self.transport.resume_reading()
 
     def stop_reading(self) -> None:
         """Stop intake (drain): read nothing more; what is parked still gets queued."""
@@ -85,14 +104,16 @@ class StreamIngest(asyncio.Protocol):
             self.transport.pause_reading()
 
 
-async def open_tcp(pipeline: "Pipeline", addr: tuple[str, int], connections: set[StreamIngest]) -> asyncio.AbstractServer:
+async def open_tcp(pipeline: "Pipeline", addr: tuple[str, int], connections: set[StreamIngest],
+                   tasks: set["asyncio.Task[None]"]) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: StreamIngest(pipeline, "tcp", connections), addr[0], addr[1])
+    return await loop.create_server(lambda: StreamIngest(pipeline, "tcp", connections, tasks), addr[0], addr[1])
 
 
-async def open_unix(pipeline: "Pipeline", path: str, connections: set[StreamIngest]) -> asyncio.AbstractServer:
+async def open_unix(pipeline: "Pipeline", path: str, connections: set[StreamIngest],
+                    tasks: set["asyncio.Task[None]"]) -> asyncio.AbstractServer:
     from tykevents.ingest.datagram import remove_stale_socket
 
     remove_stale_socket(path)
     loop = asyncio.get_running_loop()
-    return await loop.create_unix_server(lambda: StreamIngest(pipeline, "unix_stream", connections), path)
+    return await loop.create_unix_server(lambda: StreamIngest(pipeline, "unix_stream", connections, tasks), path)
