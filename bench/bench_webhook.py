@@ -22,85 +22,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-RECEIVER = r"""
-import asyncio, sys, uvloop
-REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-count = 0
-class P(asyncio.Protocol):
-    def connection_made(self, t):
-        self.t = t
-        self.buf = b""
-        self.need = -1
-    def data_received(self, data):
-        global count
-        buf = self.buf + data
-        out = 0
-        while True:
-            if self.need < 0:
-                i = buf.find(b"\r\n\r\n")
-                if i < 0:
-                    break
-                head = buf[:i].lower()
-                j = head.find(b"content-length:")
-                n = int(head[j + 15:head.find(b"\r\n", j) if head.find(b"\r\n", j) > 0 else None]) if j >= 0 else 0
-                buf = buf[i + 4:]
-                self.need = n
-            if len(buf) < self.need:
-                break
-            buf = buf[self.need:]
-            self.need = -1
-            out += 1
-        self.buf = buf
-        if out:
-            count += out
-            self.t.write(REPLY * out)
-async def main():
-    loop = asyncio.get_running_loop()
-    srv = await loop.create_server(P, "127.0.0.1", 0, backlog=1024)
-    print(srv.sockets[0].getsockname()[1], flush=True)
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while await reader.readline():
-        print(count, flush=True)
-uvloop.run(main())
-"""
+for _p in (str(HERE.parent), str(HERE)):  # tykevents and _support, however this file is run
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+from _support import ROOT, CountingReceiver  # noqa: E402
 
 META = {"Message": "Key Quota Limit Exceeded", "Path": "/api/v1/orders", "Origin": "10.1.2.3",
         "Key": "5f4dcc3b5aa765d61d8327deb882cf99", "OriginatingRequest": ""}
 TS = "2025-01-02 03:04:05.123456789 +0000 UTC"
-
-
-class ReceiverProcess:
-    def __init__(self) -> None:
-        cmd = [sys.executable, "-c", RECEIVER]
-        if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
-            cmd = ["taskset", "-c", "1", *cmd]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline())
-
-    def count(self) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(5)
 
 
 async def reference(url: str, body: bytes, count: int, concurrency: int) -> tuple[float, float]:
@@ -217,7 +153,7 @@ def cpu_costs(tmp: str, n: int = 20000) -> dict[str, float]:
 
 
 async def run(args: argparse.Namespace, tmp: str) -> None:
-    rx = ReceiverProcess()
+    rx = CountingReceiver(1)
     try:
         url = f"http://127.0.0.1:{rx.port}/hook"
         from tykevents.gotemplate.tykmeta import template_data
@@ -234,7 +170,7 @@ async def run(args: argparse.Namespace, tmp: str) -> None:
         expected = 2000 + args.rounds * 3 * args.count
         assert seen == expected, (seen, expected)
     finally:
-        rx.stop()
+        rx.close()
     ref = statistics.median(r for r, _ in results["reference"])
     ref_cpu = statistics.median(c for _, c in results["reference"])
     print(f"body {len(body)} bytes, {args.count} requests per run, concurrency {args.concurrency}, "

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -36,7 +35,10 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from _support import ROOT, CountingReceiver, build_loadgen, free_port, pin  # noqa: E402
+
 LOSS_LIMIT = 0.001
 
 # The daemon, plus the monitor wiring if services.py does not do it (yet).
@@ -69,77 +71,6 @@ async def main(conf):
 uvloop.run(main(sys.argv[1]))
 """
 
-# A keep-alive HTTP/1.1 receiver that answers 200 and counts requests; "count" on stdin.
-RECEIVER = r"""
-import asyncio, sys, uvloop
-REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-count = 0
-class P(asyncio.Protocol):
-    def connection_made(self, t):
-        self.t, self.buf = t, b""
-    def data_received(self, data):
-        global count
-        self.buf += data
-        while True:
-            i = self.buf.find(b"\r\n\r\n")
-            if i < 0:
-                return
-            head = self.buf[:i].lower()
-            j = head.find(b"content-length:")
-            n = int(head[j + 15:].split(b"\r\n", 1)[0]) if j >= 0 else 0
-            if len(self.buf) < i + 4 + n:
-                return
-            self.buf = self.buf[i + 4 + n:]
-            count += 1
-            self.t.write(REPLY)
-async def main():
-    loop = asyncio.get_running_loop()
-    srv = await loop.create_server(P, "127.0.0.1", 0)
-    print(srv.sockets[0].getsockname()[1], flush=True)
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while await reader.readline():
-        print(count, flush=True)
-uvloop.run(main())
-"""
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pin(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) >= 2 else []
-
-
-def build_loadgen(tmp: Path) -> Path:
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        sys.exit("quota_throughput: needs a C compiler (cc) to build bench/quota_loadgen.c")
-    exe = tmp / "quota_loadgen"
-    subprocess.run([cc, "-O2", "-o", str(exe), str(HERE / "quota_loadgen.c")], check=True)
-    return exe
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(pin(0) + [sys.executable, "-c", RECEIVER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline())
-
-    def count(self) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("count\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
 
 class Daemon:
     def __init__(self, tmp: Path, hook_port: int) -> None:
@@ -159,7 +90,7 @@ class Daemon:
                         "configuration": {"method": "POST", "target_path": f"http://127.0.0.1:{hook_port}/monitor",
                                           "template_path": str(ROOT / "templates" / "monitor_template.json")}},
             "tykevents": {"listen": {"udp": [f"127.0.0.1:{self.port}"]}, "metrics": f"127.0.0.1:{self.http}",
-                          "max_record_bytes": 65536, "state_dir": str(tmp / "var")},
+                          "max_record_bytes": 65536},
         }))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         self.log = open(tmp / "daemon.log", "wb")
@@ -233,8 +164,8 @@ def main() -> None:
     failed = {"event": False, "quota": False}
     cpu: dict[str, list[float]] = {"event": [], "quota": []}  # daemon CPU µs per record, lossless steps
     with tempfile.TemporaryDirectory() as tmp:
-        loadgen = build_loadgen(Path(tmp))
-        hook = Receiver()
+        loadgen = build_loadgen("quota_loadgen.c", Path(tmp))
+        hook = CountingReceiver(0)
         daemon = Daemon(Path(tmp), hook.port)
         try:
             renews = int(time.time()) + 3600

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +23,10 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from _support import ROOT, build_loadgen, free_port, pin  # noqa: E402
+
 LOSS_LIMIT = 0.001
 
 REFERENCE = r"""
@@ -57,27 +58,6 @@ async def runner():
         P.n, P.last = 0, 0.0
 uvloop.run(runner())
 """
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def build_loadgen() -> Path:
-    exe = HERE / "loadgen"
-    src = HERE / "loadgen.c"
-    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
-        cc = shutil.which("cc") or shutil.which("gcc")
-        if cc is None:
-            sys.exit("udp_throughput: needs a C compiler (cc) to build bench/loadgen")
-        subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
-    return exe
-
-
-def pin(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) >= 2 else []
 
 
 def send(loadgen: Path, port: int, rate: int, total: int, per: int) -> int:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
 
 from tests.support.servers import RedisServer
+from tests.webhook.receiver import Receiver
 
 # Tests run the pure twins too; the compiled ones are built by the README's test command.
 os.environ.setdefault("PYTHONHASHSEED", "0")
@@ -29,3 +30,25 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Callable[..., Any]]:
+    """Start real loopback HTTP receivers (tests/webhook/receiver.py); closed after the test."""
+    started: list[Receiver] = []
+
+    async def make(respond: Any = None, ssl: Any = None) -> Receiver:
+        r = Receiver(ssl=ssl) if respond is None else Receiver(respond=respond, ssl=ssl)
+        await r.start()
+        started.append(r)
+        return r
+
+    yield make
+    for r in started:
+        await r.close()
+
+
+@pytest.fixture
+async def receiver(receivers: Callable[..., Any]) -> Receiver:
+    """One receiver answering 200."""
+    return await receivers()

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from tykevents.gojson import go_fold
+from tykevents.gojson import go_get
 
 logger = logging.getLogger("tykevents.apps")
 
@@ -53,21 +53,6 @@ class Problem:
 
 
 _MISSING: Any = object()
-
-
-def go_get(obj: dict[str, Any], key: str, default: Any = None, *, keep_null: bool = False) -> Any:
-    """obj[key] as Go's encoding/json fills a struct field from it: the key matches
-    case-insensitively, a later matching key overwrites an earlier one, and `null` changes
-    nothing (unless keep_null, for fields whose Go type sees the null itself)."""
-    value = obj.get(key, _MISSING)
-    if len(obj) > 1 or value is _MISSING:
-        folded = go_fold(key)
-        for k, v in obj.items():
-            if (k == key or go_fold(k) == folded) and (v is not None or keep_null):
-                value = v
-    if value is _MISSING or value is None and not keep_null:
-        return default
-    return value
 
 
 def classic_entries(

@@ -13,7 +13,18 @@ import orjson
 
 
 class MetaTypeError(ValueError):
-    """Meta has a value of the wrong JSON type for the Go struct of its event type."""
+    """Meta has a value of the wrong JSON type for the Go struct of its event type
+    (encoding/json's UnmarshalTypeError): `field` is the Go path (`HostInfo.Timeout`),
+    `expected` the Go type, `got` the JSON kind (`number`, `string 'x'`, ...), `struct` the
+    Go struct without its package. With `field` alone it is a free-form message."""
+
+    def __init__(self, field: str, expected: str = "", got: str = "", struct: str = "") -> None:
+        self.field, self.expected, self.got, self.struct = field, expected, got, struct
+        if not expected:
+            super().__init__(field)
+            return
+        where = f"{struct}.{field}" if struct else field
+        super().__init__(f"cannot unmarshal {got} into Go struct field {where} of type {expected}")
 
 
 class Spec(msgspec.Struct, gc=False):
@@ -60,7 +71,8 @@ class Event:
     several handlers of one event parse it once.
     """
 
-    __slots__ = ("type", "meta_raw", "timestamp", "api_id", "org_id", "_meta", "_message_json")
+    __slots__ = ("type", "meta_raw", "timestamp", "api_id", "org_id", "_meta", "_message_json",
+                 "_message_text", "_template_data")
 
     def __init__(
         self, type: str, meta_raw: bytes | None, timestamp: str, api_id: str, org_id: str
@@ -72,6 +84,8 @@ class Event:
         self.org_id = org_id
         self._meta: Any = _UNSET
         self._message_json: bytes | None = None
+        self._message_text: str | None = None
+        self._template_data: Any = None
 
     def meta(self) -> Any:
         """Meta as plain JSON values (dict, list, str, int, float, bool, None)."""
@@ -96,8 +110,32 @@ class Event:
             )
         return self._message_json
 
+    def message_text(self) -> str:
+        """message_json() as str (what JS handlers are given)."""
+        if self._message_text is None:
+            self._message_text = self.message_json().decode()
+        return self._message_text
+
+    def template_data(self) -> Any:
+        """The EventMessage GoStruct webhook templates execute over (gotemplate.tykmeta),
+        shared read-only by every webhook of this event. A bad Meta raises MetaTypeError (or
+        orjson's JSONDecodeError) on every call: failures are not cached, they are rare."""
+        if self._template_data is None:
+            build = _template_data or _load_template_data()
+            self._template_data = build(self.type, self.meta(), self.timestamp)
+        return self._template_data
+
     def __repr__(self) -> str:  # keys may be inside Meta: never print it
         return f"Event(type={self.type!r}, api_id={self.api_id!r}, org_id={self.org_id!r})"
 
 
 _UNSET: Any = object()
+_template_data: Any = None  # tykmeta.template_data, imported on first use: model stays light
+
+
+def _load_template_data() -> Any:
+    global _template_data
+    from tykevents.gotemplate.tykmeta import template_data
+
+    _template_data = template_data
+    return template_data

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 import pytest
 
-from tests.webhook.receiver import Receiver
 from tykevents.config import Config
 from tykevents.deliver.base import APIInfo, BuildContext
 from tykevents.deliver.jsvm.runtime import JSRuntime
@@ -54,11 +53,3 @@ def make_runtime() -> Iterator[Callable[..., JSRuntime]]:
     yield make
     for rt in made:
         rt.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.close()

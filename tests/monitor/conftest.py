@@ -13,7 +13,6 @@ import orjson
 import pytest
 
 from tests.fast.conftest import TWINS, load_twin
-from tests.webhook.receiver import Receiver
 from tykevents.config import Lanes as LaneSettings
 from tykevents.config import load_config
 from tykevents.deliver.monitor import MonitorService
@@ -88,12 +87,6 @@ class Rig:
         assert not self.webhooks.pending
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.close()
 
 
 @pytest.fixture

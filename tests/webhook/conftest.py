@@ -5,33 +5,12 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 
-from tests.webhook.receiver import Receiver
 from tykevents.deliver.webhook.metrics import CountingMetrics
 from tykevents.deliver.webhook.service import WebhookService
 from tykevents.deliver.webhook.settings import WebhookSettings
 
 # Fast settings for tests: short timeouts and backoff, same logic.
 FAST = dict(timeout=2.0, backoff_base=0.02, backoff_max=0.1, retry_after_max=2.0)
-
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[Callable[..., Any]]:
-    started: list[Receiver] = []
-
-    async def make(respond: Any = None, ssl: Any = None) -> Receiver:
-        r = Receiver(ssl=ssl) if respond is None else Receiver(respond=respond, ssl=ssl)
-        await r.start()
-        started.append(r)
-        return r
-
-    yield make
-    for r in started:
-        await r.close()
-
-
-@pytest.fixture
-async def receiver(receivers: Callable[..., Any]) -> Receiver:
-    return await receivers()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
-from tykevents.gojson import GoJSONError, scan
+from tykevents.gojson import GoJSONError, json_kind, scan
 from tykevents.model import Event, MetaTypeError
 from tykevents.runtime.keys import obfuscate_key
 
@@ -39,12 +39,16 @@ class LogEventHandlerConf:
     prefix: str = ""
 
 
-def _str_field(meta: dict[str, Any], name: str) -> str:
+_KEY_META = "EventKeyFailureMeta"
+_BREAKER_META = "EventCurcuitBreakerMeta"  # sic, Tyk's spelling
+
+
+def _str_field(meta: dict[str, Any], name: str, struct: str) -> str:
     v = meta.get(name, "")
     if v is None:
         return ""
     if not isinstance(v, str):
-        raise MetaTypeError(f"Meta.{name}: expected string, got {type(v).__name__}")
+        raise MetaTypeError(name, "string", json_kind(v), struct)
     return v
 
 
@@ -62,17 +66,20 @@ class LogHandler(Handler):
         if not self.detail or (event.type not in KEY_FAILURE_EVENTS and event.type not in BREAKER_EVENTS):
             return msg
         meta = event.meta()
+        struct = _KEY_META if event.type in KEY_FAILURE_EVENTS else _BREAKER_META
         if not isinstance(meta, dict):
             if meta is None:
                 return msg
-            raise MetaTypeError(f"Meta: expected object, got {type(meta).__name__}")
-        if event.type in KEY_FAILURE_EVENTS:
-            key = obfuscate_key(_str_field(meta, "Key"), self.show_keys)
-            return f"{msg}:{key}:{_str_field(meta, 'Origin')}:{_str_field(meta, 'Path')}"
+            raise MetaTypeError("Meta", f"gateway.{struct}", json_kind(meta))
+        if struct == _KEY_META:
+            key = obfuscate_key(_str_field(meta, "Key", struct), self.show_keys)
+            return f"{msg}:{key}:{_str_field(meta, 'Origin', struct)}:{_str_field(meta, 'Path', struct)}"
         status = meta.get("CircuitEvent", 0)
         if isinstance(status, bool) or not isinstance(status, int):
-            raise MetaTypeError(f"Meta.CircuitEvent: expected integer, got {type(status).__name__}")
-        return f"{msg}:{_str_field(meta, 'APIID')}:{_str_field(meta, 'Path')}: [STATUS] {status}"
+            got = f"number {status!r}" if isinstance(status, float) else json_kind(status)
+            raise MetaTypeError("CircuitEvent", "circuit.BreakerEvent", got, struct)
+        return (f"{msg}:{_str_field(meta, 'APIID', struct)}:{_str_field(meta, 'Path', struct)}"
+                f": [STATUS] {status}")
 
     async def handle(self, event: Event) -> None:
         try:

@@ -15,23 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tykevents import model
+from tykevents.gojson import fits_int64, go_fold, json_kind
+from tykevents.model import MetaTypeError  # raised here; importable from here too
 
 from .gotime import GoDuration, GoTime, parse_rfc3339nano
 from .values import IFACE_FIELDS, GoMap, GoStruct, register_struct_layout
 
-_INT64 = (-(1 << 63), (1 << 63) - 1)
-
-
-class MetaTypeError(model.MetaTypeError):
-    """A Meta value has the wrong JSON type for its Go field (encoding/json's
-    UnmarshalTypeError): `field` is the Go path (`HostInfo.Timeout`), `expected` the Go type,
-    `got` the JSON kind (`number`, `string 'x'`, …)."""
-
-    def __init__(self, field: str, expected: str, got: str, struct: str = "") -> None:
-        self.field, self.expected, self.got, self.struct = field, expected, got, struct
-        where = f"{struct}.{field}" if struct else field
-        super().__init__(f"cannot unmarshal {got} into Go struct field {where} of type {expected}")
 
 
 class GoInt64(int):
@@ -162,20 +151,6 @@ IFACE_FIELDS[EVENT_MESSAGE] = frozenset({"Meta"})
 # decoding
 
 
-def _json_kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return type(v).__name__
-
-
 def _zero(go_type: str) -> Any:
     if go_type in ("string",):
         return ""
@@ -209,7 +184,7 @@ def _zero_struct(type_name: str) -> GoStruct:
 
 def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> Any:
     def bad(got: str | None = None) -> MetaTypeError:
-        return MetaTypeError(path, go_type, got or _json_kind(v), struct)
+        return MetaTypeError(path, go_type, got or json_kind(v), struct)
 
     if v is None:
         return _zero(go_type)
@@ -222,7 +197,7 @@ def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> An
             if isinstance(v, float):
                 raise bad(f"number {v!r}")
             raise bad()
-        if not _INT64[0] <= v <= _INT64[1]:
+        if not fits_int64(v):  # Go decodes the literal itself: 10.0 is not an int
             raise bad(f"number {v}")
         cls = {"int": int, "int64": GoInt64, "circuit.BreakerEvent": BreakerEvent,
                "time.Duration": GoDuration}[go_type]
@@ -255,7 +230,7 @@ def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> An
             if e is None:
                 out[k] = ""
             elif not isinstance(e, str):
-                raise MetaTypeError(f"{path}.{k}", "string", _json_kind(e), struct)
+                raise MetaTypeError(f"{path}.{k}", "string", json_kind(e), struct)
             else:
                 out[k] = e
         return out
@@ -265,7 +240,7 @@ def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> An
 def _decode_struct(obj: Any, type_name: str, path: str, struct: str,
                    go_names: bool) -> GoStruct:
     if not isinstance(obj, dict):
-        raise MetaTypeError(path or "Meta", type_name, _json_kind(obj), struct)
+        raise MetaTypeError(path or "Meta", type_name, json_kind(obj), struct)
     folded: dict[str, Any] | None = None
     fields: dict[str, Any] = {}
     for g, j, t in _FLAT[type_name]:
@@ -276,8 +251,8 @@ def _decode_struct(obj: Any, type_name: str, path: str, struct: str,
             if folded is None:  # encoding/json's case-insensitive fallback
                 folded = {}
                 for k, val in obj.items():
-                    folded.setdefault(k.lower(), val)
-            v = folded.get(key.lower())
+                    folded.setdefault(go_fold(k), val)
+            v = folded.get(go_fold(key))
         fields[g] = _convert(v, t, f"{path}.{g}" if path else g, struct, go_names)
     return GoStruct(type_name, fields)
 
@@ -298,11 +273,11 @@ def decode_meta(event_type: str, meta: Any, *, go_names: bool = False) -> Any:
     if type_name is not None:
         short = type_name.rpartition(".")[2]
         if not isinstance(meta, dict):
-            raise MetaTypeError("Meta", type_name, _json_kind(meta))
+            raise MetaTypeError("Meta", type_name, json_kind(meta))
         return _decode_struct(meta, type_name, "", short, go_names)
     if event_type in MAP_META_EVENTS:
         if not isinstance(meta, dict):
-            raise MetaTypeError("Meta", "map[string]interface {}", _json_kind(meta))
+            raise MetaTypeError("Meta", "map[string]interface {}", json_kind(meta))
         return meta
     if isinstance(meta, dict) and meta.keys() <= {"Message", "OriginatingRequest"}:
         return _decode_struct(meta, _DEFAULT, "", "EventMetaDefault", True)

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, NamedTuple, Protocol
 
 import msgspec
-import orjson
 
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+from tykevents.gojson import INT64_MAX, INT64_MIN, fits_int64, float_int64, go_marshal
+
 PERIOD_MAX = (1 << 32) - 2  # as the ThresholdTable clamps quota_renews
 LEVEL_MAX = 100.0
 
@@ -130,12 +130,14 @@ def session_from_doc(doc: Any) -> QuotaSession:
 def to_int64(v: int | float | None, where: str) -> int | None:
     """An int64 count: ints in range, and floats with no fraction (10.0); None stays None."""
     if type(v) is int:
-        if INT64_MIN <= v <= INT64_MAX:
+        if fits_int64(v):
             return v
     elif v is None:
         return None
-    elif math.isfinite(v) and v == int(v) and -2.0**63 <= v < 2.0**63:
-        return int(v)
+    else:
+        n = float_int64(v)
+        if n is not None:
+            return n
     raise RecordError(BAD_SESSION, f"{where}: {v!r} is not an int64")
 
 
@@ -311,19 +313,6 @@ def evaluate(state: QuotaState, table: Table, now: float, global_limit: float) -
 
 # -- the TriggerExceeded Meta, as Go's json.Marshal writes EventTriggerExceededMeta -----------
 
-_GO_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"),
-               ("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))
-
-
-def go_json_string(s: str) -> bytes:
-    """A JSON string as encoding/json writes it (HTML characters and U+2028/9 escaped)."""
-    b = orjson.dumps(s)
-    for raw, esc in _GO_ESCAPES:
-        if raw in b:
-            b = b.replace(raw, esc)
-    return b
-
-
 def go_int64(x: float) -> int:
     """Go's int64(f) for the values the monitor produces: truncation toward zero."""
     if not math.isfinite(x):
@@ -334,9 +323,9 @@ def go_int64(x: float) -> int:
 def trigger_meta(org_id: str, key: str, level: float, usage: float) -> bytes:
     """EventTriggerExceededMeta JSON: Message, OriginatingRequest, org_id, key, trigger_limit,
     usage_percentage (both int64, truncated as Tyk's int64() conversion does)."""
-    return b"".join((
-        b'{"Message":"', TRIGGER_MESSAGE.encode(), b'","OriginatingRequest":"","org_id":',
-        go_json_string(org_id), b',"key":', go_json_string(key),
-        b',"trigger_limit":', str(go_int64(level)).encode(),
-        b',"usage_percentage":', str(go_int64(usage)).encode(), b"}",
-    ))
+    return "".join((
+        '{"Message":"', TRIGGER_MESSAGE, '","OriginatingRequest":"","org_id":',
+        go_marshal(org_id), ',"key":', go_marshal(key),
+        ',"trigger_limit":', str(go_int64(level)),
+        ',"usage_percentage":', str(go_int64(usage)), "}",
+    )).encode()

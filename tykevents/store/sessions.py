@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from tykevents.gojson import fits_int64, json_kind
 from tykevents.store.keyhash import hash_key
 
 APIKEY_PREFIX = "apikey-"
@@ -77,19 +78,9 @@ _LIMIT_FIELDS = {
 }
 
 
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    return "array" if isinstance(v, list) else "object"
-
-
 def _fits(v: Any, t: str) -> bool:
     if t == _INT:
-        return isinstance(v, int) and not isinstance(v, bool) and -(1 << 63) <= v < (1 << 63)
+        return isinstance(v, int) and not isinstance(v, bool) and fits_int64(v)
     if t == _FLOAT:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
     if t == _STR:
@@ -108,7 +99,7 @@ def _check(doc: dict[str, Any], fields: dict[str, str], struct: str) -> None:
         v = doc.get(name)
         if v is not None and not _fits(v, t):
             raise SessionError(
-                f"json: cannot unmarshal {_kind(v)} into Go struct field {struct}.{name} of type {t}")
+                f"json: cannot unmarshal {json_kind(v)} into Go struct field {struct}.{name} of type {t}")
 
 
 def validate_session(doc: Any) -> None:
@@ -118,19 +109,19 @@ def validate_session(doc: Any) -> None:
     casings, which JSON.stringify of a session read from Tyk never produces).
     """
     if not isinstance(doc, dict):
-        raise SessionError(f"json: cannot unmarshal {_kind(doc)} into Go value of type user.SessionState")
+        raise SessionError(f"json: cannot unmarshal {json_kind(doc)} into Go value of type user.SessionState")
     _check(doc, _SESSION_FIELDS, "SessionState")
     rights = doc.get("access_rights")
     if rights is None:
         return
     if not isinstance(rights, dict):
-        raise SessionError(f"json: cannot unmarshal {_kind(rights)} into Go struct field "
+        raise SessionError(f"json: cannot unmarshal {json_kind(rights)} into Go struct field "
                            "SessionState.access_rights of type map[string]user.AccessDefinition")
     for acl in rights.values():
         if acl is None:
             continue
         if not isinstance(acl, dict):
-            raise SessionError(f"json: cannot unmarshal {_kind(acl)} into Go struct field "
+            raise SessionError(f"json: cannot unmarshal {json_kind(acl)} into Go struct field "
                                "SessionState.access_rights of type user.AccessDefinition")
         _check(acl, _ACCESS_FIELDS, "SessionState.access_rights.AccessDefinition")
         if isinstance(acl.get("limit"), dict):

@@ -57,7 +57,7 @@ class JSHandler(Handler):
     async def handle(self, event: Event) -> None:
         # Errors, timeouts and out-of-memory are logged (name, file, line) and counted by
         # the runtime; the return value only says whether the script threw.
-        await self.runtime.call_handler(self.hid, event.message_json().decode(), self.context_json)
+        await self.runtime.call_handler(self.hid, event.message_text(), self.context_json)
 
 
 def build_js_handler(meta: Any, ctx: BuildContext) -> JSHandler:

@@ -23,8 +23,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import orjson
-
 from tykevents.deliver.webhook import gourl
 from tykevents.deliver.webhook.request import (
     GO_USER_AGENT,
@@ -36,7 +34,7 @@ from tykevents.deliver.webhook.request import (
     valid_header_name,
     valid_header_value,
 )
-from tykevents.gojson import go_fold
+from tykevents.gojson import go_fold, go_marshal
 
 logger = logging.getLogger("tykevents.jsvm")
 
@@ -67,15 +65,6 @@ class Reply:
 
 
 # -- Go's encoding/json, as far as these two functions need it -------------------------------
-
-def go_marshal(value: Any) -> str:
-    """json.Marshal: HTML-safe escapes; map keys sorted (callers pass sorted dicts)."""
-    out = orjson.dumps(value).decode()
-    if any(c in out for c in "<>&\u2028\u2029"):
-        out = (out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-               .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-    return out
-
 
 def _kind(v: Any) -> str:
     if isinstance(v, bool):

@@ -1,0 +1,107 @@
+"""Helpers shared by the throughput benches: ports, CPU pinning, the C load generators, and
+a counting HTTP receiver in its own process.
+
+Imported as `_support` from bench scripts: `python bench/x.py` puts bench/ on sys.path, and
+the scripts insert it themselves for pytest.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# A keep-alive HTTP/1.1 receiver that answers every request with 200 and counts them. It
+# prints its port, then the count for each line read on stdin.
+RECEIVER = r"""
+import asyncio, sys, uvloop
+REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+count = 0
+class P(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t, self.buf, self.need = t, b"", -1
+    def data_received(self, data):
+        global count
+        buf = self.buf + data
+        done = 0
+        while True:
+            if self.need < 0:  # waiting for a head
+                i = buf.find(b"\r\n\r\n")
+                if i < 0:
+                    break
+                head = buf[:i].lower()
+                j = head.find(b"content-length:")
+                self.need = int(head[j + 15:].split(b"\r\n", 1)[0]) if j >= 0 else 0
+                buf = buf[i + 4:]
+            if len(buf) < self.need:
+                break
+            buf, self.need = buf[self.need:], -1
+            done += 1
+        self.buf = buf
+        if done:
+            count += done
+            self.t.write(REPLY * done)
+async def main():
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(P, "127.0.0.1", 0, backlog=1024)
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.readline():
+        print(count, flush=True)
+uvloop.run(main())
+"""
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pin(core: int) -> list[str]:
+    """A command prefix that pins to `core`, when taskset exists and there are 2+ cores."""
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) >= 2 else []
+
+
+def build_loadgen(source: str = "loadgen.c", out_dir: Path | None = None) -> Path:
+    """Compile bench/<source> with the system compiler into out_dir (default bench/), unless
+    an executable newer than the source is already there."""
+    src = HERE / source
+    exe = (out_dir or HERE) / src.stem
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            sys.exit(f"{Path(sys.argv[0]).stem}: needs a C compiler (cc) to build bench/{source}")
+        subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
+    return exe
+
+
+class CountingReceiver:
+    """RECEIVER in a subprocess pinned to `core`; count() asks it how many requests it answered."""
+
+    def __init__(self, core: int) -> None:
+        self.proc = subprocess.Popen(pin(core) + [sys.executable, "-c", RECEIVER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def count(self) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
