@@ -117,3 +117,16 @@ async def test_cli_list_and_replay(tmp_path: Path, services: Any) -> None:
         assert code == 1 and "nope: no such dead letter" in out
     finally:
         await r.close()
+
+
+async def test_cli_refuses_a_missing_or_broken_config(tmp_path: Path) -> None:
+    """No fallback to defaults: that would list (or replay) some other store."""
+    missing = tmp_path / "nope" / "tyk.conf"
+    code, out = await run_cli("list", "-c", str(missing), cwd=tmp_path)
+    assert code == 2 and f"{missing}: no such config file" in out and "dead letter" not in out, out
+    code, out = await run_cli("replay", "--all", "--config", str(missing), cwd=tmp_path)
+    assert code == 2 and f"{missing}: no such config file" in out, out
+    broken = tmp_path / "tyk.conf"
+    broken.write_text("{not json")
+    code, out = await run_cli("list", "-c", str(broken), cwd=tmp_path)
+    assert code == 2 and "not valid JSON" in out and "Traceback" not in out, out

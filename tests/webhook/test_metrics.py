@@ -52,3 +52,22 @@ async def test_service_from_config(tmp_path: Path) -> None:
     assert svc.settings.max_attempts == 2
     assert svc.dead_letters.path == tmp_path / "state" / "dl.jsonl"
     assert isinstance(svc.metrics, PrometheusWebhookMetrics)
+
+
+def test_prometheus_label_children_are_cached_and_bounded(monkeypatch: Any) -> None:
+    from tykevents.deliver.webhook import metrics as mod
+
+    registry = CollectorRegistry()
+    m = PrometheusWebhookMetrics(registry)
+    monkeypatch.setattr(mod, "_MAX_CHILDREN", 2)  # a small bound, to see it kept
+    for _ in range(3):
+        for host in ("a:80", "b:80", "c:80"):
+            m.outcome("webhook", "h", host, "delivered")
+            m.attempt(host, "2xx", 0.01)
+    assert len(m._children) <= 2 and len(m._histograms) <= 2
+    get = registry.get_sample_value
+    assert get("tykevents_webhook_outcomes_total", {"kind": "webhook", "outcome": "delivered"}) == 9
+    for host in ("a:80", "b:80", "c:80"):
+        assert get("tykevents_webhook_target_outcomes_total",
+                   {"handler": "h", "host": host, "outcome": "delivered"}) == 3
+        assert get("tykevents_webhook_attempt_seconds_count", {"host": host, "result": "2xx"}) == 3

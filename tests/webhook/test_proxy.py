@@ -53,3 +53,15 @@ async def test_request_goes_through_the_proxy(receiver: Receiver) -> None:
     [req] = receiver.requests
     assert req.request_line == "POST http://webhooks.example.invalid:81/hook?a=1 HTTP/1.1"
     assert req.header("Host") == "webhooks.example.invalid:81" and req.body == b"{}"
+
+
+def test_proxy_decision_is_cached_per_scheme_and_host() -> None:
+    sender = HttpSender(WebhookSettings(), proxies={"http": "http://p:1", "https": "http://p:2",
+                                                   "no": "skip.example, 10.0.0.0/8"})
+    assert sender._proxy(plan("http://h.example:443/a")) == "http://p:1"
+    assert sender._proxy(plan("https://h.example/b")) == "http://p:2"  # same host:port, other scheme
+    assert sender._proxy(plan("http://H.example:443/c?q=1")) == "http://p:1"  # cached
+    assert sender._proxy(plan("http://skip.example/x")) is None
+    assert sender._proxy(plan("http://10.2.3.4/x")) is None
+    assert sender._proxy(plan("http://skip.example/other")) is None
+    assert len(sender._proxy_cache) == 4

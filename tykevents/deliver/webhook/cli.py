@@ -38,39 +38,54 @@ def add_subcommands(subparsers: Any) -> None:
     rp.set_defaults(func=cmd_replay)
 
 
-def _open_store(conf_path: str) -> tuple[Any, Any]:
-    """(config, store) as the daemon would use them."""
-    from tykevents.config import load_config
+class ConfError(Exception):
+    """The configuration named cannot be used: exit 2 rather than guess another store."""
+
+
+def _load(conf_path: str) -> Any:
+    """The daemon's config. It must exist: with defaults instead, the listing would
+    silently be of some other store."""
+    from tykevents.config import ConfigError, load_config
+
+    if not os.path.isfile(conf_path):
+        raise ConfError(f"{conf_path}: no such config file (give the daemon's tyk.conf with -c or "
+                        "TYKEVENTS_CONF)")
+    try:
+        return load_config(conf_path)
+    except ConfigError as e:
+        raise ConfError(str(e)) from None
+
+
+def _open_store(cfg: Any) -> Any:
+    """The dead-letter store the daemon of `cfg` uses (call on the running loop)."""
     from tykevents.deliver.webhook.deadletter import FileDeadLetters, RedisDeadLetters
 
-    cfg = load_config(conf_path if os.path.exists(conf_path) else None)
     if cfg.tykevents.state == "redis":
         from tykevents.services import redis_client
 
-        return cfg, RedisDeadLetters(redis_client(cfg))
-    return cfg, FileDeadLetters(cfg.path(cfg.tykevents.webhooks.dead_letter_path))
+        return RedisDeadLetters(redis_client(cfg))
+    return FileDeadLetters(cfg.path(cfg.tykevents.webhooks.dead_letter_path))
 
 
-def _safe_url(url: str) -> str:
-    try:
-        return gourl.parse(url).redacted()
-    except gourl.GoURLError:
-        return url
+def _fail(prog: str, e: ConfError) -> int:
+    sys.stderr.write(f"tykevents deadletter {prog}: {e}\n")
+    return 2
 
 
 def summary(rec: dict[str, Any]) -> dict[str, Any]:
-    """What `list` shows: no header values, no body, no password."""
+    """What `list` shows: no header values, no body, no password, no query string."""
     body = rec.get("body") or ""
+    url = str(rec.get("url", ""))
     return {
         "id": rec.get("id"),
         "time": rec.get("time"),
         "handler": rec.get("handler", ""),
         "api_id": rec.get("api_id", ""),
         "method": rec.get("method", ""),
-        "url": _safe_url(str(rec.get("url", ""))),
+        "url": gourl.redact(url),
         "status": rec.get("status"),
         "attempts": rec.get("attempts", 0),
-        "error": rec.get("error", ""),
+        "error": gourl.scrub(str(rec.get("error") or ""), url),  # older records: raw URLs
         "body_bytes": len(body) * 3 // 4 - body[-2:].count("="),
     }
 
@@ -98,8 +113,13 @@ def print_list(records: list[dict[str, Any]], out: TextIO, as_json: bool, full: 
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    try:
+        cfg = _load(args.conf)
+    except ConfError as e:
+        return _fail("list", e)
+
     async def run() -> int:
-        _, store = _open_store(args.conf)
+        store = _open_store(cfg)
         try:
             print_list(await store.list(), sys.stdout, args.json, args.full)
         finally:
@@ -137,7 +157,7 @@ async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO) 
                 out.write(f"{rec['id']}: delivered ({res.status}), removed\n")
             else:
                 failed += 1
-                out.write(f"{rec['id']}: failed: {res.error}\n")
+                out.write(f"{rec['id']}: failed: {gourl.scrub(res.error, d.plan.url)}\n")
     finally:
         await sender.close()
     if ids is not None:
@@ -146,8 +166,13 @@ async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO) 
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    try:
+        cfg = _load(args.conf)
+    except ConfError as e:
+        return _fail("replay", e)
+
     async def run() -> int:
-        cfg, store = _open_store(args.conf)
+        store = _open_store(cfg)
         try:
             failed = await replay(store, cfg.tykevents.webhooks, None if args.all else args.id, sys.stdout)
         finally:

@@ -131,6 +131,7 @@ class HttpSender:
         self.settings = settings
         self.proxies = env_proxies() if proxies is None else proxies
         self._session: aiohttp.ClientSession | None = None
+        self._proxy_cache: dict[tuple[str, str], str | None] = {}
 
     async def start(self) -> None:
         if self._session is not None:
@@ -157,36 +158,55 @@ class HttpSender:
             self._session = None
 
     async def send(self, plan: RequestPlan, body: bytes) -> Result:
-        """One attempt within `settings.timeout`; never raises but on cancellation."""
+        """One attempt within `settings.timeout`; never raises but on cancellation (or a bug).
+
+        Error texts are logged and listed: their URLs are redacted (gourl.redact), and
+        library errors are scrubbed of the password and query of every URL of the chain."""
         if plan.build_error or plan.send_error:
             return Result(error=plan.build_error or plan.send_error or "")
+        chain = [plan]
         try:
             async with asyncio.timeout(self.settings.timeout):
-                return await self._send(plan, body)
+                return await self._send(chain, body)
         except TimeoutError:
             return Result(error=_op(plan) + ": context deadline exceeded (Client.Timeout exceeded)",
                           retry=True)
         except aiohttp.InvalidURL as e:
-            return Result(error=f"{_op(plan)}: invalid URL: {e}")
+            return Result(error=_scrub(f"{_op(plan)}: invalid URL: {e}", chain))
         except aiohttp.ClientConnectorCertificateError as e:  # retrying cannot fix a certificate
-            return Result(error=f"{_op(plan)}: tls: {e.certificate_error}")
+            return Result(error=_scrub(f"{_op(plan)}: tls: {e.certificate_error}", chain))
         except (aiohttp.ClientError, OSError) as e:
-            return Result(error=f"{_op(plan)}: {_describe(e)}", retry=True)
+            return Result(error=_scrub(f"{_op(plan)}: {_describe(e)}", chain), retry=True)
         except ValueError as e:  # e.g. a port out of range
-            return Result(error=f"{_op(plan)}: {e}")
+            return Result(error=_scrub(f"{_op(plan)}: {e}", chain))
 
-    async def _send(self, plan: RequestPlan, body: bytes) -> Result:
+    def _proxy(self, plan: RequestPlan) -> str | None:
+        """proxy_for, decided once per scheme and host:port (NO_PROXY parsing is not free)."""
+        assert plan.target is not None
+        key = (plan.target.scheme, plan.host_key)
+        try:
+            return self._proxy_cache[key]
+        except KeyError:
+            pass
+        if len(self._proxy_cache) >= 4096:  # hosts are few per configuration; bound it anyway
+            self._proxy_cache.clear()
+        proxy = self._proxy_cache[key] = proxy_for(plan, self.proxies)
+        return proxy
+
+    async def _send(self, chain: list[RequestPlan], body: bytes) -> Result:
         session = self._session
         if session is None:
             raise RuntimeError("HttpSender.start() was not called")
+        plan = chain[0]
         first, strip, hops = plan, False, 0
         limit = self.settings.body_read_limit
+        use_proxy = bool(self.proxies["http"] or self.proxies["https"])
         while True:
             _WIRE.set(plan.wire_headers(len(body)))
             url = plan.connect_url
             if url is None:
                 url = plan.connect_url = connect_url(plan)
-            proxy = proxy_for(plan, self.proxies) if self.proxies["http"] or self.proxies["https"] else None
+            proxy = self._proxy(plan) if use_proxy else None
             async with session.request(
                 plan.method, url, data=body or None, allow_redirects=False, proxy=proxy,
             ) as resp:
@@ -201,7 +221,8 @@ class HttpSender:
                         plan, body, strip = _redirect(first, plan, body, status, location, strip)
                     except gourl.GoURLError as e:
                         return Result(status=status, error=f"{_op(plan)}: failed to parse Location header "
-                                      f"{gourl._go_quote(location)}: {e}")
+                                      f"{gourl._go_quote(gourl.redact(location))}: {e}")
+                    chain.append(plan)
                     if plan.send_error:
                         return Result(status=status, error=plan.send_error)
                     continue
@@ -217,8 +238,15 @@ class HttpSender:
 
 
 def _op(plan: RequestPlan) -> str:
-    url = plan.target.redacted() if plan.target is not None else plan.url
+    """Go's `Post "<url>"` error prefix; the URL without password or query (it is logged)."""
+    url = plan.target.safe() if plan.target is not None else gourl.redact(plan.url)
     return f'{url_error_op(plan.method)} "{url}"'
+
+
+def _scrub(text: str, chain: list[RequestPlan]) -> str:
+    for p in chain:
+        text = gourl.scrub(text, p.url)
+    return text
 
 
 def _describe(e: BaseException) -> str:

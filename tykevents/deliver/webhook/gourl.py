@@ -18,7 +18,59 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 class GoURLError(ValueError):
-    """Go's *url.Error text: `parse "<url>": <reason>`."""
+    """Go's *url.Error text, `parse "<url>": <reason>`, but with the URL redact()ed: the text
+    is logged, and a webhook URL may carry a password or an API key in its query. The raw
+    URL stays in `.url`."""
+
+    def __init__(self, raw: str, reason: str) -> None:
+        super().__init__(f"parse {_go_quote(redact(raw))}: {reason}")
+        self.url = raw
+        self.reason = reason
+
+
+def _secret_parts(url: str) -> tuple[str, str, str, int, int]:
+    """(base, tail, password, userinfo start, `@` index or -1) of a URL string, Go or not:
+    tail is the query and fragment, userinfo whatever precedes the last `@` of the authority
+    (or of the text up to the first `/` when there is no `//`)."""
+    cut = len(url)
+    for ch in "?#":
+        i = url.find(ch)
+        if 0 <= i < cut:
+            cut = i
+    base, tail = url[:cut], url[cut:]
+    start = base.find("//")
+    start = start + 2 if start >= 0 else 0
+    end = base.find("/", start)
+    at = base.rfind("@", start, len(base) if end < 0 else end)
+    pw = base[start:at].partition(":")[2] if at >= 0 else ""
+    return base, tail, pw, start, at
+
+
+def redact(url: str) -> str:
+    """A URL fit for logs: the password becomes `***` (as Go's client errors print it), a
+    query or fragment `?***` / `#***`. Works on strings Go would not parse too."""
+    base, tail, _, start, at = _secret_parts(url)
+    if tail:
+        query, hash_, frag = tail.partition("#")
+        tail = ("?***" if len(query) > 1 else query) + (hash_ + "***" if frag else hash_)
+    if at >= 0:
+        user, colon, _ = base[start:at].partition(":")
+        base = base[:start] + user + (":***" if colon else "") + base[at:]
+    return base + tail
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` with the password, query and fragment of `url` replaced as redact() does: for
+    error texts of other libraries and records written before errors were redacted."""
+    _, tail, pw, _, _ = _secret_parts(url)
+    query, hash_, frag = tail.partition("#")
+    if len(query) > 1:
+        text = text.replace(query, "?***")
+    if frag:
+        text = text.replace(hash_ + frag, "#***")
+    if pw:
+        text = text.replace(f":{pw}@", ":***@")
+    return text
 
 
 def _b(s: str) -> bytes:
@@ -165,6 +217,10 @@ class GoURL:
     def redacted(self) -> str:
         """The URL as Go prints it in errors, with the password replaced by ***."""
         return self.string(redact=True)
+
+    def safe(self) -> str:
+        """redact() of the URL (an opaque `u:pw@h` included): what logs show."""
+        return redact(self.string())
 
     def string(self, redact: bool = False, userinfo: bool = True) -> str:
         parts = []
@@ -336,7 +392,7 @@ def parse(raw: str) -> GoURL:
         if sep:
             u.fragment = _s(unescape(_b(frag), FRAGMENT))
     except ValueError as e:
-        raise GoURLError(f"parse {_go_quote(raw)}: {e}") from None
+        raise GoURLError(raw, str(e)) from None
     return u
 
 
@@ -345,7 +401,7 @@ def parse_request_uri(raw: str) -> GoURL:
     try:
         return _parse(raw, True)
     except ValueError as e:
-        raise GoURLError(f"parse {_go_quote(raw)}: {e}") from None
+        raise GoURLError(raw, str(e)) from None
 
 
 def new_request_url(raw: str) -> GoURL:

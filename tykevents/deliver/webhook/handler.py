@@ -24,7 +24,7 @@ from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import (
     JSON, METHOD_WARNING, RequestPlan, cert_checksum, request_method, tyk_header,
 )
-from tykevents.model import MetaTypeError
+from tykevents.model import Event, MetaTypeError
 from tykevents.runtime.ratelog import RateLimitedLog
 
 logger = logging.getLogger("tykevents.handler.webhook")
@@ -96,16 +96,14 @@ class WebhookHandler(Handler):
         self.service = service
         self.ttl = float(conf.event_timeout)
 
-    async def handle(self, event: Any) -> None:
-        from tykevents.gotemplate.tykmeta import template_data
-
+    async def handle(self, event: Event) -> None:
         service = self.service
         if service is None:
             raise RuntimeError("no webhook service: ctx.services['webhooks'] was not set")
         metrics = service.metrics
         host = self.plan.host_key
         try:
-            data = template_data(event.type, event.meta(), event.timestamp)
+            data = event.template_data()  # decoded once per event, shared by its webhooks
             body = self.template.render_bytes(data)
         except MetaTypeError:
             # A Meta value of the wrong JSON type: nothing is sent; the lane worker counts
@@ -220,5 +218,6 @@ def _check_url(target: str, where: str) -> None:
             gourl.parse_request_uri(target)
             return
     except gourl.GoURLError as e:
-        logger.error("Failed to parse URL! %s%s (%s)", e, target, where)
+        # Tyk's text, but the URL redacted: it may carry a password or an API key.
+        logger.error("Failed to parse URL! %s%s (%s)", e, gourl.redact(target), where)
     logger.error("Init failed for this webhook, invalid URL, URL must be absolute (%s)", where)

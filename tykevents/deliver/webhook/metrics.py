@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+_MAX_CHILDREN = 65536
+
 
 class WebhookMetrics(Protocol):
     def outcome(self, kind: str, handler: str, host: str, outcome: str) -> None: ...
@@ -66,9 +68,28 @@ class PrometheusWebhookMetrics:
             ["host", "result"], registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
+        # Label children by label values: labels() takes a lock and builds a tuple per call;
+        # per event one dict lookup is enough. Handler names and hosts are finite per
+        # configuration; the bound only guards against a pathological one.
+        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
     def outcome(self, kind: str, handler: str, host: str, outcome: str) -> None:
-        self._outcomes.labels(kind, outcome).inc()
-        self._targets.labels(handler, host, outcome).inc()
+        key = (kind, handler, host, outcome)
+        pair = self._children.get(key)
+        if pair is None:
+            if len(self._children) >= _MAX_CHILDREN:
+                self._children.clear()
+            pair = self._children[key] = (self._outcomes.labels(kind, outcome),
+                                          self._targets.labels(handler, host, outcome))
+        pair[0].inc()
+        pair[1].inc()
 
     def attempt(self, host: str, result: str, seconds: float) -> None:
-        self._attempts.labels(host, result).observe(seconds)
+        key = (host, result)
+        child = self._histograms.get(key)
+        if child is None:
+            if len(self._histograms) >= _MAX_CHILDREN:
+                self._histograms.clear()
+            child = self._histograms[key] = self._attempts.labels(host, result)
+        child.observe(seconds)

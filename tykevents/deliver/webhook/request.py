@@ -197,7 +197,7 @@ class RequestPlan:
     def _check_send(self) -> str | None:
         t = self.target
         assert t is not None
-        op = f'{url_error_op(self.method)} "{t.redacted()}"'
+        op = f'{url_error_op(self.method)} "{t.safe()}"'  # logged: no password, no query
         if t.scheme not in ("http", "https"):
             return f"{op}: unsupported protocol scheme {gourl._go_quote(t.scheme)}"
         if not t.host:

@@ -26,6 +26,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from tykevents.deliver.webhook import gourl
 from tykevents.deliver.webhook.client import HttpSender, Result
 from tykevents.deliver.webhook.deadletter import DeadLetterStore, FileDeadLetters, RedisDeadLetters
 from tykevents.deliver.webhook.delivery import Delivery
@@ -217,6 +218,27 @@ class WebhookService:
                 del self._lanes[host]
 
     async def _attempt(self, d: Delivery) -> None:
+        """One attempt and what follows from it. An unexpected exception (a bug, a closed
+        session) gives the delivery up as a dead letter: it must not end the worker or stay
+        counted in `pending` forever."""
+        try:
+            await self._try(d)
+        except Exception as e:  # CancelledError is not an Exception: drain() still works
+            self._crashed(d, e)
+
+    def _crashed(self, d: Delivery, e: Exception) -> None:
+        why = gourl.scrub(f"{type(e).__name__}: {e}", d.plan.url)
+        _ratelog.log(logging.ERROR, f"crash:{d.host}", "Webhook delivery failed with an internal error: %s "
+                     "(handler %s); kept as a dead letter", why, d.handler)
+        logger.debug("webhook internal error (handler %s)", d.handler, exc_info=e)  # raw: DEBUG only
+        if d in self._live and d not in self._timers:  # else: finished, or waiting for its retry
+            d.error = f"internal error: {why}"
+            try:
+                self._dead_letter(d)
+            finally:
+                self._finish(d, "failed")
+
+    async def _try(self, d: Delivery) -> None:
         loop = asyncio.get_running_loop()
         d.attempts += 1
         started = loop.time()
