@@ -6,8 +6,8 @@ The pipeline hands every quota record to `sink` (its quota_sink), synchronously:
 - a key-only record (no Session) becomes a lookup task: the session is read from the session
   store (Tyk's Redis layout, or memory), cached for `session_ttl` seconds, then evaluated.
 Fires and lookups run on the "monitor" lane (tykevents.work). A fire, with Redis configured,
-first claims its level in Redis (one Lua call: compare-and-raise of the key's fired level),
-so that two instances never fire the same level twice; then the TriggerExceeded event goes to
+first claims its level in Redis (tykevents.store.monitor_state: compare-and-raise of the
+key's fired level), so that two instances never fire the same level twice; then the TriggerExceeded event goes to
 the monitor webhook, built from tyk.conf `monitor.configuration` with the webhook machinery,
 and to nothing else (Tyk 7.4).
 """
@@ -26,6 +26,8 @@ from tykevents.handle.monitor import MonitorRule, QuotaState, RecordError
 from tykevents.model import Event
 from tykevents.runtime.keys import obfuscate_key
 from tykevents.runtime.ratelog import RateLimitedLog
+from tykevents.store.monitor_state import (
+    FIRE, FIRED, NONRENEWING_TTL, SHARED_PREFIX, SharedLevels, stored_level)
 
 if TYPE_CHECKING:
     from tykevents.model import Record
@@ -34,38 +36,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tykevents.monitor")
 _ratelog = RateLimitedLog(logger)
 
-SHARED_PREFIX = "tykevents:monitor:"
-PERIOD_SLACK = 60  # seconds a renewing period's shared state outlives quota_renews
-NONRENEWING_TTL = 7 * 86400  # shared state of a non-renewing quota, refreshed on each fire
-
-# KEYS[1] = tykevents:monitor:<state key, 16 hex>, value "<period> <fired level>".
-# ARGV = period, level, ttl, usage. Mirrors the ThresholdTable: periods within 1 s of each
-# other are one period (Tyk's quota_renews jitters); a later one re-arms; an earlier one is a
-# late record; a non-renewing quota (period 0) re-arms when usage fell below the stored level.
-# Returns {1} when this instance fires `level`, {0, stored} when it was fired already,
-# {2, stored} for a record of an earlier period.
-CLAIM_LUA = """
-local cur = redis.call('GET', KEYS[1])
-local p = tonumber(ARGV[1])
-local fired = 0
-if cur then
-  local a, b = string.match(cur, '^(%d+) (%S+)$')
-  local sp, sl = tonumber(a), tonumber(b)
-  if sp and sl then
-    if (sp == 0) ~= (p == 0) then fired = 0
-    elseif p == 0 then
-      if tonumber(ARGV[4]) >= sl then fired = sl end
-    elseif p > sp + 1 then fired = 0
-    elseif p + 1 < sp then return {2, cur}
-    else fired = sl; p = sp end
-  end
-end
-if tonumber(ARGV[2]) > fired then
-  redis.call('SET', KEYS[1], string.format('%d', p) .. ' ' .. ARGV[2], 'EX', ARGV[3])
-  return {1}
-end
-return {0, cur}
-"""
+# SHARED_PREFIX (the Redis key prefix) stays importable from here, with the service.
+__all__ = ["NONRENEWING_TTL", "SHARED_PREFIX", "MonitorService", "MonitorStats", "build_monitor_webhook"]
 
 
 class MonitorStats:
@@ -140,7 +112,7 @@ class MonitorService:
         self.handler: Handler | None = None  # the monitor webhook
         self.lanes: "Lanes | None" = None
         self._lane_handler = _LaneHandler("monitor", "tyk.conf:$.monitor")
-        self._claim: Any = redis.register_script(CLAIM_LUA) if redis is not None else None
+        self._shared = SharedLevels(redis, nonrenewing_ttl) if redis is not None else None
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._next_purge = 0.0
@@ -305,7 +277,7 @@ class MonitorService:
             return e
 
     async def _fire(self, state: QuotaState, fire: rule.Fire, now: float) -> None:
-        if self._claim is not None and not await self._claim_level(fire, now):
+        if self._shared is not None and not await self._claim_level(self._shared, fire, now):
             return
         handler = self.handler
         if handler is None:  # a reload broke the webhook since the record was evaluated
@@ -314,25 +286,20 @@ class MonitorService:
         await handler.handle(self.trigger_event(state.org_id, state.key, fire.level, fire.usage))
         self.stats.sent += 1
 
-    async def _claim_level(self, fire: rule.Fire, now: float) -> bool:
+    async def _claim_level(self, shared: SharedLevels, fire: rule.Fire, now: float) -> bool:
         """Compare-and-raise of the key's fired level in Redis: True if this instance fires."""
         q = fire.quota
-        period = q.period
-        ttl = self.nonrenewing_ttl if period == 0 else max(1, int(q.renews - now)) + PERIOD_SLACK
         try:
-            res = await self._claim(keys=[f"{SHARED_PREFIX}{q.state_key:016x}"],
-                                    args=[period, repr(float(fire.level)), ttl, repr(float(fire.usage))])
+            outcome, stored = await shared.claim(q.state_key, q.period, q.renews, fire.level, fire.usage, now)
         except Exception as e:  # a duplicate alert beats a lost one
             self.stats.shared_errors += 1
             _ratelog.log(logging.ERROR, "shared", "monitor: shared state in Redis failed, firing anyway: %s", e)
             return True
-        if int(res[0]) == 1:
+        if outcome == FIRE:
             return True
         self.stats.shared_suppressed += 1
-        if int(res[0]) == 0:  # fired by another instance: remember its level here
-            stored = res[1].decode() if isinstance(res[1], bytes) else str(res[1])
-            level = float(stored.split(" ", 1)[1])
-            self.table.load_state(q.state_key, period, max(level, fire.level))
+        if outcome == FIRED and stored is not None:  # fired by another instance: remember its level here
+            self.table.load_state(q.state_key, q.period, max(stored_level(stored), fire.level))
         return False
 
     def trigger_event(self, org_id: str, key: str, level: float, usage: float) -> Event:

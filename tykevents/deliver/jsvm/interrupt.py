@@ -17,12 +17,17 @@ returns `clock() - data->start >= data->limit`, with `data` pointing into the Co
 The struct layout is checked against the package's own setters before use; if it does not
 match (another build of the package), `install` returns None and the caller runs without
 time limits, loudly.
+
+CallClock, below, is the time limit built on it: the deadline of the call in progress.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
-from typing import Any
+import threading
+import time
+from typing import Any, Iterator
 
 logger = logging.getLogger("tykevents.jsvm")
 
@@ -115,3 +120,72 @@ def install(ctx: Any) -> Interrupter | None:
 
 def _clocks_per_sec() -> int:
     return 1_000_000  # POSIX requires CLOCKS_PER_SEC == 1000000 (XSI)
+
+
+class CallClock:
+    """The wall-clock limit of the call running on the VM thread.
+
+    A watchdog thread fires the current VM's Interrupter once the deadline passes. Time spent
+    in host I/O (`pause`) does not count: HTTP and Redis calls have their own timeouts. The
+    lock also guards the interrupter: the VM thread swaps it (set_interrupter) before freeing
+    a context, so the watchdog never fires into a freed one.
+    """
+
+    def __init__(self, call_time_limit: float) -> None:
+        self._tick = max(0.005, min(0.05, call_time_limit / 10))
+        self._lock = threading.Lock()
+        self._interrupter: Interrupter | None = None
+        self._deadline: float | None = None
+        self._fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="tykevents-js-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, wait: bool = False) -> None:
+        self._stop.set()
+        if wait and self._thread.is_alive():
+            self._thread.join()
+
+    def set_interrupter(self, interrupter: Interrupter | None) -> None:
+        with self._lock:
+            self._interrupter = interrupter
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._tick):
+            with self._lock:
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    self._deadline = None
+                    self._fired = True
+                    # No local name for it: the watchdog must never hold the last reference
+                    # to an Interrupter (it keeps its context alive, to be freed elsewhere).
+                    if self._interrupter is not None:
+                        self._interrupter.fire()
+
+    def arm(self, limit: float) -> None:
+        """Start the clock for a call of at most `limit` seconds (no-op without interrupter)."""
+        with self._lock:
+            self._fired = False
+            if self._interrupter is not None:
+                self._interrupter.reset()
+                self._deadline = time.monotonic() + limit
+
+    def disarm(self) -> bool:
+        """Stop the clock; True if the limit fired during the call."""
+        with self._lock:
+            self._deadline = None
+            return self._fired
+
+    @contextlib.contextmanager
+    def pause(self) -> Iterator[None]:
+        """Stop the clock around host I/O, then restart it with the time that was left."""
+        with self._lock:
+            left = None if self._deadline is None else self._deadline - time.monotonic()
+            self._deadline = None
+        try:
+            yield
+        finally:
+            with self._lock:
+                if left is not None and not self._fired:
+                    self._deadline = time.monotonic() + left

@@ -17,33 +17,36 @@ Compile once: each handler becomes a small JS function, compiled when the handle
 that parses the event and context JSON and calls `<name>.DoProcessEvent` (the name resolved
 at call time, so "last loaded wins" holds). Per event, Python only calls that function.
 
-QuickJS names every evaluated chunk `<input>`; to report file and line, each chunk is
-evaluated after as many newlines as the chunks before it had lines, so a line number maps
-back to one file.
+Errors carry the file and line they come from (errors.py maps QuickJS's `<input>` lines
+back to files); the time limit's clock is interrupt.CallClock.
 """
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import logging
 import os
 import re
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 import quickjs
 
 from tykevents.deliver.jsvm import interrupt
 from tykevents.deliver.jsvm.api import HostAPI
-from tykevents.deliver.jsvm.collisions import find_global_collisions  # noqa: F401 (for `check`)
+from tykevents.deliver.jsvm.collisions import find_global_collisions
+from tykevents.deliver.jsvm.errors import (
+    INTERNAL as _INTERNAL, LOG_EXTRA as _JSVM, JSError, JSLoadError, LineMap, js_error,
+    report_handler_error)
 from tykevents.deliver.jsvm.httpreq import HTTPSettings
 from tykevents.deliver.jsvm.vmthread import VMClosed, VMThread
 
+# The errors belong to the runtime's API (call() raises JSError, handler.py catches
+# JSLoadError); `tykevents check` finds the collision check here.
+__all__ = ["JSError", "JSLoadError", "JSRuntime", "JSRuntimeClosed", "JSStats", "config_option",
+           "find_global_collisions", "runtime_options"]
+
 logger = logging.getLogger("tykevents.jsvm")
-_JSVM = {"prefix": "jsvm"}
 
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.js")
 # Tyk's otto VM has underscore.js as `_`. We ship no third-party code: Debian's
@@ -53,26 +56,6 @@ UNDERSCORE_PATHS = (
     "/usr/share/javascript/underscore/underscore.js",
 )
 _NAME = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
-_FRAME = re.compile(r"<input>(?::(\d+))?")
-_INTERNAL = "<tykevents>"
-_NO_STRING = "(Failed obtaining QuickJS error string"
-
-
-class JSError(Exception):
-    """A JS error with the file and line it happened at (line 0: unknown)."""
-
-    def __init__(self, message: str, file: str, line: int, stack: str = "", kind: str = "error") -> None:
-        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
-        self.message = message
-        self.file = file
-        self.line = line
-        self.stack = stack
-        self.kind = kind  # "error" | "timeout" | "oom"
-
-
-class JSLoadError(JSError):
-    """A script could not be loaded (syntax error, an error thrown at top level, no file)."""
-
 
 JSRuntimeClosed = VMClosed
 
@@ -102,8 +85,7 @@ class _Handler:
 class _VM:
     ctx: Any
     interrupter: interrupt.Interrupter | None
-    segments: list[tuple[int, int, str]] = field(default_factory=list)  # (first line, lines, file)
-    lines: int = 0
+    lines: LineMap = field(default_factory=LineMap)
 
 
 def config_option(config: Any, name: str, default: Any) -> Any:
@@ -156,9 +138,7 @@ class JSRuntime:
         self._sources: list[tuple[str, str]] = []  # (file, source) replayed on a rebuild
         self._handlers: list[_Handler] = []
         self._vm: _VM | None = None
-        self._lock = threading.Lock()
-        self._deadline: float | None = None
-        self._fired = False
+        self._clock = interrupt.CallClock(call_time_limit)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._api = HostAPI(
             session_store,
@@ -169,19 +149,17 @@ class JSRuntime:
             ),
             allow_master_keys=bool(config_option(config, "allow_master_keys", False)),
             enable_key_logging=bool(config_option(config, "enable_key_logging", False)),
-            io_pause=self._io_pause,
+            io_pause=self._clock.pause,
             batch_pool=self._batch_pool,
             raw_stream=raw_stream,
         )
-        self._watch_stop = threading.Event()
-        self._watchdog = threading.Thread(target=self._watch, name="tykevents-js-watchdog", daemon=True)
         self._vmt = VMThread("tykevents-js", self._on_stop)
         try:
             self._vmt.run(self._build)
         except BaseException:
             self.close()
             raise
-        self._watchdog.start()
+        self._clock.start()
         self._load_user_tykjs()
 
     # -- public API: building (sync, at config load) ----------------------------------------
@@ -242,9 +220,7 @@ class JSRuntime:
     def _on_stop(self) -> None:
         # On the VM thread, after its last job: no watchdog may touch the VM any more, and
         # every JS object goes before the context, here, on the thread that made them.
-        self._watch_stop.set()
-        if self._watchdog.is_alive():
-            self._watchdog.join()
+        self._clock.stop(wait=True)
         for h in self._handlers:
             h.fn = None
         self._drop_vm()
@@ -257,46 +233,11 @@ class JSRuntime:
             return p
         return self.config.path(path)
 
-    # -- limits ---------------------------------------------------------------------------------
-    def _watch(self) -> None:
-        tick = max(0.005, min(0.05, self.call_time_limit / 10))
-        while not self._watch_stop.wait(tick):
-            with self._lock:  # self._vm is only swapped under this lock (see _drop_vm)
-                if self._deadline is not None and time.monotonic() >= self._deadline:
-                    self._deadline = None
-                    self._fired = True
-                    if self._vm is not None and self._vm.interrupter is not None:
-                        self._vm.interrupter.fire()
-
+    # -- limits and helpers -----------------------------------------------------------------------
     def _drop_vm(self) -> None:
-        with self._lock:
-            vm, self._vm = self._vm, None
+        self._clock.set_interrupter(None)  # the watchdog lets go of the context first
+        vm, self._vm = self._vm, None
         del vm  # last reference: QuickJS frees the context here, on the VM thread
-
-    def _arm(self, limit: float) -> None:
-        with self._lock:
-            self._fired = False
-            if self._vm is not None and self._vm.interrupter is not None:
-                self._vm.interrupter.reset()
-                self._deadline = time.monotonic() + limit
-
-    def _disarm(self) -> bool:
-        """Stop the clock; True if the limit fired during the call."""
-        with self._lock:
-            self._deadline = None
-            return self._fired
-
-    @contextlib.contextmanager
-    def _io_pause(self) -> Iterator[None]:
-        with self._lock:
-            left = None if self._deadline is None else self._deadline - time.monotonic()
-            self._deadline = None
-        try:
-            yield
-        finally:
-            with self._lock:
-                if left is not None and not self._fired:
-                    self._deadline = time.monotonic() + left
 
     def _batch_pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
@@ -304,7 +245,7 @@ class JSRuntime:
         return self._pool
 
     def _shutdown_helpers(self) -> None:
-        self._watch_stop.set()
+        self._clock.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 
@@ -312,8 +253,8 @@ class JSRuntime:
     def _build(self) -> None:
         ctx = quickjs.Context()
         vm = _VM(ctx, interrupt.install(ctx))
-        with self._lock:
-            self._vm = vm
+        self._vm = vm
+        self._clock.set_interrupter(vm.interrupter)
         for name, fn in self._api.functions().items():
             ctx.add_callable("__tykevents_host_" + name, fn)
         ctx.set_memory_limit(self.memory_limit)
@@ -375,17 +316,14 @@ class JSRuntime:
     def _eval(self, source: str, file: str, limit: float) -> Any:
         vm = self._vm
         assert vm is not None
-        pad = "\n" * vm.lines
-        n = source.count("\n") + 1
-        vm.segments.append((vm.lines + 1, n, file))
-        vm.lines += n
-        self._arm(limit)
+        code = vm.lines.chunk(source, file)
+        self._clock.arm(limit)
         try:
-            return vm.ctx.eval(pad + source)
+            return vm.ctx.eval(code)
         except quickjs.JSException as e:
-            raise self._error(e, self._disarm(), file) from None
+            raise self._error(e, self._clock.disarm(), file) from None
         finally:
-            self._disarm()
+            self._clock.disarm()
 
     def _eval_value(self, source: str) -> Any:
         return self._eval(source, _INTERNAL, self.load_time_limit)
@@ -394,15 +332,15 @@ class JSRuntime:
     def _call_handler(self, hid: int, event_json: str, context_json: str) -> bool:
         h = self._handlers[hid]
         self.stats.calls += 1
-        self._arm(self.call_time_limit)
+        self._clock.arm(self.call_time_limit)
         try:
             h.fn(event_json, context_json)
-            self._disarm()
+            self._clock.disarm()
             return True
         except quickjs.JSException as e:
-            err = self._error(e, self._disarm(), h.file)
+            err = self._error(e, self._clock.disarm(), h.file)
         self.stats.failures += 1
-        self._report(h, err)
+        report_handler_error(h, err, self.error_log_interval)
         if err.kind == "oom":
             self._after_oom()
         return False
@@ -412,34 +350,28 @@ class JSRuntime:
         assert vm is not None
         fn = vm.ctx.get(function)
         self.stats.calls += 1
-        self._arm(self.call_time_limit)
+        self._clock.arm(self.call_time_limit)
         try:
             res = fn(*args)
-            self._disarm()
+            self._clock.disarm()
         except quickjs.JSException as e:
             self.stats.failures += 1
-            err = self._error(e, self._disarm(), "?")
+            err = self._error(e, self._clock.disarm(), "?")
             if err.kind == "oom":
                 self._after_oom()
             raise err from None
         return res.json() if isinstance(res, quickjs.Object) else res
 
     def _error(self, e: quickjs.JSException, timed_out: bool, file: str) -> JSError:
-        text = str(e)
-        message, _, stack = text.partition("\n")
-        frames = self._frames(stack)
-        where = next((f for f in frames if f[0] not in (_INTERNAL, str(BOOTSTRAP_PATH))),
-                     frames[0] if frames else (file, 0))
-        pretty = _FRAME.sub(lambda m: self._where(int(m.group(1) or 0)), stack)
-        kind = "error"
-        if timed_out:
+        vm = self._vm
+        assert vm is not None
+        err = js_error(e, timed_out=timed_out, file=file, lines=vm.lines, memory_limit=self.memory_limit,
+                       hidden=(_INTERNAL, str(BOOTSTRAP_PATH)))
+        if err.kind == "timeout":
             self.stats.timeouts += 1
-            kind, message = "timeout", f"stopped by the time limit ({message})"
-        elif message in ("null", "") or "out of memory" in message or message.startswith(_NO_STRING):
-            # Out of memory, QuickJS may fail to make the error (null) or its string.
+        elif err.kind == "oom":
             self.stats.out_of_memory += 1
-            kind, message = "oom", f"out of memory (VM limit {self.memory_limit} bytes)"
-        return JSError(message, where[0], where[1], pretty, kind)
+        return err
 
     def _after_oom(self) -> None:
         vm = self._vm
@@ -448,36 +380,3 @@ class JSRuntime:
         vm.ctx.gc()
         if vm.ctx.memory()["malloc_size"] > self.memory_limit * 3 // 4:
             self._rebuild()  # globals hold the memory: start again from the sources
-
-    def _frames(self, stack: str) -> list[tuple[str, int]]:
-        out = []
-        for m in _FRAME.finditer(stack):
-            if m.group(1):
-                out.append(self._map(int(m.group(1))))
-        return out
-
-    def _map(self, line: int) -> tuple[str, int]:
-        vm = self._vm
-        for first, n, file in reversed(vm.segments if vm is not None else []):
-            if first <= line < first + n:
-                return file, line - first + 1
-        return "?", line
-
-    def _where(self, line: int) -> str:
-        if not line:
-            return "?"
-        file, n = self._map(line)
-        return f"{file}:{n}"
-
-    def _report(self, h: _Handler, err: JSError) -> None:
-        """ERROR with handler name, file and line; at most one line per interval per handler."""
-        now = time.monotonic()
-        if now - h.last_log < self.error_log_interval:
-            h.suppressed += 1
-            return
-        more = f" ({h.suppressed} more since the last report)" if h.suppressed else ""
-        h.last_log, h.suppressed = now, 0
-        logger.error("executing JSVM method %s.DoProcessEvent at %s:%s: %s%s", h.name, err.file,
-                     err.line or "?", err.message, more, extra={**_JSVM, "handler": h.name})
-        if err.stack:
-            logger.debug("JS stack of %s:\n%s", h.name, err.stack, extra=_JSVM)
