@@ -11,7 +11,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -80,6 +82,35 @@ def build_loadgen(source: str = "loadgen.c", out_dir: Path | None = None) -> Pat
             sys.exit(f"{Path(sys.argv[0]).stem}: needs a C compiler (cc) to build bench/{source}")
         subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
     return exe
+
+
+def send(loadgen: Path, port: int, rate: int, total: int, *mode: str) -> int:
+    """Run the load generator on core 0 (bench/loadgen.c; `mode` is its optional trailing
+    arguments) and return how many records it sent."""
+    out = subprocess.run(pin(0) + [str(loadgen), "127.0.0.1", str(port), str(rate), str(total), *mode],
+                         capture_output=True, text=True, timeout=total / max(rate, 1) * 3 + 30, check=True)
+    return int(dict(kv.split("=") for kv in out.stdout.split())["sent"])
+
+
+def settled(read: Callable[[], int], quiet: float = 0.4) -> int:
+    """read() once it has stopped changing for `quiet` seconds (the backlog was read)."""
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() - stable_since < quiet:
+        n = read()
+        if n != last:
+            last, stable_since = n, time.monotonic()
+        time.sleep(0.1)
+    return last
+
+
+def terminate(proc: "subprocess.Popen[Any]") -> None:
+    """SIGTERM (the daemon drains), then SIGKILL if it takes longer than 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class CountingReceiver:

@@ -5,10 +5,19 @@
  * bench/udp_throughput.py with the system compiler (cc -O2 -o bench/loadgen bench/loadgen.c).
  *
  *   loadgen HOST PORT RATE TOTAL [EVENTS_PER_DATAGRAM]
+ *   loadgen HOST PORT RATE TOTAL quota KEYS RENEWS
  *
- * Sends TOTAL events at RATE events/s (0 = as fast as possible), paced in 1 ms slices, then
- * prints "sent=<events> datagrams=<n> seconds=<s> eagain=<n>". Loopback only: HOST must be
- * 127.0.0.0/8 or ::1.
+ * Sends TOTAL records at RATE records/s (0 = as fast as possible), paced in 1 ms slices, then
+ * prints "sent=<records> datagrams=<n> seconds=<s> eagain=<n>". Loopback only: HOST must be
+ * 127.0.0.0/8.
+ *
+ * Event mode (the default): Tyk events, EVENTS_PER_DATAGRAM of them newline-joined per
+ * datagram. Quota mode (bench/quota_throughput.py): one quota record per datagram,
+ * {"Kind":"quota","Key":...,"Session":{...}} with an embedded Tyk session (quota_max 1000,
+ * trigger limits [90, 80, 50], quota_renews RENEWS) for KEYS keys. The run is cut into
+ * KEYS/64 windows; in each, 64 keys take turns and climb together from 0 to ~100 % usage, so
+ * every key crosses each level once (3*KEYS fires per run and period, given TOTAL >= 20*KEYS)
+ * and the fires are spread over the run instead of arriving in three bursts.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +32,9 @@
 
 #define BATCH 64
 #define NVARIANTS 8
+#define RECMAX 512
+#define QMAX 1000
+#define ACTIVE 64 /* keys interleaved at any time (quota mode) */
 
 static double now(void) {
     struct timespec ts;
@@ -33,6 +45,22 @@ static double now(void) {
 static const char *types[NVARIANTS] = {"AuthFailure", "RatelimitExceeded", "QuotaExceeded", "KeyExpired",
                                        "AuthFailure", "RatelimitExceeded", "BreakerTripped", "HostDown"};
 
+/* Quota record i of TOTAL into buf (see the header); returns its length. */
+static int quota_record(char *buf, long i, long total, long keys, long renews) {
+    long active = keys < ACTIVE ? keys : ACTIVE;
+    long windows = keys / active;
+    double span = (double)total / windows; /* records per window */
+    long w = (long)(i / span);
+    if (w >= windows) w = windows - 1;
+    long key = w * active + i % active;
+    long remaining = QMAX - (long)(QMAX * ((i - w * span) / span));
+    return snprintf(buf, RECMAX,
+        "{\"Kind\":\"quota\",\"Key\":\"5e9d9544a1dcd60001d0ed20%08ld\",\"Session\":{"
+        "\"org_id\":\"5e9d9544a1dcd60001d0ed20\",\"quota_max\":%d,\"quota_remaining\":%ld,"
+        "\"quota_renews\":%ld,\"quota_renewal_rate\":3600,\"monitor\":{\"trigger_limits\":[90,80,50]}}}",
+        key, QMAX, remaining, renews);
+}
+
 int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: %s HOST PORT RATE TOTAL [EVENTS_PER_DATAGRAM]\n", argv[0]);
@@ -42,7 +70,14 @@ int main(int argc, char **argv) {
     int port = atoi(argv[2]);
     double rate = atof(argv[3]);
     long total = atol(argv[4]);
-    int per = argc > 5 ? atoi(argv[5]) : 1;
+    int quota = argc > 5 && strcmp(argv[5], "quota") == 0;
+    long keys = quota && argc > 7 ? atol(argv[6]) : 1;
+    long renews = quota && argc > 7 ? atol(argv[7]) : 0;
+    if (quota && (argc < 8 || keys < 1)) {
+        fprintf(stderr, "usage: %s HOST PORT RATE TOTAL quota KEYS RENEWS\n", argv[0]);
+        return 2;
+    }
+    int per = !quota && argc > 5 ? atoi(argv[5]) : 1;
     if (per < 1 || per > 32) per = 1;
 
     struct sockaddr_in a4;
@@ -75,6 +110,7 @@ int main(int argc, char **argv) {
         }
         lens[v] = off;
     }
+    static char qbufs[BATCH][RECMAX]; /* quota mode: records formatted per batch */
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     memset(msgs, 0, sizeof msgs);
@@ -105,6 +141,11 @@ int main(int argc, char **argv) {
         }
         long want = due - sent;
         if (want > BATCH) want = BATCH;
+        if (quota) /* records sent..sent+want-1, formatted again after a partial send */
+            for (long b = 0; b < want; b++) {
+                iov[b].iov_base = qbufs[b];
+                iov[b].iov_len = quota_record(qbufs[b], sent + b, total, keys, renews);
+            }
         int n = sendmmsg(fd, msgs, (unsigned)want, 0);
         if (n < 0) {
             if (errno == EAGAIN || errno == ENOBUFS || errno == ECONNREFUSED) {

@@ -12,7 +12,7 @@ the step (0.3 % of the records with the default 1000 records per key, as with qu
 1000 and one record per request). It reports, for each kind, the highest offered rate with
 under 0.1 % loss and their ratio, the daemon's CPU time per record (from /proc, the robust
 figure when other processes share the machine), and the webhooks received per step (which
-must be 3 x keys). The sender is bench/quota_loadgen.c, built here into a temporary directory.
+must be 3 x keys). The sender is bench/loadgen.c in its quota mode, built here into a temporary directory.
 Processes are pinned to cores when taskset exists; everything is on loopback, bounded in
 time, and every process started here is ended by PID.
 
@@ -37,7 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from _support import ROOT, CountingReceiver, build_loadgen, free_port, pin  # noqa: E402
+from _support import ROOT, CountingReceiver, build_loadgen, free_port, pin, send, settled, terminate  # noqa: E402
 
 LOSS_LIMIT = 0.001
 
@@ -125,30 +125,13 @@ class Daemon:
 
     def received(self) -> int:
         """Records decoded since the last call, once the backlog has been read."""
-        last, stable_since = -1, time.monotonic()
-        while time.monotonic() - stable_since < 0.4:
-            n = self.records()
-            if n != last:
-                last, stable_since = n, time.monotonic()
-            time.sleep(0.1)
+        last = settled(self.records)
         got, self.seen = last - self.seen, last
         return got
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.log.close()
-
-
-def send(loadgen: Path, port: int, rate: int, total: int, mode: str, keys: int, renews: int) -> int:
-    out = subprocess.run(pin(0) + [str(loadgen), "127.0.0.1", str(port), str(rate), str(total), mode,
-                                   str(keys), str(renews)],
-                         capture_output=True, text=True, timeout=total / max(rate, 1) * 3 + 30, check=True)
-    return int(dict(kv.split("=") for kv in out.stdout.split())["sent"])
 
 
 def main() -> None:
@@ -164,7 +147,7 @@ def main() -> None:
     failed = {"event": False, "quota": False}
     cpu: dict[str, list[float]] = {"event": [], "quota": []}  # daemon CPU µs per record, lossless steps
     with tempfile.TemporaryDirectory() as tmp:
-        loadgen = build_loadgen("quota_loadgen.c", Path(tmp))
+        loadgen = build_loadgen(out_dir=Path(tmp))
         hook = CountingReceiver(0)
         daemon = Daemon(Path(tmp), hook.port)
         try:
@@ -172,7 +155,7 @@ def main() -> None:
             print(f"{'offered/s':>10} {'kind':>6} {'sent':>9} {'received':>9} {'loss':>8} {'cpu µs':>8}  webhooks")
             for step, rate in enumerate(rates):
                 total = int(rate * args.seconds)
-                # quota_loadgen runs keys 64 at a time: a multiple of 64 keys, 3 levels each.
+                # loadgen's quota mode runs keys 64 at a time: a multiple of 64 keys, 3 levels each.
                 keys = max(64, total // args.records_per_key // 64 * 64)
                 expected = 3 * keys
                 for mode in ("event", "quota"):
@@ -181,7 +164,8 @@ def main() -> None:
                     hooks_before = hook.count()
                     renews += 10  # a new quota period per step: every level re-arms
                     cpu0 = daemon.cpu()
-                    sent = send(loadgen, daemon.port, rate, total, mode, keys, renews)
+                    mode_args = ("quota", str(keys), str(renews)) if mode == "quota" else ("1",)
+                    sent = send(loadgen, daemon.port, rate, total, *mode_args)
                     got = daemon.received()
                     if mode == "quota":
                         time.sleep(0.5)  # let the last webhooks land (their CPU is counted)

@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from _support import ROOT, build_loadgen, free_port, pin  # noqa: E402
+from _support import ROOT, build_loadgen, free_port, pin, send, settled, terminate  # noqa: E402
 
 LOSS_LIMIT = 0.001
 
@@ -58,13 +58,6 @@ async def runner():
         P.n, P.last = 0, 0.0
 uvloop.run(runner())
 """
-
-
-def send(loadgen: Path, port: int, rate: int, total: int, per: int) -> int:
-    out = subprocess.run(pin(0) + [str(loadgen), "127.0.0.1", str(port), str(rate), str(total), str(per)],
-                         capture_output=True, text=True, timeout=total / max(rate, 1) * 3 + 30, check=True)
-    fields = dict(kv.split("=") for kv in out.stdout.split())
-    return int(fields["sent"])
 
 
 class Reference:
@@ -127,22 +120,12 @@ class Daemon:
             return int(json.load(r)["stats"]["events"])
 
     def received(self) -> int:
-        last, stable_since = -1, time.monotonic()
-        while time.monotonic() - stable_since < 0.4:  # wait for the backlog to be read
-            n = self.events()
-            if n != last:
-                last, stable_since = n, time.monotonic()
-            time.sleep(0.1)
+        last = settled(self.events)
         got, self.seen = last - self.seen, last
         return got
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
 
 
 def sweep(receiver: Reference | Daemon, loadgen: Path, rates: list[int], seconds: float, per: int) -> int:
@@ -150,7 +133,7 @@ def sweep(receiver: Reference | Daemon, loadgen: Path, rates: list[int], seconds
     print(f"\n{receiver.name}")
     for rate in rates:
         total = int(rate * seconds)
-        sent = send(loadgen, receiver.port, rate, total, per)
+        sent = send(loadgen, receiver.port, rate, total, str(per))
         got = receiver.received()
         loss = 1 - got / sent if sent else 1.0
         ok = loss < LOSS_LIMIT

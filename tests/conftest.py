@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
@@ -52,3 +53,23 @@ async def receivers() -> AsyncIterator[Callable[..., Any]]:
 async def receiver(receivers: Callable[..., Any]) -> Receiver:
     """One receiver answering 200."""
     return await receivers()
+
+
+@pytest.fixture
+def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start real daemons (tests/support/daemon.py) and stop every one after the test.
+    `run_daemon(subdir="a", conf=..., apps=...)`: `subdir` gives each daemon its own folder."""
+    from tests.support.daemon import DaemonProcess
+
+    started: list[Any] = []
+
+    def make(subdir: str = "", **kw: Any) -> Any:
+        where = tmp_path / subdir if subdir else tmp_path
+        where.mkdir(exist_ok=True)
+        d = DaemonProcess(where, **kw)
+        started.append(d)
+        return d.start()
+
+    yield make
+    for d in started:
+        d.stop()

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from tykevents.apps import APIDefinition
     from tykevents.config import Config
     from tykevents.pipeline import Pipeline
-    from tykevents.route import RouteTable
     from tykevents.runtime.metrics import Stats
     from tykevents.work import Lanes
 

@@ -20,17 +20,8 @@ KEY_META = {"Message": "Auth Failure", "Path": "/", "Origin": "127.0.0.1", "Key"
 
 
 @pytest.fixture
-def daemon(tmp_path: Path):
-    started: list[DaemonProcess] = []
-
-    def make(**kw) -> DaemonProcess:
-        d = DaemonProcess(tmp_path, **kw)
-        started.append(d)
-        return d.start()
-
-    yield make
-    for d in started:
-        d.stop()
+def daemon(run_daemon):
+    return run_daemon
 
 
 def basic_apps() -> dict:

@@ -34,22 +34,16 @@ def js_handler(name: str, path: str) -> dict:
 
 
 @pytest.fixture
-def daemon(tmp_path: Path):
-    started: list[DaemonProcess] = []
-
+def daemon(run_daemon, tmp_path: Path):
     def make(**kw) -> DaemonProcess:
+        (tmp_path / "js").mkdir(exist_ok=True)
         for name in ("sample_event_handler.js", "session_editor.js", "http_forwarder.js", "endless_loop.js"):
-            (tmp_path / "js").mkdir(exist_ok=True)
             shutil.copy(JS / name, tmp_path / "js" / name)
         kw.setdefault("conf", {}).update({"enable_jsvm": True})
         kw["conf"].setdefault("tykevents", {})["js"] = {"call_time_limit": 0.5}
-        d = DaemonProcess(tmp_path, **kw)
-        started.append(d)
-        return d.start()
+        return run_daemon(**kw)
 
-    yield make
-    for d in started:
-        d.stop()
+    return make
 
 
 def apps() -> dict:

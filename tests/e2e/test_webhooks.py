@@ -46,19 +46,13 @@ def receivers():
 
 
 @pytest.fixture
-def daemon(tmp_path: Path):
-    started: list[DaemonProcess] = []
-
+def daemon(run_daemon):
     def make(**kw) -> DaemonProcess:
         kw.setdefault("conf", {})
         kw["conf"].setdefault("tykevents", {}).setdefault("webhooks", {}).update(FAST)
-        d = DaemonProcess(tmp_path, **kw)
-        started.append(d)
-        return d.start()
+        return run_daemon(**kw)
 
-    yield make
-    for d in started:
-        d.stop()
+    return make
 
 
 def test_receiver_sees_tyks_request(daemon, receivers):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support.daemon import DaemonProcess, classic_api, log_handler
+from tests.support.daemon import classic_api, log_handler
 from tests.support.threaded import ThreadedReceiver
 
 from .conftest import HOUR, TEMPLATES, session
@@ -38,19 +38,8 @@ def receiver():
 
 
 @pytest.fixture
-def daemons(tmp_path: Path):
-    started: list[DaemonProcess] = []
-
-    def make(name: str, **kw: Any) -> DaemonProcess:
-        d = tmp_path / name
-        d.mkdir()
-        p = DaemonProcess(d, **kw)
-        started.append(p)
-        return p.start()
-
-    yield make
-    for p in started:
-        p.stop()
+def daemons(run_daemon):
+    return lambda name, **kw: run_daemon(subdir=name, **kw)
 
 
 def quota(key: str, remaining: int, **kw: Any) -> dict[str, Any]:

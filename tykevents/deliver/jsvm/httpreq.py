@@ -34,7 +34,7 @@ from tykevents.deliver.webhook.request import (
     valid_header_name,
     valid_header_value,
 )
-from tykevents.gojson import go_fold, go_marshal
+from tykevents.gojson import go_fold, go_marshal, json_kind
 
 logger = logging.getLogger("tykevents.jsvm")
 
@@ -65,16 +65,6 @@ class Reply:
 
 
 # -- Go's encoding/json, as far as these two functions need it -------------------------------
-
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    return "array" if isinstance(v, list) else "object"
-
 
 class _Obj(list):
     """A JSON object as its (key, value) pairs in document order."""
@@ -109,7 +99,7 @@ def decode_struct(doc: Any, fields: dict[str, str], struct: str) -> dict[str, An
     if doc is None:
         return out
     if not isinstance(doc, _Obj):
-        raise RequestError(f"json: cannot unmarshal {_kind(_value(doc))} into Go value of type {struct}")
+        raise RequestError(f"json: cannot unmarshal {json_kind(_value(doc))} into Go value of type {struct}")
     folded = {go_fold(f): f for f in fields}
     for key, raw in doc:
         name = key if key in fields else folded.get(go_fold(key))
@@ -125,7 +115,7 @@ def decode_struct(doc: Any, fields: dict[str, str], struct: str) -> dict[str, An
             "list": isinstance(raw, list) and not isinstance(raw, _Obj),
         }[t]
         if not ok:
-            raise RequestError(f"json: cannot unmarshal {_kind(value)} into Go struct field "
+            raise RequestError(f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                                f"{struct}.{name} of type {t}")
         if t == "map[string]string":
             value = {k: v or "" for k, v in value.items()}
