@@ -18,7 +18,6 @@ from tykevents.gojson import go_get
 
 logger = logging.getLogger("tykevents.apps")
 
-HANDLER_NAMES = ("eh_log_handler", "eh_web_hook_handler", "eh_dynamic_handler", "cp_dynamic_handler")
 OAS_KINDS = {"webhook": "eh_web_hook_handler", "custom": "eh_dynamic_handler", "log": "eh_log_handler"}
 
 

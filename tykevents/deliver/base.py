@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from tykevents.config import Config
@@ -65,6 +65,3 @@ class Handler(abc.ABC):
     async def close(self) -> None:
         """Release resources when the configuration generation is retired."""
 
-
-# handler_name -> builder(meta: dict | None, ctx) -> Handler. Filled by each handler module.
-Builder = Callable[[Any, BuildContext], Handler]

@@ -39,11 +39,11 @@ from tykevents.deliver.jsvm.errors import (
     INTERNAL as _INTERNAL, LOG_EXTRA as _JSVM, JSError, JSLoadError, LineMap, js_error,
     report_handler_error)
 from tykevents.deliver.jsvm.httpreq import HTTPSettings
-from tykevents.deliver.jsvm.vmthread import VMClosed, VMThread
+from tykevents.deliver.jsvm.vmthread import VMThread
 
 # The errors belong to the runtime's API (call() raises JSError, handler.py catches
 # JSLoadError); `tykevents check` finds the collision check here.
-__all__ = ["JSError", "JSLoadError", "JSRuntime", "JSRuntimeClosed", "JSStats", "config_option",
+__all__ = ["JSError", "JSLoadError", "JSRuntime", "JSStats", "config_option",
            "find_global_collisions", "runtime_options"]
 
 logger = logging.getLogger("tykevents.jsvm")
@@ -57,7 +57,6 @@ UNDERSCORE_PATHS = (
 )
 _NAME = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
 
-JSRuntimeClosed = VMClosed
 
 
 @dataclass

@@ -7,7 +7,7 @@ Outcomes: delivered, retried (an attempt failed and will be retried), failed (ga
 dead-lettered), suppressed (cooldown), render_error, checksum_error, invalid_request (Go
 would refuse to build or send it), dropped (pending limit reached), cooldown_error (the
 cooldown store failed; the webhook fired anyway), abandoned (unfinished at shutdown:
-dead-lettered), replayed.
+dead-lettered).
 """
 from __future__ import annotations
 
