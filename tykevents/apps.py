@@ -120,7 +120,8 @@ def _typed(entry: dict[str, Any], key: str, typ: type, default: Any, where: str,
     return v
 
 
-def oas_entries(handlers: Any, where: str, problems: list[Problem]) -> list[HandlerEntry]:
+def oas_entries(handlers: Any, where: str, problems: list[Problem],
+                global_webhooks: dict[str, dict[str, Any]] | None = None) -> list[HandlerEntry]:
     """`x-tyk-api-gateway.server.eventHandlers` -> classic entries (ExtractTo, spec 2.5)."""
     out: list[HandlerEntry] = []
     if handlers is None:
@@ -174,6 +175,13 @@ def oas_entries(handlers: Any, where: str, problems: list[Problem]) -> list[Hand
                     "header_map": header_map,
                     "event_timeout": timeout,
                 }
+                if hid and not meta["target_path"]:  # only an id: a global webhook
+                    found = (global_webhooks or {}).get(hid)
+                    if found is None:
+                        problems.append(Problem(f"{hpath}.id", f"no global webhook with id {hid!r} "
+                                                "(tykevents.global_webhooks): skipped"))
+                        continue
+                    meta = {**found, "disabled": not enabled, "id": hid, "name": name or found.get("name", "")}
             elif kind == "custom":
                 meta = {
                     "disabled": not enabled,
@@ -208,7 +216,8 @@ def _str_at(obj: Any, *keys: str) -> str:
 
 
 def parse_definition(doc: Any, source: str, problems: list[Problem],
-                     oas_companion: Any = None) -> APIDefinition | None:
+                     oas_companion: Any = None,
+                     global_webhooks: dict[str, dict[str, Any]] | None = None) -> APIDefinition | None:
     """One decoded file -> an APIDefinition, or None when it is not usable at all."""
     if not isinstance(doc, dict):
         problems.append(Problem(source, "$: expected a JSON object"))
@@ -223,7 +232,8 @@ def parse_definition(doc: Any, source: str, problems: list[Problem],
         server = go_get(x, "server")
         server = server if isinstance(server, dict) else {}
         api.handlers = oas_entries(go_get(server, "eventHandlers"),
-                                   f"{source}:$['x-tyk-api-gateway'].server.eventHandlers", problems)
+                                   f"{source}:$['x-tyk-api-gateway'].server.eventHandlers", problems,
+                                   global_webhooks)
         return api
     api_id = go_get(doc, "api_id")
     if not isinstance(api_id, str) or not api_id:
@@ -235,7 +245,8 @@ def parse_definition(doc: Any, source: str, problems: list[Problem],
     if oas_companion is not None:
         # Tyk stores an OAS API as <id>.json + <id>-oas.json; ExtractTo drops the classic
         # webhook/JS/log entries and appends the OAS ones (other kinds are kept).
-        oas = parse_definition(oas_companion["doc"], oas_companion["source"], problems)
+        oas = parse_definition(oas_companion["doc"], oas_companion["source"], problems,
+                               global_webhooks=global_webhooks)
         if oas is not None and oas.kind != "oas":
             problems.append(Problem(oas_companion["source"], "$: expected a Tyk OAS definition "
                                     "(openapi and x-tyk-api-gateway): ignored"))
@@ -246,7 +257,39 @@ def parse_definition(doc: Any, source: str, problems: list[Problem],
     return api
 
 
-def load_apps(app_dir: Path) -> tuple[list[APIDefinition], list[Problem]]:
+def load_global_webhooks(path: Path, problems: list[Problem]) -> dict[str, dict[str, Any]]:
+    """The global webhooks OAS handlers may name by `id` alone: a JSON array of objects with
+    an `id` and the keys of a classic webhook's handler_meta (docs/webhooks.md)."""
+    doc = _read_json(path, problems)
+    out: dict[str, dict[str, Any]] = {}
+    if doc is None:
+        return out
+    if not isinstance(doc, list):
+        problems.append(Problem(f"{path}:$", "expected an array of webhook definitions"))
+        return out
+    for i, w in enumerate(doc):
+        wid = go_get(w, "id") if isinstance(w, dict) else None
+        if not isinstance(wid, str) or not wid:
+            problems.append(Problem(f"{path}:$[{i}].id", "expected a non-empty string"))
+        elif wid in out:
+            problems.append(Problem(f"{path}:$[{i}].id", f"duplicate id {wid!r}: the first one wins"))
+        else:
+            out[wid] = w
+    return out
+
+
+def load_definitions(cfg: Any) -> tuple[list[APIDefinition], list[Problem]]:
+    """Every API definition of tyk.conf's app_path, with the global webhooks they may name."""
+    problems: list[Problem] = []
+    global_webhooks = None
+    if cfg.tykevents.global_webhooks:
+        global_webhooks = load_global_webhooks(cfg.path(cfg.tykevents.global_webhooks), problems)
+    apis, more = load_apps(cfg.path(cfg.app_path), global_webhooks)
+    return apis, problems + more
+
+
+def load_apps(app_dir: Path, global_webhooks: dict[str, dict[str, Any]] | None = None
+              ) -> tuple[list[APIDefinition], list[Problem]]:
     """Every `*.json` in app_dir, in name order. Duplicate API ids: the first file wins."""
     problems: list[Problem] = []
     apis: list[APIDefinition] = []
@@ -268,7 +311,7 @@ def load_apps(app_dir: Path) -> tuple[list[APIDefinition], list[Problem]]:
             tdoc = _read_json(twin, problems)
             if tdoc is not None:
                 companion = {"doc": tdoc, "source": str(twin)}
-        api = parse_definition(doc, str(path), problems, companion)
+        api = parse_definition(doc, str(path), problems, companion, global_webhooks)
         if api is None:
             continue
         if api.api_id in seen:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any, TextIO
 
-from tykevents.apps import Problem, load_apps
+from tykevents.apps import Problem, load_definitions
 from tykevents.config import ConfigError, load_config
 from tykevents.route import RouteTable, build_routes
 
@@ -38,7 +38,7 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=out)
         return 2
-    apis, problems = load_apps(cfg.path(cfg.app_path))
+    apis, problems = load_definitions(cfg)
     services: dict[str, Any] = {"check_only": True}
     collect = _Collect(cfg.source)
     root = logging.getLogger("tykevents")

@@ -111,6 +111,7 @@ class Daemon(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     logging: Logging = msgspec.field(default_factory=Logging)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     js: JSSettings = msgspec.field(default_factory=JSSettings)
+    global_webhooks: str = ""  # a JSON file of webhooks OAS handlers name by id alone
 
 
 class Config(_Tyk):

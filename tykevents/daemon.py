@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from tykevents import __version__, _fast
-from tykevents.apps import Problem, load_apps
+from tykevents.apps import Problem, load_definitions
 from tykevents.config import Config, ConfigError, load_config, split_hostport
 from tykevents.ingest import datagram, stream
 from tykevents.ingest.http import make_app
@@ -99,7 +99,7 @@ class Daemon:
                 cfg = await asyncio.to_thread(load_config, self.config_path, self.env)
             except ConfigError as e:
                 raise ReloadError(str(e)) from None
-        apis, problems = await asyncio.to_thread(load_apps, cfg.path(cfg.app_path))
+        apis, problems = await asyncio.to_thread(load_definitions, cfg)
         assert self.services is not None
         services = await self.services.for_generation(cfg, apis)
         try:

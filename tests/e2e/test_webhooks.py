@@ -153,3 +153,18 @@ def test_sigterm_drains_deliveries_and_dead_letters_the_rest(daemon, receivers, 
     assert rep.returncode == 0, rep.stdout + rep.stderr
     replayed = good.wait_for(1)[0]
     assert replayed.body == QUOTA_BODY.replace(b"QuotaExceeded", b"AuthFailure")
+
+
+def test_oas_handler_naming_a_global_webhook_by_id(daemon, receivers, tmp_path: Path):
+    r = receivers()
+    (tmp_path / "global-webhooks.json").write_text(json.dumps([
+        {"id": "ops", "name": "ops", "method": "POST", "target_path": r.url("/ops"),
+         "header_map": {"X-Team": "ops"}, "event_timeout": 0}]))
+    oas = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {},
+           "x-tyk-api-gateway": {"info": {"id": "o1", "orgId": "org1", "name": "oas"}, "server": {
+               "eventHandlers": [{"enabled": True, "type": "webhook", "trigger": "AuthFailure", "id": "ops"}]}}}
+    d = daemon(apps={"o.json": oas}, conf={"tykevents": {"global_webhooks": "global-webhooks.json"}})
+    d.send_udp([event("AuthFailure", "o1", QUOTA_META)])
+    req = r.wait_for(1)[0]
+    assert req.target == "/ops" and req.header("X-Team") == "ops"
+    assert req.body == QUOTA_BODY.replace(b"QuotaExceeded", b"AuthFailure")
