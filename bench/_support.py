@@ -84,12 +84,24 @@ def build_loadgen(source: str = "loadgen.c", out_dir: Path | None = None) -> Pat
     return exe
 
 
-def send(loadgen: Path, port: int, rate: int, total: int, *mode: str) -> int:
+def send_timed(loadgen: Path, port: int, rate: int, total: int, *mode: str) -> tuple[int, float]:
     """Run the load generator on core 0 (bench/loadgen.c; `mode` is its optional trailing
-    arguments) and return how many records it sent."""
+    arguments): how many records it sent, and in how many seconds. A sender that cannot keep
+    the offered rate takes longer, so the achieved rate is sent / seconds."""
     out = subprocess.run(pin(0) + [str(loadgen), "127.0.0.1", str(port), str(rate), str(total), *mode],
                          capture_output=True, text=True, timeout=total / max(rate, 1) * 3 + 30, check=True)
-    return int(dict(kv.split("=") for kv in out.stdout.split())["sent"])
+    fields = dict(kv.split("=") for kv in out.stdout.split())
+    return int(fields["sent"]), float(fields["seconds"])
+
+
+def send(loadgen: Path, port: int, rate: int, total: int, *mode: str) -> int:
+    return send_timed(loadgen, port, rate, total, *mode)[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def settled(read: Callable[[], int], quiet: float = 0.4) -> int:

@@ -53,21 +53,24 @@ class Pipeline:
             self.route(rec, parked, lossless)
         return parked
 
-    def feed_datagram(self, data: bytes, transport: str) -> None:
-        """The datagram hot path: most datagrams hold one record that matches no handler,
-        so skip the batch machinery for them."""
-        if b"\n" in data or len(data) > self.max_record:
-            self.feed(data, transport)
-            return
+    def feed_datagrams(self, batch: list[bytes], transport: str) -> None:
+        """The datagram hot path: one recvmmsg batch. Most datagrams hold one record that
+        matches no handler, so they skip the batch machinery and are counted per batch."""
         stats = self.stats
-        stats.datagrams[transport] += 1
-        stats.bytes_in[transport] += len(data)
-        try:
-            rec = decode_one(data)
-        except DecodeError:
-            decode(data, self.reject)  # counts and logs the failure with its reason
-            return
-        self.route(rec, _NOT_PARKED, False)
+        stats.datagrams[transport] += len(batch)
+        stats.bytes_in[transport] += sum(map(len, batch))
+        max_record = self.max_record
+        route = self.route
+        for data in batch:
+            if b"\n" in data or len(data) > max_record:
+                self.feed(data, transport, count=False)
+                continue
+            try:
+                rec = decode_one(data)
+            except DecodeError:
+                decode(data, self.reject)  # counts and logs the failure with its reason
+                continue
+            route(rec, _NOT_PARKED, False)
 
     def _drop_oversized(self, data: bytes, transport: str) -> bytes:
         """Reject each record over max_record_bytes; keep the others (rare, so not fast)."""
@@ -80,26 +83,16 @@ class Pipeline:
         return b"\n".join(keep)
 
     def route(self, rec: Record, parked: Parked, lossless: bool) -> None:
+        """One record. The common case, an event matching no handler, costs two dict
+        lookups; the rest of the record is read only once a handler wants it."""
         stats = self.stats
         stats.records += 1
         typ = rec.Type
-        api_id = rec.APIID
-        meta = rec.Meta
-        ts = rec.TimeStamp
-        org = rec.OrgID
         if not typ:
-            env = rec.message
-            if env is not None and env.Type:  # Tyk's coprocess event envelope
-                typ, meta, ts = env.Type, env.Meta, env.TimeStamp
-                if rec.spec is not None:
-                    api_id, org = rec.spec.APIID, rec.spec.OrgID
-            elif rec.Kind:
-                self._other_kind(rec)
-                return
-            else:
-                self.reject(MISSING_TYPE, "record has no Type (nor a coprocess `message`)")
-                return
+            self._untyped(rec, parked, lossless)
+            return
         stats.events += 1
+        api_id = rec.APIID
         by_type = self.routes.by_api.get(api_id)
         if by_type is None:
             stats.unknown_api += 1
@@ -109,19 +102,46 @@ class Pipeline:
         if not handlers:
             stats.no_handler += 1
             return
-        stats.routed += 1
+        self._dispatch(handlers, typ, rec.Meta, rec.TimeStamp, api_id, rec.OrgID, parked, lossless)
+
+    def _untyped(self, rec: Record, parked: Parked, lossless: bool) -> None:
+        """A record without Type: Tyk's coprocess envelope, another Kind, or an error."""
+        env = rec.message
+        if env is None or not env.Type:
+            if rec.Kind:
+                self._other_kind(rec)
+            else:
+                self.reject(MISSING_TYPE, "record has no Type (nor a coprocess `message`)")
+            return
+        api_id, org = (rec.spec.APIID, rec.spec.OrgID) if rec.spec is not None else ("", "")
+        stats = self.stats
+        stats.events += 1
+        by_type = self.routes.by_api.get(api_id)
+        if by_type is None:
+            stats.unknown_api += 1
+            self.ratelog.log(logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", env.Type, api_id)
+            return
+        handlers = by_type.get(env.Type)
+        if not handlers:
+            stats.no_handler += 1
+            return
+        self._dispatch(handlers, env.Type, env.Meta, env.TimeStamp, api_id, org, parked, lossless)
+
+    def _dispatch(self, handlers: tuple["Handler", ...], typ: str, meta: object, ts: str, api_id: str,
+                  org: str, parked: Parked, lossless: bool) -> None:
+        self.stats.routed += 1
         if not ts:  # the gateway sent none: stamp it as Tyk would have (local time.String())
             from tykevents.gotemplate.gotime import go_time_string  # only now: a heavy package
 
             ts = go_time_string()
-        event = Event(typ, meta, ts, api_id, org)
+        event = Event(typ, meta, ts, api_id, org)  # type: ignore[arg-type]
         lanes = self.lanes
         for h in handlers:
             if not lanes[h.kind].offer(h, event):
                 if lossless:
                     parked.append((h, event))  # the transport waits for room
                 else:
-                    stats.dropped[h.kind] += 1
+                    self.stats.dropped[h.kind] += 1
                     self.ratelog.log(logging.WARNING, "drop-" + h.kind, "lane %s is full: dropping "
                                      "handler calls (tykevents_dropped_total)", h.kind)
 

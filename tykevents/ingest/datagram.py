@@ -49,13 +49,13 @@ class DatagramIngest:
         self._truncated = 0
 
     def _readable(self) -> None:
-        feed = self.pipeline.feed_datagram
+        feed = self.pipeline.feed_datagrams
         recv_batch = self.receiver.recv_batch
         name = self.name
         for _ in range(BATCHES_PER_WAKEUP):
             batch = recv_batch()
-            for data in batch:
-                feed(data, name)
+            if batch:
+                feed(batch, name)
             if len(batch) < BATCH:
                 break
         if self.receiver.truncated != self._truncated:
