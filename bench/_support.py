@@ -115,11 +115,12 @@ def settled(read: Callable[[], int], quiet: float = 0.4) -> int:
     return last
 
 
-def terminate(proc: "subprocess.Popen[Any]") -> None:
-    """SIGTERM (the daemon drains), then SIGKILL if it takes longer than 15 s."""
-    proc.terminate()
+def terminate(proc: "subprocess.Popen[Any]", timeout: float = 15) -> None:
+    """SIGTERM (the daemon drains), then SIGKILL if it takes longer than `timeout`."""
+    if proc.poll() is None:
+        proc.terminate()
     try:
-        proc.wait(15)
+        proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
@@ -141,10 +142,4 @@ class CountingReceiver:
         return int(self.proc.stdout.readline())
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 5)

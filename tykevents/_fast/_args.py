@@ -93,3 +93,14 @@ def offsets(x: object, n: int, total: int, name: str) -> array:
             raise ValueError(f"{name} must be non-decreasing")
         prev = v
     return arr
+
+
+def drop_oldest(d: dict, capacity: int) -> None:
+    """The pure twins' eviction once a table is full (after purging what has expired):
+    drop the oldest-inserted entries down to 1/64 below capacity, so that a full table is
+    not cleaned on every insert. Dicts keep insertion order, so these are the first keys."""
+    excess = len(d) - (capacity - max(1, capacity // 64))
+    if excess > 0:
+        for k in [k for k, _ in zip(d, range(excess))]:
+            del d[k]
+

@@ -203,17 +203,7 @@ class ThresholdTable:
 
     def _make_room(self, now: float) -> None:
         self._purge(now)
-        d = self._d
-        target = self._capacity - max(1, self._capacity // 64)
-        excess = len(d) - target
-        if excess > 0:
-            victims = []
-            for k in d:
-                victims.append(k)
-                if len(victims) == excess:
-                    break
-            for k in victims:
-                del d[k]
+        _args.drop_oldest(self._d, self._capacity)
 
     def _purge(self, now: float) -> int:
         d = self._d
