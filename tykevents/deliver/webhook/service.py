@@ -71,8 +71,6 @@ class WebhookService:
         self.metrics: WebhookMetrics = metrics or NoopMetrics()
         self.sender = HttpSender(s)
         self.spool: Any = None
-        if s.spool and redis is None:
-            logger.warning("webhooks.spool needs Redis state (tykevents.state \"redis\"): ignored")
         if s.spool and redis is not None:
             from tykevents.deliver.webhook.spool import Spool
 

@@ -28,10 +28,10 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pending_limit: int = 100000
     # Where failed deliveries go when state is "memory" (relative to tyk.conf's directory).
     dead_letter_path: str = "var/dead-letter.jsonl"
-    # With Redis: write each accepted delivery to the stream `tykevents:webhooks` first, so
-    # that a crash loses nothing; another instance (or this one after restart) claims
-    # deliveries left pending for spool_claim_after seconds.
-    spool: bool = False
+    # With Redis state: write each accepted delivery to the stream `tykevents:webhooks` first,
+    # so that a crash loses nothing; another instance (or this one after restart) claims
+    # deliveries left pending for spool_claim_after seconds. Without Redis it has no effect.
+    spool: bool = True
     spool_claim_after: float = 60.0
     # This instance's consumer name in the stream's group ("" = the host name); give each
     # instance on one host its own, stable across restarts.
