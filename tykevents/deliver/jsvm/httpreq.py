@@ -165,7 +165,7 @@ def _wire(method: str, u: gourl.GoURL, h: Header, body_len: int, close: bool) ->
 
 
 def _check(method: str, u: gourl.GoURL, h: Header) -> None:
-    op = f'{url_error_op(method)} "{u.redacted()}"'
+    op = f'{url_error_op(method)} "{u.safe()}"'
     if u.scheme not in ("http", "https"):
         raise RequestError(f"{op}: unsupported protocol scheme {gourl._go_quote(u.scheme)}")
     if not u.host:
@@ -187,7 +187,7 @@ def _remaining(deadline: float, op: str) -> float:
 def _once(method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool,
           s: HTTPSettings, deadline: float) -> Reply:
     _check(method, u, h)
-    op = f'{url_error_op(method)} "{u.redacted()}"'
+    op = f'{url_error_op(method)} "{u.safe()}"'
     auth = u.basic_auth()
     if auth is not None and not header_get(h, "Authorization"):
         h = {**h, "Authorization": [auth]}
@@ -260,7 +260,7 @@ def do(method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool, s: HTTP
         try:
             dest = gourl.resolve(u, location)
         except gourl.GoURLError as e:
-            raise RequestError(f'{url_error_op(method)} "{u.redacted()}": failed to parse Location '
+            raise RequestError(f'{url_error_op(method)} "{u.safe()}": failed to parse Location '
                                f"header {gourl._go_quote(location)}: {e}") from None
         if reply.status in (301, 302, 303):
             body = b""
@@ -269,7 +269,7 @@ def do(method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool, s: HTTP
         referer = "" if (u.scheme == "https" and dest.scheme == "http") else u.string(userinfo=False)
         h, strip = redirect_header(first_h, first, dest, referer, strip)
         u = dest
-    raise RequestError(f'{url_error_op(method)} "{u.redacted()}": stopped after 10 redirects')
+    raise RequestError(f'{url_error_op(method)} "{u.safe()}": stopped after 10 redirects')
 
 
 # -- the two JS functions --------------------------------------------------------------------

@@ -214,15 +214,11 @@ class GoURL:
         _, port = split_host_port(self.host)
         return port
 
-    def redacted(self) -> str:
-        """The URL as Go prints it in errors, with the password replaced by ***."""
-        return self.string(redact=True)
-
     def safe(self) -> str:
         """redact() of the URL (an opaque `u:pw@h` included): what logs show."""
         return redact(self.string())
 
-    def string(self, redact: bool = False, userinfo: bool = True) -> str:
+    def string(self, userinfo: bool = True) -> str:
         parts = []
         if self.scheme:
             parts.append(self.scheme + ":")
@@ -235,7 +231,7 @@ class GoURL:
                 if userinfo and self.username is not None:
                     parts.append(_s(escape(_b(self.username), USER_PASSWORD)))
                     if self.password is not None:
-                        pw = "***" if redact else _s(escape(_b(self.password), USER_PASSWORD))
+                        pw = _s(escape(_b(self.password), USER_PASSWORD))
                         parts.append(":" + pw)
                     parts.append("@")
                 if self.host:
