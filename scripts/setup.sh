@@ -20,6 +20,8 @@ if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c 'import ensurepip' 2>/de
     apt_install python3-venv python3-dev
 fi
 command -v cc >/dev/null || apt_install gcc
+# Tyk's JS VM has underscore.js as `_`; Debian's package provides it (we ship no copy).
+[ -e /usr/share/javascript/underscore/underscore.min.js ] || apt_install libjs-underscore || true
 
 if [ "${1:-}" = "--test" ] && ! command -v redis-server >/dev/null; then
     apt_install redis-server
