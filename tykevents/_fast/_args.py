@@ -104,3 +104,14 @@ def drop_oldest(d: dict, capacity: int) -> None:
         for k in [k for k, _ in zip(d, range(excess))]:
             del d[k]
 
+
+MAX_CAPACITY = 1 << 32
+
+
+def capacity(value: object) -> int:
+    """A table's capacity: a whole number in [1, MAX_CAPACITY] (both twins, both tables)."""
+    n = index(value, "capacity")
+    if not 1 <= n <= MAX_CAPACITY:
+        raise ValueError(f"capacity must be in [1, {MAX_CAPACITY}], got {n}")
+    return n
+

@@ -25,7 +25,7 @@ import os
 
 from tykevents._fast cimport _common
 from tykevents._fast import _args
-from tykevents._fast.cooldown_py import MAX_CAPACITY, MAX_TTL, NOW_LIMIT
+from tykevents._fast.cooldown_py import MAX_TTL, NOW_LIMIT
 
 cdef double TICKS = 16.0
 cdef long long HEADROOM = 1 << 30
@@ -60,9 +60,7 @@ cdef class CooldownTable:
     """Check-and-set cooldowns keyed by md5 digests, bounded by `capacity` entries."""
 
     def __cinit__(self, capacity=1_000_000):
-        cdef object cap = _args.index(capacity, "capacity")
-        if not 1 <= cap <= MAX_CAPACITY:
-            raise ValueError(f"capacity must be in [1, {MAX_CAPACITY}], got {cap}")
+        cdef object cap = _args.capacity(capacity)
         self.capacity = cap
         self._nslots = self.capacity + self.capacity // 2 + 1
         self._slots = <CSlot*>_common.table_alloc(self._nslots * sizeof(CSlot), 0)

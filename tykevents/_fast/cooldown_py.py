@@ -48,7 +48,7 @@ TICKS_PER_SECOND = 16.0
 _HEADROOM_TICKS = 1 << 30
 MAX_TTL = float(1 << 26)  # seconds: 2**30 ticks
 _TICK_MAX = (1 << 32) - 1
-MAX_CAPACITY = 1 << 32
+MAX_CAPACITY = _args.MAX_CAPACITY
 KEY_BYTES = 12
 DIGEST_BYTES = 16
 NOW_LIMIT = float(1 << 40)
@@ -81,10 +81,7 @@ class CooldownTable:
     __slots__ = ("_d", "_capacity", "_base")
 
     def __init__(self, capacity: int = 1_000_000) -> None:
-        capacity = _args.index(capacity, "capacity")
-        if not 1 <= capacity <= MAX_CAPACITY:
-            raise ValueError(f"capacity must be in [1, {MAX_CAPACITY}], got {capacity}")
-        self._capacity = capacity
+        self._capacity = _args.capacity(capacity)
         self._d: dict[bytes, int] = {}  # 12-byte key -> expiry tick
         self._base: float | None = None
 

@@ -23,7 +23,7 @@ import os
 
 from tykevents._fast cimport _common
 from tykevents._fast import _args
-from tykevents._fast.thresholds_py import FLOAT32_MAX, MAX_CAPACITY
+from tykevents._fast.thresholds_py import FLOAT32_MAX
 
 cdef uint32_t EMPTY = 0xFFFFFFFF
 cdef int64_t PERIOD_MAX = 0xFFFFFFFE
@@ -109,9 +109,7 @@ cdef class ThresholdTable:
     """Once-per-period quota thresholds per key, bounded by `capacity` keys."""
 
     def __cinit__(self, capacity=1_000_000):
-        cdef object cap = _args.index(capacity, "capacity")
-        if not 1 <= cap <= MAX_CAPACITY:
-            raise ValueError(f"capacity must be in [1, {MAX_CAPACITY}], got {cap}")
+        cdef object cap = _args.capacity(capacity)
         self.capacity = cap
         self._nslots = self.capacity + self.capacity // 2 + 1
         # Every byte 0xFF: period = EMPTY in every slot.

@@ -60,7 +60,7 @@ from . import _args
 LEVEL_MAX = 100.0
 PERIOD_MAX = (1 << 32) - 2
 FLOAT32_MAX = 3.4028234663852886e38
-MAX_CAPACITY = 1 << 32
+MAX_CAPACITY = _args.MAX_CAPACITY
 
 _F32 = struct.Struct("<f")
 _U32 = struct.Struct("<I")
@@ -120,10 +120,7 @@ class ThresholdTable:
     __slots__ = ("_d", "_capacity", "_last_now")
 
     def __init__(self, capacity: int = 1_000_000) -> None:
-        capacity = _args.index(capacity, "capacity")
-        if not 1 <= capacity <= MAX_CAPACITY:
-            raise ValueError(f"capacity must be in [1, {MAX_CAPACITY}], got {capacity}")
-        self._capacity = capacity
+        self._capacity = _args.capacity(capacity)
         self._d: dict[int, tuple[int, float]] = {}  # key hash -> (period, fired)
         self._last_now = 0.0
 

@@ -112,21 +112,29 @@ def print_list(records: list[dict[str, Any]], out: TextIO, as_json: bool, full: 
     out.write(f"{len(rows)} dead letter(s)\n")
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def _with_store(prog: str, conf_path: str, work: Any) -> int:
+    """Load the daemon's config, open its dead-letter store, run `await work(cfg, store)`."""
     try:
-        cfg = _load(args.conf)
+        cfg = _load(conf_path)
     except ConfError as e:
-        return _fail("list", e)
+        return _fail(prog, e)
 
     async def run() -> int:
         store = _open_store(cfg)
         try:
-            print_list(await store.list(), sys.stdout, args.json, args.full)
+            return await work(cfg, store)
         finally:
             await _close(store)
-        return 0
 
     return asyncio.run(run())
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    async def work(cfg: Any, store: Any) -> int:
+        print_list(await store.list(), sys.stdout, args.json, args.full)
+        return 0
+
+    return _with_store("list", args.conf, work)
 
 
 async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO) -> int:
@@ -166,20 +174,11 @@ async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO) 
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    try:
-        cfg = _load(args.conf)
-    except ConfError as e:
-        return _fail("replay", e)
-
-    async def run() -> int:
-        store = _open_store(cfg)
-        try:
-            failed = await replay(store, cfg.tykevents.webhooks, None if args.all else args.id, sys.stdout)
-        finally:
-            await _close(store)
+    async def work(cfg: Any, store: Any) -> int:
+        failed = await replay(store, cfg.tykevents.webhooks, None if args.all else args.id, sys.stdout)
         return 1 if failed else 0
 
-    return asyncio.run(run())
+    return _with_store("replay", args.conf, work)
 
 
 async def _close(store: Any) -> None:
