@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fast.conftest import load_twin  # noqa: E402
 from tykevents.config import Lanes as LaneSettings  # noqa: E402
 from tykevents.decode import decode  # noqa: E402
-from tykevents.deliver.monitor import MonitorService  # noqa: E402
+from tykevents.monitor.service import MonitorService  # noqa: E402
 from tykevents.config import load_config  # noqa: E402
 from tykevents.deliver.webhook.service import WebhookService  # noqa: E402
 from tykevents.runtime.metrics import Stats  # noqa: E402

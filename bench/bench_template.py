@@ -17,8 +17,8 @@ import orjson
 import pytest
 
 from tykevents.gotemplate import parse
-from tykevents.gotemplate.gotime import TYK_FUNCS
-from tykevents.gotemplate.tykmeta import template_data
+from tykevents.golang.time import TYK_FUNCS
+from tykevents.tykmeta import template_data
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = (ROOT / "templates" / "default_webhook.json").read_text(encoding="utf-8")

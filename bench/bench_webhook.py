@@ -65,7 +65,7 @@ async def wait_done(svc: Any) -> None:
 def make_service(concurrency: int, tmp: str) -> Any:
     from tykevents.deliver.webhook.metrics import CountingMetrics
     from tykevents.deliver.webhook.service import WebhookService
-    from tykevents.deliver.webhook.settings import WebhookSettings
+    from tykevents.config import WebhookSettings
 
     settings = WebhookSettings(max_per_host=concurrency, pending_limit=10_000_000,
                                dead_letter_path=os.path.join(tmp, "dl.jsonl"))
@@ -132,7 +132,7 @@ async def handler_rate(url: str, count: int, concurrency: int, tmp: str, salt: s
 
 def cpu_costs(tmp: str, n: int = 20000) -> dict[str, float]:
     """µs per event, no network: render (Meta decode + template), checksum, cooldown."""
-    from tykevents.gotemplate.tykmeta import template_data
+    from tykevents.tykmeta import template_data
     from tykevents.store.cooldown import MemoryCooldown
 
     h = build_handler("http://127.0.0.1:9/hook", None, tmp)
@@ -156,7 +156,7 @@ async def run(args: argparse.Namespace, tmp: str) -> None:
     rx = CountingReceiver(1)
     try:
         url = f"http://127.0.0.1:{rx.port}/hook"
-        from tykevents.gotemplate.tykmeta import template_data
+        from tykevents.tykmeta import template_data
 
         h = build_handler(url, None, tmp)
         body = h.template.render_bytes(template_data("QuotaExceeded", META, TS))
@@ -202,7 +202,7 @@ def main() -> None:
 # -- pytest-benchmark (CPU-only parts) ----------------------------------------------------------
 
 def test_render_and_checksum(benchmark: Any, tmp_path: Path) -> None:
-    from tykevents.gotemplate.tykmeta import template_data
+    from tykevents.tykmeta import template_data
 
     h = build_handler("http://127.0.0.1:9/hook", None, str(tmp_path))
     ev2 = events(1, "pb")[0]

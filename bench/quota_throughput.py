@@ -51,7 +51,7 @@ async def main(conf):
     await d.start()
     if d.pipeline.quota_sink is None:
         from prometheus_client.registry import Collector
-        from tykevents.deliver.monitor import MonitorService
+        from tykevents.monitor.service import MonitorService
         from tykevents.deliver.webhook.service import WebhookService
         ws = WebhookService(d.gen.config.tykevents.webhooks, base_dir=d.gen.config.base_dir)
         await ws.start()

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from tykevents.gojson import go_get
+from tykevents.golang.json import go_get
 
 logger = logging.getLogger("tykevents.apps")
 
@@ -92,7 +92,7 @@ def _parse_cooldown(value: Any, where: str, problems: list[Problem]) -> int | No
     """OAS cooldownPeriod -> event_timeout seconds (spec 2.5): a JSON string (null is an
     error too: Tyk's UnmarshalJSON sees it), "" = 0, an invalid duration silently 0 in Tyk
     (we warn), then int64(Duration.Seconds()), which truncates toward zero."""
-    from tykevents.gotemplate.gotime import parse_go_duration
+    from tykevents.golang.time import parse_go_duration
 
     if value is _MISSING or value == "":
         return 0

@@ -72,7 +72,7 @@ class Event:
     """
 
     __slots__ = ("type", "meta_raw", "timestamp", "api_id", "org_id", "_meta", "_message_json",
-                 "_message_text", "_template_data")
+                 "_message_text", "template_cache")
 
     def __init__(
         self, type: str, meta_raw: bytes | None, timestamp: str, api_id: str, org_id: str
@@ -85,7 +85,7 @@ class Event:
         self._meta: Any = _UNSET
         self._message_json: bytes | None = None
         self._message_text: str | None = None
-        self._template_data: Any = None
+        self.template_cache: Any = None  # tykmeta.event_template_data's, shared by this event's webhooks
 
     def meta(self) -> Any:
         """Meta as plain JSON values (dict, list, str, int, float, bool, None)."""
@@ -116,26 +116,8 @@ class Event:
             self._message_text = self.message_json().decode()
         return self._message_text
 
-    def template_data(self) -> Any:
-        """The EventMessage GoStruct webhook templates execute over (gotemplate.tykmeta),
-        shared read-only by every webhook of this event. A bad Meta raises MetaTypeError (or
-        orjson's JSONDecodeError) on every call: failures are not cached, they are rare."""
-        if self._template_data is None:
-            build = _template_data or _load_template_data()
-            self._template_data = build(self.type, self.meta(), self.timestamp)
-        return self._template_data
-
     def __repr__(self) -> str:  # keys may be inside Meta: never print it
         return f"Event(type={self.type!r}, api_id={self.api_id!r}, org_id={self.org_id!r})"
 
 
 _UNSET: Any = object()
-_template_data: Any = None  # tykmeta.template_data, imported on first use: model stays light
-
-
-def _load_template_data() -> Any:
-    global _template_data
-    from tykevents.gotemplate.tykmeta import template_data
-
-    _template_data = template_data
-    return template_data

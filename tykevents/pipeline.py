@@ -131,7 +131,7 @@ class Pipeline:
                   org: str, parked: Parked, lossless: bool) -> None:
         self.stats.routed += 1
         if not ts:  # the gateway sent none: stamp it as Tyk would have (local time.String())
-            from tykevents.gotemplate.gotime import go_time_string  # only now: a heavy package
+            from tykevents.golang.time import go_time_string  # only now: a heavy package
 
             ts = go_time_string()
         event = Event(typ, meta, ts, api_id, org)  # type: ignore[arg-type]

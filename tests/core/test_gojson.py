@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from tykevents.deliver.log import LogEventHandlerConf
-from tykevents.gojson import GoJSONError, scan
+from tykevents.golang.json import GoJSONError, scan
 
 
 @dataclasses.dataclass

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tykevents.gotemplate import ExecError, parse
-from tykevents.gotemplate.gotime import TYK_FUNCS
-from tykevents.gotemplate.tykmeta import template_data
+from tykevents.golang.time import TYK_FUNCS
+from tykevents.tykmeta import template_data
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

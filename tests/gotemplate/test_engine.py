@@ -9,7 +9,7 @@ import pytest
 
 from tykevents.gotemplate import (EscapeError, ExecError, ParseError, TemplateError,
                                   parse)
-from tykevents.gotemplate.gotime import TYK_FUNCS, GoDuration, GoTime
+from tykevents.golang.time import TYK_FUNCS, GoDuration, GoTime
 from tykevents.gotemplate.values import IFACE_FIELDS, GoMap, GoStruct
 
 

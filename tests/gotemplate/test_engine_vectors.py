@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tykevents import gotemplate as G
-from tykevents.gotemplate.gotime import TYK_FUNCS
+from tykevents.golang.time import TYK_FUNCS
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "gotmpl"
 # The groups tools/gen_vectors.py writes (other files there belong to the fmt tests).

@@ -15,7 +15,7 @@ import pytest
 
 from tykevents.gotemplate import gofmt
 from tykevents.gotemplate.gofmt import format_float, go_quote, sprint, sprintf, sprintln
-from tykevents.gotemplate.gotime import GoDuration, GoTime
+from tykevents.golang.time import GoDuration, GoTime
 from tykevents.gotemplate.values import GoMap, GoStruct, register_struct_layout
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "gotmpl"

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from tykevents.gotemplate import parse
-from tykevents.gotemplate.gotime import parse_rfc3339nano
+from tykevents.golang.time import parse_rfc3339nano
 from tykevents.gotemplate.jsonfuncs import JSON_FUNCS
-from tykevents.gotemplate.tykmeta import template_data
+from tykevents.tykmeta import template_data
 
 NASTY = 'Key "Quota" <Limit> & \\ \x01\x1f \u2028 +02:00 é'
 

@@ -14,10 +14,10 @@ import pytest
 from tykevents import model
 from tykevents.gotemplate import ExecError, parse
 from tykevents.gotemplate.gofmt import sprint, sprintf
-from tykevents.gotemplate.gotime import (
+from tykevents.golang.time import (
     TYK_FUNCS, GoDuration, GoTime, as_rfc3339, as_rfc3339_from_string, duration_string,
     go_time_string, parse_go_duration, parse_rfc3339nano)
-from tykevents.gotemplate.tykmeta import (
+from tykevents.tykmeta import (
     GO_TO_JSON, EVENT_META_TYPES, MetaTypeError, decode_meta, json_key, meta_type_for,
     template_data)
 from tykevents.gotemplate.values import GoMap, GoStruct
@@ -106,7 +106,7 @@ def test_now_strings_parse_back():
 
 
 def parse_go_time_string_or_none(s):
-    from tykevents.gotemplate.gotime import parse_go_string_time
+    from tykevents.golang.time import parse_go_string_time
     try:
         return parse_go_string_time(s)
     except ValueError:

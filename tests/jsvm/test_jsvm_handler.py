@@ -12,7 +12,7 @@ from tests.jsvm.conftest import JS, build_context, event
 from tykevents.deliver.base import HandlerConfigError, HandlerDisabled
 from tykevents.deliver.jsvm.collisions import find_global_collisions
 from tykevents.deliver.jsvm.handler import JSHandler, JSVMConf, build_js_handler
-from tykevents.gojson import scan
+from tykevents.golang.json import scan
 
 
 def handler(rt, name, path, **ctx_kw) -> JSHandler:

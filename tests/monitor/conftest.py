@@ -15,10 +15,10 @@ import pytest
 from tests.fast.conftest import TWINS, load_twin
 from tykevents.config import Lanes as LaneSettings
 from tykevents.config import load_config
-from tykevents.deliver.monitor import MonitorService
+from tykevents.monitor.service import MonitorService
 from tykevents.deliver.webhook.metrics import CountingMetrics
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.config import WebhookSettings
 from tykevents.model import Record
 from tykevents.runtime.metrics import Stats
 from tykevents.work import Lanes

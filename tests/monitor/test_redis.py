@@ -16,8 +16,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tests.support.servers import free_port
-from tykevents.deliver.monitor import SHARED_PREFIX
-from tykevents.handle import monitor as m
+from tykevents.monitor.service import SHARED_PREFIX
+from tykevents.monitor import rule as m
 from tykevents.store.sessions import AsyncRedisSessionStore
 
 from .conftest import HOUR, monitor_conf, record, session

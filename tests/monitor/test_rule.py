@@ -1,4 +1,4 @@
-"""The monitor's pure decisions (tykevents.handle.monitor) on both evaluator twins.
+"""The monitor's pure decisions (tykevents.monitor.rule) on both evaluator twins.
 
 Spec 7.6, every row, with tykevents' rule where it differs from Tyk's; each difference is
 named in a `DIFF` comment and in docs/monitor.md ("Differences from Tyk").
@@ -11,7 +11,7 @@ import time
 import orjson
 import pytest
 
-from tykevents.handle import monitor as m
+from tykevents.monitor import rule as m
 
 from .conftest import HOUR, session
 

@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
-from tykevents.deliver.monitor import MonitorService
-from tykevents.handle import monitor as m
+from tykevents.monitor.service import MonitorService
+from tykevents.monitor import rule as m
 from tykevents.store.sessions import AsyncSessionView, MemorySessionStore
 
 from tykevents.config import load_config

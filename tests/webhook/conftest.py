@@ -7,7 +7,7 @@ import pytest
 
 from tykevents.deliver.webhook.metrics import CountingMetrics
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.config import WebhookSettings
 
 # Fast settings for tests: short timeouts and backoff, same logic.
 FAST = dict(timeout=2.0, backoff_base=0.02, backoff_max=0.1, retry_after_max=2.0)

@@ -14,7 +14,7 @@ import redis.asyncio as aredis
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.config import WebhookSettings
 
 
 async def main(redis_url: str, target: str, count: int, consumer: str) -> None:

@@ -16,7 +16,7 @@ from tests.webhook.receiver import Receiver
 from tykevents.config import Config
 from tykevents.deliver.base import APIInfo, BuildContext, HandlerConfigError, HandlerDisabled
 from tykevents.deliver.webhook.handler import WebhookHandler, build_webhook_handler
-from tykevents.gotemplate.tykmeta import template_data
+from tykevents.tykmeta import template_data
 from tykevents.model import Event, MetaTypeError
 
 ROOT = Path(__file__).resolve().parents[2]

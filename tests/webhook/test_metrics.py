@@ -11,7 +11,7 @@ from tests.webhook.test_handler import ctx, event, key_meta, settle
 from tykevents.deliver.webhook.handler import build_webhook_handler
 from tykevents.deliver.webhook.metrics import PrometheusWebhookMetrics
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.config import WebhookSettings
 
 
 async def test_prometheus_outcomes(tmp_path: Path, receivers: Any) -> None:

@@ -5,9 +5,9 @@ import pytest
 
 from tests.webhook.receiver import Receiver
 from tykevents.deliver.webhook.client import HttpSender
-from tykevents.deliver.webhook.proxy import env_proxies, proxy_for
+from tykevents.golang.http.proxy import env_proxies, proxy_for
 from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
-from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.config import WebhookSettings
 
 
 def plan(url: str) -> RequestPlan:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tykevents.deliver.webhook import gourl
+from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.request import (
     JSON, RequestPlan, canonical_header_key, cert_checksum, redirect_header, request_method, tyk_header,
 )

@@ -16,7 +16,7 @@ from tests.webhook.test_handler import TEMPLATES, event, key_meta, settle
 from tests.webhook.test_service import dead_letters, delivery
 from tykevents.config import Config
 from tykevents.deliver.base import APIInfo, BuildContext
-from tykevents.deliver.webhook import gourl
+from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.handler import build_webhook_handler
 
 PW, KEY = "secret", "topsecret"  # "secret" is in both: one check covers both
@@ -109,7 +109,7 @@ async def test_no_credentials_in_logs_errors_or_listing(services: Any, tmp_path:
 
 
 async def test_old_records_are_scrubbed_when_listed(tmp_path: Path) -> None:
-    from tykevents.deliver.webhook.cli import summary
+    from tykevents.cli.deadletter import summary
 
     d = delivery(f"http://u:{PW}@h:1/x?api_key={KEY}")
     rec = d.to_record()

@@ -8,7 +8,7 @@ import pytest
 from tests.webhook.receiver import Receiver
 from tykevents.deliver.webhook.client import HttpSender
 from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
-from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.config import WebhookSettings
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
-from tykevents.gojson import GoJSONError, json_kind, scan
+from tykevents.golang.json import GoJSONError, json_kind, scan
 from tykevents.model import Event, MetaTypeError
 from tykevents.runtime.keys import obfuscate_key
 

@@ -13,7 +13,7 @@ from .builtins import ANY, VALUE, Func, FuncError, describe
 from .errors import ExecError, TemplateError, go_quote
 from .govalues import MISSING, is_iface_field, type_name
 from .nodes import NumberNode
-from .values import GoStruct, go_methods
+from tykevents.gotemplate.values import GoStruct, go_methods
 
 MAX_EXEC_DEPTH = 100000
 NO_FINAL: Any = object()  # Go's missingVal: nothing piped into a command

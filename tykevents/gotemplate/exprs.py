@@ -409,7 +409,7 @@ class ExprCompiler:
 
 
 def _int_kinds() -> dict[str, Any]:
-    from .gotime import GoDuration
+    from tykevents.golang.time import GoDuration
     return {"int": int, "int64": int, "time.Duration": GoDuration}
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gotime import GoTime
-from .strconv import can_backquote, format_float, go_quote, go_quote_rune, is_print
-from .values import GoStruct, struct_layout
+from tykevents.golang.time import GoTime
+from tykevents.golang.strconv import can_backquote, format_float, go_quote, go_quote_rune, is_print
+from tykevents.gotemplate.values import GoStruct, struct_layout
 
 try:  # the engine's marker for Go's invalid reflect.Value; fmt sees it as a nil interface
     from .govalues import MISSING as _MISSING

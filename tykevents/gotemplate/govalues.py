@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import values as _values
-from .values import GoStruct
+from tykevents.gotemplate.values import GoStruct
 
 
 class _Missing:

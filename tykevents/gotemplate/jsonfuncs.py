@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from .gotime import GoDuration, GoTime
-from .values import GoStruct
+from tykevents.golang.time import GoDuration, GoTime
+from tykevents.gotemplate.values import GoStruct, json_names
 
 
 class TrustedHTML(str):
@@ -40,9 +40,7 @@ def _plain(v: Any) -> Any:
     if isinstance(v, GoTime):
         return v.format("2006-01-02T15:04:05.999999999Z07:00")  # time.Time: RFC 3339 nano
     if isinstance(v, GoStruct):
-        from .tykmeta import GO_TO_JSON
-
-        names = GO_TO_JSON.get(v.type_name, {})
+        names = json_names(v.type_name)
         return {names.get(k, k): _plain(x) for k, x in v.fields.items()}
     if isinstance(v, dict):
         return {str(k): _plain(x) for k, x in v.items()}

@@ -83,3 +83,16 @@ def register_struct_layout(type_name: str, layout: tuple) -> None:
 def struct_layout(type_name: str) -> tuple | None:
     """The registered layout of `type_name`, or None (then fields print flat, in order)."""
     return _STRUCT_LAYOUTS.get(type_name)
+
+
+# Go struct field name -> JSON key (the struct's json tags), for toJSON; registered by the
+# module that defines the structs (tykevents.tykmeta), so the engine knows no Tyk types.
+_JSON_NAMES: dict[str, dict[str, str]] = {}
+
+
+def register_json_names(type_name: str, names: dict[str, str]) -> None:
+    _JSON_NAMES[type_name] = dict(names)
+
+
+def json_names(type_name: str) -> dict[str, str]:
+    return _JSON_NAMES.get(type_name, {})

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from tykevents.gojson import fits_int64, json_kind
+from tykevents.golang.json import fits_int64, json_kind
 from tykevents.store.keyhash import hash_key
 
 APIKEY_PREFIX = "apikey-"

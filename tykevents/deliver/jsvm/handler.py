@@ -19,7 +19,7 @@ from typing import Any
 from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
 from tykevents.deliver.jsvm.httpreq import go_marshal
 from tykevents.deliver.jsvm.runtime import JSLoadError, JSRuntime, config_option, runtime_options
-from tykevents.gojson import GoJSONError, scan
+from tykevents.golang.json import GoJSONError, scan
 from tykevents.model import Event
 
 logger = logging.getLogger("tykevents.jsvm")

@@ -2,7 +2,7 @@
 
 These run inside a JS call, so they are synchronous: http.client with a deadline per
 request (Tyk has no timeout, K4). Requests are what Go's client would send for Tyk's code:
-URLs parsed with Go's rules (tykevents.deliver.webhook.gourl), header names canonicalised,
+URLs parsed with Go's rules (tykevents.golang.url), header names canonicalised,
 `User-Agent: Go-http-client/1.1` unless set, Host / User-Agent / Connection / Content-Length
 first and the other headers sorted, `Accept-Encoding: gzip` (then a gzip reply is inflated,
 as Go's transport does), redirects followed as Go's Client does (10 at most). Replies are the
@@ -23,7 +23,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from tykevents.deliver.webhook import gourl
+from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.request import (
     GO_USER_AGENT,
     canonical_header_key,
@@ -34,7 +34,7 @@ from tykevents.deliver.webhook.request import (
     valid_header_name,
     valid_header_value,
 )
-from tykevents.gojson import go_fold, go_marshal, json_kind
+from tykevents.golang.json import go_fold, go_marshal, json_kind
 
 logger = logging.getLogger("tykevents.jsvm")
 

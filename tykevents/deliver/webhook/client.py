@@ -25,10 +25,10 @@ from aiohttp import client_reqrep
 from multidict import CIMultiDict
 from yarl import URL
 
-from tykevents.deliver.webhook import gourl
-from tykevents.deliver.webhook.proxy import env_proxies, proxy_for
+from tykevents.golang import url as gourl
+from tykevents.golang.http.proxy import env_proxies, proxy_for
 from tykevents.deliver.webhook.request import RequestPlan, redirect_header, url_error_op
-from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.config import WebhookSettings
 
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset((301, 302, 303, 307, 308))

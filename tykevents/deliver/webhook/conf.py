@@ -1,7 +1,7 @@
 """handler_meta -> WebHookConf, decoded as Tyk decodes it (spec 2.3).
 
 Tyk's `Scan` marshals handler_meta and unmarshals the JSON into `apidef.WebHookHandlerConf`;
-tykevents.gojson.scan applies those encoding/json rules (key folding, sorted-key order, null,
+tykevents.golang.json.scan applies those encoding/json rules (key folding, sorted-key order, null,
 map merging, type errors). Here: the struct, and the error naming the key that failed.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tykevents.deliver.base import HandlerConfigError
-from tykevents.gojson import GoJSONError, scan
+from tykevents.golang.json import GoJSONError, scan
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
-from tykevents.deliver.webhook import gourl
+from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.conf import WebHookConf, from_meta
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import (
@@ -26,6 +26,7 @@ from tykevents.deliver.webhook.request import (
 )
 from tykevents.model import Event, MetaTypeError
 from tykevents.runtime.ratelog import RateLimitedLog
+from tykevents.tykmeta import event_template_data
 
 logger = logging.getLogger("tykevents.handler.webhook")
 _ratelog = RateLimitedLog(logger)
@@ -50,7 +51,7 @@ class TemplateLoadError(Exception):
 def template_funcs() -> dict[str, Any]:
     """Functions every webhook template may use: Tyk's two time functions (Tyk installs them
     on its default template only) and our JSON writers (gotemplate/jsonfuncs.py)."""
-    from tykevents.gotemplate.gotime import TYK_FUNCS
+    from tykevents.golang.time import TYK_FUNCS
     from tykevents.gotemplate.jsonfuncs import JSON_FUNCS
 
     return {**TYK_FUNCS, **JSON_FUNCS}
@@ -103,7 +104,7 @@ class WebhookHandler(Handler):
         metrics = service.metrics
         host = self.plan.host_key
         try:
-            data = event.template_data()  # decoded once per event, shared by its webhooks
+            data = event_template_data(event)  # decoded once per event, shared by its webhooks
             body = self.template.render_bytes(data)
         except MetaTypeError:
             # A Meta value of the wrong JSON type: nothing is sent; the lane worker counts

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
-from tykevents.deliver.webhook import gourl
+from tykevents.golang import url as gourl
 
 VALID_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))  # Content-Length: 0 even when empty

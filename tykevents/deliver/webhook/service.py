@@ -26,12 +26,12 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tykevents.deliver.webhook import gourl
+from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.client import HttpSender, Result
 from tykevents.deliver.webhook.deadletter import DeadLetterStore, FileDeadLetters, RedisDeadLetters
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookMetrics
-from tykevents.deliver.webhook.settings import WebhookSettings
+from tykevents.config import WebhookSettings
 from tykevents.runtime.ratelog import RateLimitedLog
 
 logger = logging.getLogger("tykevents.deliver.webhook")

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tykevents.gojson import fits_int64, go_fold, json_kind
-from tykevents.model import MetaTypeError  # raised here; importable from here too
+from tykevents.golang.json import fits_int64, go_fold, json_kind
+from tykevents.model import Event, MetaTypeError  # MetaTypeError: importable from here too
 
-from .gotime import GoDuration, GoTime, parse_rfc3339nano
-from .values import IFACE_FIELDS, GoMap, GoStruct, register_struct_layout
+from tykevents.golang.time import GoDuration, GoTime, parse_rfc3339nano
+from tykevents.gotemplate.values import IFACE_FIELDS, GoMap, GoStruct, register_json_names, register_struct_layout
 
 
 
@@ -144,6 +144,8 @@ for _name, _items in STRUCTS.items():
     register_struct_layout(_name, tuple(
         (i[1], i[2]) if i[0] == "embed" else i[0] for i in _items))
 register_struct_layout(EVENT_MESSAGE, ("Type", "Meta", "TimeStamp"))
+for _name, _names in GO_TO_JSON.items():
+    register_json_names(_name, _names)
 IFACE_FIELDS[EVENT_MESSAGE] = frozenset({"Meta"})
 
 
@@ -294,3 +296,13 @@ def template_data(event_type: str, meta: Any, timestamp: str, *,
         "Meta": decode_meta(event_type, meta, go_names=go_names),
         "TimeStamp": timestamp,
     })
+
+
+def event_template_data(event: Event) -> Any:
+    """The EventMessage GoStruct webhook templates execute over, built once per event and
+    shared read-only by every webhook of that event. A bad Meta raises MetaTypeError (or
+    orjson's JSONDecodeError) on every call: failures are not cached, they are rare."""
+    data = event.template_cache
+    if data is None:
+        data = event.template_cache = template_data(event.type, event.meta(), event.timestamp)
+    return data

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time as _time
 from typing import Any
 
-from .duration import GoDuration, duration_string, parse_go_duration, time_quote
-from .timelayout import (
+from tykevents.golang.duration import GoDuration, duration_string, parse_go_duration, time_quote
+from tykevents.golang.timelayout import (
     LONG_DAYS, LONG_MONTHS, RFC3339, civil_to_days, days_to_civil, go_format,
     go_string_time_fields, rfc3339_fields)
 

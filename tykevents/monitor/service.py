@@ -2,11 +2,11 @@
 
 The pipeline hands every quota record to `sink` (its quota_sink), synchronously:
 - a record that carries its Session is decoded and evaluated right there (a few µs, no I/O,
-  tykevents.handle.monitor + the compiled ThresholdTable); only a fire leaves the ingest path;
+  tykevents.monitor.rule + the compiled ThresholdTable); only a fire leaves the ingest path;
 - a key-only record (no Session) becomes a lookup task: the session is read from the session
   store (Tyk's Redis layout, or memory), cached for `session_ttl` seconds, then evaluated.
 Fires and lookups run on the "monitor" lane (tykevents.work). A fire, with Redis configured,
-first claims its level in Redis (tykevents.store.monitor_state: compare-and-raise of the
+first claims its level in Redis (tykevents.monitor.shared: compare-and-raise of the
 key's fired level), so that two instances never fire the same level twice; then the TriggerExceeded event goes to
 the monitor webhook, built from tyk.conf `monitor.configuration` with the webhook machinery,
 and to nothing else (Tyk 7.4).
@@ -20,13 +20,13 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from tykevents.deliver.base import APIInfo, BuildContext, Handler, HandlerConfigError, HandlerDisabled
-from tykevents.gotemplate.gotime import go_time_string
-from tykevents.handle import monitor as rule
-from tykevents.handle.monitor import MonitorRule, QuotaState, RecordError
+from tykevents.golang.time import go_time_string
+from tykevents.monitor import rule
+from tykevents.monitor.rule import MonitorRule, QuotaState, RecordError
 from tykevents.model import Event
 from tykevents.runtime.keys import obfuscate_key
 from tykevents.runtime.ratelog import RateLimitedLog
-from tykevents.store.monitor_state import (
+from tykevents.monitor.shared import (
     FIRE, FIRED, NONRENEWING_TTL, SHARED_PREFIX, SharedLevels, stored_level)
 
 if TYPE_CHECKING:

@@ -69,7 +69,7 @@ def _monitor(cfg: Any) -> list[Problem]:
     if not cfg.monitor.enable_trigger_monitors:
         return []
     from tykevents.deliver.base import HandlerConfigError
-    from tykevents.deliver.monitor import build_monitor_webhook
+    from tykevents.monitor.service import build_monitor_webhook
 
     try:
         build_monitor_webhook(cfg, webhooks=object())  # built, never sent: no service needed

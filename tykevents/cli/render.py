@@ -12,7 +12,7 @@ import orjson
 def render_cli(args: argparse.Namespace) -> int:
     from tykevents.deliver.webhook.handler import TemplateLoadError, load_template, template_funcs
     from tykevents.gotemplate import TemplateError, parse
-    from tykevents.gotemplate.tykmeta import template_data
+    from tykevents.tykmeta import template_data
     from tykevents.model import MetaTypeError
 
     path = Path(args.templates) / "default_webhook.json" if args.template == "default" else Path(args.template)

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from tykevents.deliver.webhook import gourl
+from tykevents.golang import url as gourl
 
 
 def add_subcommands(subparsers: Any) -> None:
@@ -61,7 +61,7 @@ def _open_store(cfg: Any) -> Any:
     from tykevents.deliver.webhook.deadletter import FileDeadLetters, RedisDeadLetters
 
     if cfg.tykevents.state == "redis":
-        from tykevents.services import redis_client
+        from tykevents.store.redis import redis_client
 
         return RedisDeadLetters(redis_client(cfg))
     return FileDeadLetters(cfg.path(cfg.tykevents.webhooks.dead_letter_path))

@@ -14,7 +14,7 @@ import orjson
 from tykevents import __version__
 
 # Modules that add their own subcommands: each has add_subcommands(subparsers).
-PLUGINS = ("tykevents.deliver.webhook.cli",)
+PLUGINS = ("tykevents.cli.deadletter",)
 
 
 def _version() -> str:
@@ -42,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from tykevents.check import check
+    from tykevents.cli.check import check
 
     return check(args.conf, out=sys.stdout, strict=args.strict)
 
@@ -57,7 +57,7 @@ def _event_from_args(args: argparse.Namespace) -> list[bytes]:
     if not args.type:
         raise SystemExit("tykevents send: give --type (and --api-id, --meta) or --file")
     meta = orjson.loads(args.meta) if args.meta else {}
-    from tykevents.gotemplate.gotime import go_time_string
+    from tykevents.golang.time import go_time_string
 
     rec = {"Type": args.type, "Meta": meta, "TimeStamp": go_time_string(), "APIID": args.api_id, "OrgID": args.org_id}
     return [orjson.dumps(rec)]
@@ -111,7 +111,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from tykevents.render import render_cli
+    from tykevents.cli.render import render_cli
 
     return render_cli(args)
 

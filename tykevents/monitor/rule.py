@@ -1,7 +1,7 @@
 """The quota-threshold monitor's decisions: quota record -> QuotaState -> a fire, or nothing.
 
 Pure: no I/O, no clock (callers pass `now`). The side effects (session lookups, shared state
-in Redis, the webhook) live in tykevents.deliver.monitor; docs/monitor.md is the user's view.
+in Redis, the webhook) live in tykevents.monitor.service; docs/monitor.md is the user's view.
 
 The rule is Tyk's Check (spec 7.3) with tykevents' changes (product.md 3):
 - the session's own quota first; then, only if it fired nothing, each access-rights limit
@@ -26,7 +26,7 @@ from typing import Annotated, Any, NamedTuple, Protocol
 
 import msgspec
 
-from tykevents.gojson import INT64_MAX, INT64_MIN, fits_int64, float_int64, go_marshal
+from tykevents.golang.json import INT64_MAX, INT64_MIN, fits_int64, float_int64, go_marshal
 
 PERIOD_MAX = (1 << 32) - 2  # as the ThresholdTable clamps quota_renews
 LEVEL_MAX = 100.0
