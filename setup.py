@@ -4,6 +4,7 @@ The extensions are optional: without a C compiler the package still installs and
 twins (`*_py.py`) are used. Note that cythonize() drops Extension(optional=True), so the flag
 is set again on the objects it returns.
 """
+
 import glob
 import os
 

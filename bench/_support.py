@@ -4,6 +4,7 @@ a counting HTTP receiver in its own process.
 Imported as `_support` from bench scripts: `python bench/x.py` puts bench/ on sys.path, and
 the scripts insert it themselves for pytest.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -88,8 +90,13 @@ def send_timed(loadgen: Path, port: int, rate: int, total: int, *mode: str) -> t
     """Run the load generator on core 0 (bench/loadgen.c; `mode` is its optional trailing
     arguments): how many records it sent, and in how many seconds. A sender that cannot keep
     the offered rate takes longer, so the achieved rate is sent / seconds."""
-    out = subprocess.run(pin(0) + [str(loadgen), "127.0.0.1", str(port), str(rate), str(total), *mode],
-                         capture_output=True, text=True, timeout=total / max(rate, 1) * 3 + 30, check=True)
+    out = subprocess.run(
+        pin(0) + [str(loadgen), "127.0.0.1", str(port), str(rate), str(total), *mode],
+        capture_output=True,
+        text=True,
+        timeout=total / max(rate, 1) * 3 + 30,
+        check=True,
+    )
     fields = dict(kv.split("=") for kv in out.stdout.split())
     return int(fields["sent"]), float(fields["seconds"])
 
@@ -115,7 +122,7 @@ def settled(read: Callable[[], int], quiet: float = 0.4) -> int:
     return last
 
 
-def terminate(proc: "subprocess.Popen[Any]", timeout: float = 15) -> None:
+def terminate(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
     """SIGTERM (the daemon drains), then SIGKILL if it takes longer than `timeout`."""
     if proc.poll() is None:
         proc.terminate()
@@ -130,8 +137,12 @@ class CountingReceiver:
     """RECEIVER in a subprocess pinned to `core`; count() asks it how many requests it answered."""
 
     def __init__(self, core: int) -> None:
-        self.proc = subprocess.Popen(pin(core) + [sys.executable, "-c", RECEIVER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            pin(core) + [sys.executable, "-c", RECEIVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
 

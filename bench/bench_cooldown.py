@@ -14,11 +14,13 @@ memory per live key (the compiled twin's is its whole C storage; the pure twin's
 estimate of its dict). The tables are filled through acquire_many; the pure 10**7 table
 takes a couple of GB and about 15 s to fill.
 """
+
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -69,8 +71,9 @@ class Loaded:
             release(d)
 
 
-@pytest.fixture(scope="module", params=[(t, n) for n in SIZES for t in TWINS],
-                ids=lambda p: f"{p[0]}-{p[1]:.0e}")
+@pytest.fixture(
+    scope="module", params=[(t, n) for n in SIZES for t in TWINS], ids=lambda p: f"{p[0]}-{p[1]:.0e}"
+)
 def loaded(request: pytest.FixtureRequest) -> Iterator[Loaded]:
     twin, n = request.param
     data = Loaded(twin, n)
@@ -85,8 +88,12 @@ def _record(benchmark: Any, loaded: Loaded, what: str) -> None:
         return
     ns = stats.stats.median / loaded.k * 1e9  # the median: vCPU stalls skew means
     _results[(loaded.twin, loaded.n, what)] = ns
-    benchmark.extra_info.update(ns_per_op=round(ns, 1), keys=loaded.n, ops_per_round=loaded.k,
-                                bytes_per_key=round(_memory[(loaded.twin, loaded.n)], 1))
+    benchmark.extra_info.update(
+        ns_per_op=round(ns, 1),
+        keys=loaded.n,
+        ops_per_round=loaded.k,
+        bytes_per_key=round(_memory[(loaded.twin, loaded.n)], 1),
+    )
 
 
 def test_acquire_fresh(benchmark: Any, loaded: Loaded) -> None:

@@ -6,6 +6,7 @@
 (what the datagram ingest hands it per recvmmsg batch); the references in the same run are a bare msgspec decode of the same bytes
 into a Struct, and a dict lookup, so the figures read as ratios.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,19 @@ N = 1000
 def datagrams(api: str) -> list[bytes]:
     out = []
     for i in range(N):
-        rec = {"Type": ["AuthFailure", "RatelimitExceeded", "QuotaExceeded"][i % 3],
-               "Meta": {"Message": "Key Quota Limit Exceeded", "OriginatingRequest": "", "Path": f"/api/v1/orders/{i}",
-                        "Origin": f"10.0.{i % 250}.7", "Key": f"5e9d9544a1dcd60001d0ed20a8f3c2b1{i:04d}"},
-               "TimeStamp": "2026-11-24 20:12:27.068982699 +0000 UTC", "APIID": api,
-               "OrgID": "5e9d9544a1dcd60001d0ed20"}
+        rec = {
+            "Type": ["AuthFailure", "RatelimitExceeded", "QuotaExceeded"][i % 3],
+            "Meta": {
+                "Message": "Key Quota Limit Exceeded",
+                "OriginatingRequest": "",
+                "Path": f"/api/v1/orders/{i}",
+                "Origin": f"10.0.{i % 250}.7",
+                "Key": f"5e9d9544a1dcd60001d0ed20a8f3c2b1{i:04d}",
+            },
+            "TimeStamp": "2026-11-24 20:12:27.068982699 +0000 UTC",
+            "APIID": api,
+            "OrgID": "5e9d9544a1dcd60001d0ed20",
+        }
         out.append(json.dumps(rec, separators=(",", ":")).encode())
     return out
 
@@ -56,7 +65,7 @@ def test_pipeline_unmatched_event(benchmark, pipeline: Pipeline) -> None:
     """Known API, no handler for the event: decode + route, the bulk of a busy gateway."""
     data = datagrams("api-0")
     feed = pipeline.feed_datagrams
-    batches = [data[i:i + 64] for i in range(0, len(data), 64)]
+    batches = [data[i : i + 64] for i in range(0, len(data), 64)]
 
     def run() -> None:
         for b in batches:
@@ -69,7 +78,7 @@ def test_pipeline_unmatched_event(benchmark, pipeline: Pipeline) -> None:
 def test_pipeline_unknown_api(benchmark, pipeline: Pipeline) -> None:
     data = datagrams("nope")
     feed = pipeline.feed_datagrams
-    batches = [data[i:i + 64] for i in range(0, len(data), 64)]
+    batches = [data[i : i + 64] for i in range(0, len(data), 64)]
 
     def run() -> None:
         for b in batches:
@@ -82,7 +91,7 @@ def test_pipeline_matched_event(benchmark, pipeline: Pipeline) -> None:
     """Routed to one handler: Event built and queued on its lane (the handler is not run)."""
     data = [d.replace(b'"AuthFailure"', b'"NeverSent"') for d in datagrams("api-0")]
     feed = pipeline.feed_datagrams
-    batches = [data[i:i + 64] for i in range(0, len(data), 64)]
+    batches = [data[i : i + 64] for i in range(0, len(data), 64)]
     lane = pipeline.lanes["log"]
 
     def run() -> None:

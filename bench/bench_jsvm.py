@@ -13,6 +13,7 @@ Measured, each the median of `rounds`:
 for a trivial handler and for the sample logging handler (tests/data/js), whose log() lines
 go to a logger with only a NullHandler. Ratios are against "raw trivial".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,9 @@ import logging
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,10 +37,16 @@ from tykevents.deliver.jsvm.runtime import JSRuntime  # noqa: E402
 from tykevents.model import Event  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "js" / "sample_event_handler.js"
-TRIVIAL = "var trivialHandler = new TykJS.TykEventHandlers.NewEventHandler({});\n" \
-          "trivialHandler.NewHandler(function (event, context) { return; });\n"
-META = {"Message": "Key not authorised", "Path": "/api/v1/orders?page=2", "Origin": "10.1.2.3",
-        "Key": "5e9d9544a1dcd60001d0ed20c0ffee"}
+TRIVIAL = (
+    "var trivialHandler = new TykJS.TykEventHandlers.NewEventHandler({});\n"
+    "trivialHandler.NewHandler(function (event, context) { return; });\n"
+)
+META = {
+    "Message": "Key not authorised",
+    "Path": "/api/v1/orders?page=2",
+    "Origin": "10.1.2.3",
+    "Key": "5e9d9544a1dcd60001d0ed20c0ffee",
+}
 STAMP = "2024-03-05 14:07:09.123456789 +0000 UTC"
 EVENT_JSON = Event("AuthFailure", orjson.dumps(META), STAMP, "api-1", "org-1").message_json().decode()
 CONTEXT_JSON = '{"APIID":"api-1","OrgID":"org-1"}'
@@ -74,7 +82,10 @@ def make_runtime() -> tuple[JSRuntime, dict[str, int]]:
     rt = JSRuntime({}, None, call_time_limit=5.0)
     rt.load_source(TRIVIAL, "trivial.js")
     rt.load_file(str(SAMPLE))
-    return rt, {"trivial": rt.register_handler("trivialHandler"), "sample": rt.register_handler("sampleHandler")}
+    return rt, {
+        "trivial": rt.register_handler("trivialHandler"),
+        "sample": rt.register_handler("sampleHandler"),
+    }
 
 
 async def through_runtime(rt: JSRuntime, hid: int, n: int, conc: int) -> float:
@@ -91,8 +102,15 @@ async def through_handler(h: JSHandler, n: int, conc: int) -> float:
     async def worker(k: int) -> None:
         for _ in range(k):
             # A fresh Event each time, as the pipeline delivers them (message_json not cached).
-            await h.handle(Event("AuthFailure", b'{"Message":"Key not authorised","Path":"/x",'
-                                 b'"Origin":"10.1.2.3","Key":"abc"}', STAMP, "api-1", "org-1"))
+            await h.handle(
+                Event(
+                    "AuthFailure",
+                    b'{"Message":"Key not authorised","Path":"/x","Origin":"10.1.2.3","Key":"abc"}',
+                    STAMP,
+                    "api-1",
+                    "org-1",
+                )
+            )
 
     t = time.perf_counter()
     await asyncio.gather(*(worker(n // conc) for _ in range(conc)))
@@ -114,8 +132,10 @@ def main() -> None:
 
     n, rounds = args.count, args.rounds
     ref = median(lambda: raw_trivial(n * 5), rounds)
-    rows: list[tuple[str, float]] = [("raw trivial (reference)", ref),
-                                     ("raw dispatch", median(lambda: raw_dispatch(n), rounds))]
+    rows: list[tuple[str, float]] = [
+        ("raw trivial (reference)", ref),
+        ("raw dispatch", median(lambda: raw_dispatch(n), rounds)),
+    ]
     rt, hids = make_runtime()
 
     async def run() -> None:
@@ -137,6 +157,7 @@ def main() -> None:
 
 
 # -- pytest-benchmark: one call per round, CPU paths only -------------------------------------
+
 
 def test_raw_quickjs_dispatch(benchmark: Any) -> None:
     ctx = quickjs.Context()

@@ -13,6 +13,7 @@ Measured in one run, best of `repeat` (the machine is noisy: compare ratios, not
              key, evaluate, queue the fire (what a record with an embedded session costs)
   reference  decoding the same records' wire JSON into model.Record (stage 2 alone)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,9 @@ import random
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -31,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fast.conftest import load_twin  # noqa: E402
 from tykevents.config import Lanes as LaneSettings  # noqa: E402
-from tykevents.decode import decode  # noqa: E402
-from tykevents.monitor.service import MonitorService  # noqa: E402
 from tykevents.config import load_config  # noqa: E402
+from tykevents.decode import decode  # noqa: E402
 from tykevents.deliver.webhook.service import WebhookService  # noqa: E402
+from tykevents.monitor.service import MonitorService  # noqa: E402
 from tykevents.runtime.metrics import Stats  # noqa: E402
 from tykevents.work import Lanes  # noqa: E402
 
@@ -54,10 +56,23 @@ class Workload:
         self.qmax = array("q", [c[1] for c in self.cols])
         self.rem = array("q", [c[2] for c in self.cols])
         self.renews = array("q", [c[3] for c in self.cols])
-        self.wire = [orjson.dumps({"Kind": "quota", "Key": f"key-{i % keys:08d}-9f3a1c", "Session": {
-            "org_id": "5e9d9544a1dcd60001d0ed20", "quota_max": QMAX, "quota_remaining": c[2],
-            "quota_renews": renews, "quota_renewal_rate": 3600, "monitor": {"trigger_limits": LIMITS}}})
-            for i, c in enumerate(self.cols)]
+        self.wire = [
+            orjson.dumps(
+                {
+                    "Kind": "quota",
+                    "Key": f"key-{i % keys:08d}-9f3a1c",
+                    "Session": {
+                        "org_id": "5e9d9544a1dcd60001d0ed20",
+                        "quota_max": QMAX,
+                        "quota_remaining": c[2],
+                        "quota_renews": renews,
+                        "quota_renewal_rate": 3600,
+                        "monitor": {"trigger_limits": LIMITS},
+                    },
+                }
+            )
+            for i, c in enumerate(self.cols)
+        ]
         self.records = [decode(w, _never)[0] for w in self.wire]
 
 
@@ -80,9 +95,13 @@ def batch(table: Any, w: Workload) -> int:
 def monitor(table: Any) -> MonitorService:
     """A MonitorService configured from a real tyk.conf, with a monitor lane that is not
     served: fires queue there, so only the inline path is measured."""
-    env = {"TYK_GW_MONITOR_ENABLETRIGGERMONITORS": "true", "TYK_GW_MONITOR_MONITORUSERKEYS": "true",
-           "TYK_GW_MONITOR_CONFIG_METHOD": "POST", "TYK_GW_MONITOR_CONFIG_TARGETPATH": "http://127.0.0.1:9/",
-           "TYK_GW_TEMPLATEPATH": str(ROOT / "templates")}
+    env = {
+        "TYK_GW_MONITOR_ENABLETRIGGERMONITORS": "true",
+        "TYK_GW_MONITOR_MONITORUSERKEYS": "true",
+        "TYK_GW_MONITOR_CONFIG_METHOD": "POST",
+        "TYK_GW_MONITOR_CONFIG_TARGETPATH": "http://127.0.0.1:9/",
+        "TYK_GW_TEMPLATEPATH": str(ROOT / "templates"),
+    }
     svc = MonitorService(table=table, webhooks=WebhookService())
     svc.configure(load_config(None, env))
     assert svc.handler is not None
@@ -143,6 +162,7 @@ def main() -> None:
 
 
 # -- pytest-benchmark ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def workload() -> Workload:

@@ -9,6 +9,7 @@ references produce the same QuotaExceeded body with str.format and a hand-writte
 escape, and serialise the Meta with orjson; quote the engine as a ratio to them
 (pytest-benchmark's table shows each mean; the target is well under 20 us).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,26 +17,43 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tykevents.gotemplate import parse
 from tykevents.golang.time import TYK_FUNCS
+from tykevents.gotemplate import parse
 from tykevents.tykmeta import template_data
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = (ROOT / "templates" / "default_webhook.json").read_text(encoding="utf-8")
 
-QUOTA_META = {"Message": "Key \"Quota\" <Limit> & 'x' +1", "Path": "/api/v1/x?a=1&b=2",
-              "Origin": "10.0.0.1", "Key": "abc+def/="}
-TRIGGER_META = {"Message": "Quota trigger reached", "org_id": "org1", "key": "key1",
-                "trigger_limit": 80, "usage_percentage": 85}
+QUOTA_META = {
+    "Message": "Key \"Quota\" <Limit> & 'x' +1",
+    "Path": "/api/v1/x?a=1&b=2",
+    "Origin": "10.0.0.1",
+    "Key": "abc+def/=",
+}
+TRIGGER_META = {
+    "Message": "Quota trigger reached",
+    "org_id": "org1",
+    "key": "key1",
+    "trigger_limit": 80,
+    "usage_percentage": 85,
+}
 STAMP = "2024-03-06 14:07:09.123456 +0000 UTC"
 
-BODY = ('\n{{\n    "event": "{event}",\n    "message": "{message}",\n    "path": "{path}",\n'
-        '    "origin": "{origin}",\n    "key": "{key}"\n}}\n\n\n')
+BODY = (
+    '\n{{\n    "event": "{event}",\n    "message": "{message}",\n    "path": "{path}",\n'
+    '    "origin": "{origin}",\n    "key": "{key}"\n}}\n\n\n'
+)
 
 
 def _esc(s: str) -> str:
-    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&#34;").replace("'", "&#39;").replace("+", "&#43;"))
+    return (
+        s.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+        .replace("+", "&#43;")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +65,13 @@ def tpl():
 def test_engine_quota_exceeded(benchmark, tpl):
     data = template_data("QuotaExceeded", QUOTA_META, STAMP)
     out = benchmark(tpl.execute, data)
-    assert out == BODY.format(event="QuotaExceeded", message=_esc(QUOTA_META["Message"]),
-                              path=_esc(QUOTA_META["Path"]), origin="10.0.0.1",
-                              key=_esc(QUOTA_META["Key"]))
+    assert out == BODY.format(
+        event="QuotaExceeded",
+        message=_esc(QUOTA_META["Message"]),
+        path=_esc(QUOTA_META["Path"]),
+        origin="10.0.0.1",
+        key=_esc(QUOTA_META["Key"]),
+    )
 
 
 @pytest.mark.benchmark(group="webhook-body")
@@ -64,8 +86,14 @@ def test_reference_str_format(benchmark):
     m = QUOTA_META
 
     def render() -> str:
-        return BODY.format(event="QuotaExceeded", message=_esc(m["Message"]),
-                           path=_esc(m["Path"]), origin=_esc(m["Origin"]), key=_esc(m["Key"]))
+        return BODY.format(
+            event="QuotaExceeded",
+            message=_esc(m["Message"]),
+            path=_esc(m["Path"]),
+            origin=_esc(m["Origin"]),
+            key=_esc(m["Key"]),
+        )
+
     assert benchmark(render).startswith("\n{\n")
 
 

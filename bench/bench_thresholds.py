@@ -14,13 +14,15 @@ per call is measured too. ns/record = median round time / records. The final tab
 each twin's ns/record and the compiled/pure speed-up measured in this run (target >= 5x
 per call), and the compiled table's bytes per key when full.
 """
+
 from __future__ import annotations
 
 import importlib
 import random
 import time
 from array import array
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -168,8 +170,11 @@ def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if not _results:
         return
-    lines = ["", "thresholds ns/record (compiled | pure | speed-up)",
-             f"{'workload':>13} {'compiled':>9} {'pure':>9} {'x':>6}"]
+    lines = [
+        "",
+        "thresholds ns/record (compiled | pure | speed-up)",
+        f"{'workload':>13} {'compiled':>9} {'pure':>9} {'x':>6}",
+    ]
     for what in ("steady call", "steady batch", "climb call", "climb batch", "tyk call"):
         c, p = _results.get(("c", what)), _results.get(("py", what))
         if c is not None and p is not None:

@@ -17,6 +17,7 @@ The receiver's own count is checked against what the client saw.
 pytest-benchmark also collects the CPU-only parts:
     python -m pytest bench/bench_webhook.py --benchmark-enable -p no:cacheprovider
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,13 @@ for _p in (str(HERE.parent), str(HERE)):  # tykevents and _support, however this
         sys.path.insert(0, _p)
 from _support import ROOT, CountingReceiver  # noqa: E402
 
-META = {"Message": "Key Quota Limit Exceeded", "Path": "/api/v1/orders", "Origin": "10.1.2.3",
-        "Key": "5f4dcc3b5aa765d61d8327deb882cf99", "OriginatingRequest": ""}
+META = {
+    "Message": "Key Quota Limit Exceeded",
+    "Path": "/api/v1/orders",
+    "Origin": "10.1.2.3",
+    "Key": "5f4dcc3b5aa765d61d8327deb882cf99",
+    "OriginatingRequest": "",
+}
 TS = "2025-01-02 03:04:05.123456789 +0000 UTC"
 
 
@@ -63,12 +69,13 @@ async def wait_done(svc: Any) -> None:
 
 
 def make_service(concurrency: int, tmp: str) -> Any:
+    from tykevents.config import WebhookSettings
     from tykevents.deliver.webhook.metrics import CountingMetrics
     from tykevents.deliver.webhook.service import WebhookService
-    from tykevents.config import WebhookSettings
 
-    settings = WebhookSettings(max_per_host=concurrency, pending_limit=10_000_000,
-                               dead_letter_path=os.path.join(tmp, "dl.jsonl"))
+    settings = WebhookSettings(
+        max_per_host=concurrency, pending_limit=10_000_000, dead_letter_path=os.path.join(tmp, "dl.jsonl")
+    )
     return WebhookService(settings, metrics=CountingMetrics())
 
 
@@ -96,10 +103,16 @@ def build_handler(url: str, svc: Any, tmp: str) -> Any:
     from tykevents.deliver.base import APIInfo, BuildContext
     from tykevents.deliver.webhook.handler import build_webhook_handler
 
-    ctx = BuildContext(Config(base_dir=tmp, template_path=str(ROOT / "templates")),
-                       APIInfo("api1", "org1", "bench", "bench"), "bench", {"webhooks": svc})
-    return build_webhook_handler({"target_path": url, "method": "POST", "event_timeout": 60,
-                                  "header_map": {"X-Tyk-Test": "bench"}}, ctx)
+    ctx = BuildContext(
+        Config(base_dir=tmp, template_path=str(ROOT / "templates")),
+        APIInfo("api1", "org1", "bench", "bench"),
+        "bench",
+        {"webhooks": svc},
+    )
+    return build_webhook_handler(
+        {"target_path": url, "method": "POST", "event_timeout": 60, "header_map": {"X-Tyk-Test": "bench"}},
+        ctx,
+    )
 
 
 def events(n: int, salt: str) -> list[Any]:
@@ -107,8 +120,10 @@ def events(n: int, salt: str) -> list[Any]:
 
     from tykevents.model import Event
 
-    return [Event("QuotaExceeded", orjson.dumps({**META, "Key": f"{salt}-{i:08d}"}), TS, "api1", "org1")
-            for i in range(n)]
+    return [
+        Event("QuotaExceeded", orjson.dumps({**META, "Key": f"{salt}-{i:08d}"}), TS, "api1", "org1")
+        for i in range(n)
+    ]
 
 
 async def handler_rate(url: str, count: int, concurrency: int, tmp: str, salt: str) -> tuple[float, float]:
@@ -132,8 +147,8 @@ async def handler_rate(url: str, count: int, concurrency: int, tmp: str, salt: s
 
 def cpu_costs(tmp: str, n: int = 20000) -> dict[str, float]:
     """µs per event, no network: render (Meta decode + template), checksum, cooldown."""
-    from tykevents.tykmeta import template_data
     from tykevents.store.cooldown import MemoryCooldown
+    from tykevents.tykmeta import template_data
 
     h = build_handler("http://127.0.0.1:9/hook", None, tmp)
     evs = events(n, "cpu")
@@ -147,6 +162,7 @@ def cpu_costs(tmp: str, n: int = 20000) -> dict[str, float]:
     async def acquire_all() -> None:
         for d in digests:
             await cd.acquire(d, 60)
+
     asyncio.run(acquire_all())
     t3 = time.perf_counter()
     return {"render": (t1 - t0) / n * 1e6, "checksum": (t2 - t1) / n * 1e6, "cooldown": (t3 - t2) / n * 1e6}
@@ -173,14 +189,18 @@ async def run(args: argparse.Namespace, tmp: str) -> None:
         rx.close()
     ref = statistics.median(r for r, _ in results["reference"])
     ref_cpu = statistics.median(c for _, c in results["reference"])
-    print(f"body {len(body)} bytes, {args.count} requests per run, concurrency {args.concurrency}, "
-          f"median of {args.rounds}; receiver counted {seen} requests")
+    print(
+        f"body {len(body)} bytes, {args.count} requests per run, concurrency {args.concurrency}, "
+        f"median of {args.rounds}; receiver counted {seen} requests"
+    )
     for name, values in results.items():
         rate = statistics.median(r for r, _ in values)
         cpu = statistics.median(c for _, c in values)
-        print(f"  {name:<10} {rate:>9,.0f} deliveries/s ({rate / ref:.2f} x reference)   "
-              f"{cpu:6.1f} µs CPU/delivery ({cpu / ref_cpu:.2f} x)   "
-              f"[{', '.join(f'{r:,.0f}' for r, _ in values)}]")
+        print(
+            f"  {name:<10} {rate:>9,.0f} deliveries/s ({rate / ref:.2f} x reference)   "
+            f"{cpu:6.1f} µs CPU/delivery ({cpu / ref_cpu:.2f} x)   "
+            f"[{', '.join(f'{r:,.0f}' for r, _ in values)}]"
+        )
 
 
 def main() -> None:
@@ -201,13 +221,22 @@ def main() -> None:
 
 # -- pytest-benchmark (CPU-only parts) ----------------------------------------------------------
 
+
 def test_render_and_checksum(benchmark: Any, tmp_path: Path) -> None:
     from tykevents.tykmeta import template_data
 
     h = build_handler("http://127.0.0.1:9/hook", None, str(tmp_path))
     ev2 = events(1, "pb")[0]
-    assert len(benchmark(lambda: h.plan.checksum(h.template.render_bytes(
-        template_data(ev2.type, ev2.meta(), ev2.timestamp))))) == 16
+    assert (
+        len(
+            benchmark(
+                lambda: h.plan.checksum(
+                    h.template.render_bytes(template_data(ev2.type, ev2.meta(), ev2.timestamp))
+                )
+            )
+        )
+        == 16
+    )
 
 
 def test_wire_headers(benchmark: Any) -> None:

@@ -19,6 +19,7 @@ time, and every process started here is ended by PID.
 Until tykevents.services wires the monitor, the daemon runner below wires it itself (the
 same calls: MonitorService.configure / attach, Pipeline.quota_sink = sink).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,23 +80,55 @@ class Daemon:
         apps = tmp / "apps"
         apps.mkdir()
         for i in range(4):  # the load generator's API ids, with a handler for an event never sent
-            (apps / f"api-{i}.json").write_text(json.dumps({
-                "api_id": f"api-{i}", "org_id": "o", "name": f"api {i}",
-                "event_handlers": {"events": {"NeverSent": [
-                    {"handler_name": "eh_log_handler", "handler_meta": {"prefix": "x"}}]}}}))
+            (apps / f"api-{i}.json").write_text(
+                json.dumps(
+                    {
+                        "api_id": f"api-{i}",
+                        "org_id": "o",
+                        "name": f"api {i}",
+                        "event_handlers": {
+                            "events": {
+                                "NeverSent": [
+                                    {"handler_name": "eh_log_handler", "handler_meta": {"prefix": "x"}}
+                                ]
+                            }
+                        },
+                    }
+                )
+            )
         conf = tmp / "tyk.conf"
-        conf.write_text(json.dumps({
-            "app_path": str(apps), "log_level": "warn", "template_path": str(ROOT / "templates"),
-            "monitor": {"enable_trigger_monitors": True, "monitor_user_keys": True, "monitor_org_keys": True,
-                        "configuration": {"method": "POST", "target_path": f"http://127.0.0.1:{hook_port}/monitor",
-                                          "template_path": str(ROOT / "templates" / "monitor_template.json")}},
-            "tykevents": {"listen": {"udp": [f"127.0.0.1:{self.port}"]}, "metrics": f"127.0.0.1:{self.http}",
-                          "max_record_bytes": 65536},
-        }))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        conf.write_text(
+            json.dumps(
+                {
+                    "app_path": str(apps),
+                    "log_level": "warn",
+                    "template_path": str(ROOT / "templates"),
+                    "monitor": {
+                        "enable_trigger_monitors": True,
+                        "monitor_user_keys": True,
+                        "monitor_org_keys": True,
+                        "configuration": {
+                            "method": "POST",
+                            "target_path": f"http://127.0.0.1:{hook_port}/monitor",
+                            "template_path": str(ROOT / "templates" / "monitor_template.json"),
+                        },
+                    },
+                    "tykevents": {
+                        "listen": {"udp": [f"127.0.0.1:{self.port}"]},
+                        "metrics": f"127.0.0.1:{self.http}",
+                        "max_record_bytes": 65536,
+                    },
+                }
+            )
+        )
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         self.log = open(tmp / "daemon.log", "wb")
-        self.proc = subprocess.Popen(pin(1) + [sys.executable, "-c", RUNNER, str(conf)], cwd=tmp, env=env,
-                                     stderr=self.log)
+        self.proc = subprocess.Popen(
+            pin(1) + [sys.executable, "-c", RUNNER, str(conf)], cwd=tmp, env=env, stderr=self.log
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -137,10 +170,17 @@ class Daemon:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=2.0, help="duration of each step")
-    ap.add_argument("--records-per-key", type=int, default=1000,
-                    help="quota records per key per step (the key's quota_max is 1000: one record per request)")
-    ap.add_argument("--rates", default="25000,50000,75000,100000,125000,150000,200000,250000,300000",
-                    help="offered record rates to step through")
+    ap.add_argument(
+        "--records-per-key",
+        type=int,
+        default=1000,
+        help="quota records per key per step (the key's quota_max is 1000: one record per request)",
+    )
+    ap.add_argument(
+        "--rates",
+        default="25000,50000,75000,100000,125000,150000,200000,250000,300000",
+        help="offered record rates to step through",
+    )
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     best = {"event": 0, "quota": 0}
@@ -152,7 +192,9 @@ def main() -> None:
         daemon = Daemon(Path(tmp), hook.port)
         try:
             renews = int(time.time()) + 3600
-            print(f"{'offered/s':>10} {'kind':>6} {'sent':>9} {'received':>9} {'loss':>8} {'cpu µs':>8}  webhooks")
+            print(
+                f"{'offered/s':>10} {'kind':>6} {'sent':>9} {'received':>9} {'loss':>8} {'cpu µs':>8}  webhooks"
+            )
             for step, rate in enumerate(rates):
                 total = int(rate * args.seconds)
                 # loadgen's quota mode runs keys 64 at a time: a multiple of 64 keys, 3 levels each.
@@ -173,8 +215,11 @@ def main() -> None:
                     loss = 1 - got / sent if sent else 1.0
                     hooks = f"{hook.count() - hooks_before} (expected {expected})" if mode == "quota" else ""
                     ok = loss < LOSS_LIMIT
-                    print(f"{rate:>10,} {mode:>6} {sent:>9,} {got:>9,} {loss:>8.3%} {cpu_us:>8.2f}  {hooks}"
-                          f"{'' if ok else '  LOSS'}", flush=True)
+                    print(
+                        f"{rate:>10,} {mode:>6} {sent:>9,} {got:>9,} {loss:>8.3%} {cpu_us:>8.2f}  {hooks}"
+                        f"{'' if ok else '  LOSS'}",
+                        flush=True,
+                    )
                     if ok:
                         best[mode] = rate
                         cpu[mode].append(cpu_us)
@@ -193,8 +238,10 @@ def main() -> None:
     print(f"  ratio quota / reference:              {ratio:.2f}")
     med = {k: statistics.median(v) if v else float("nan") for k, v in cpu.items()}
     print("daemon CPU per record (median of the lossless steps; robust on a noisy machine):")
-    print(f"  plain events: {med['event']:.2f} µs   quota records: {med['quota']:.2f} µs (webhooks included)   "
-          f"ratio {med['quota'] / med['event']:.2f}")
+    print(
+        f"  plain events: {med['event']:.2f} µs   quota records: {med['quota']:.2f} µs (webhooks included)   "
+        f"ratio {med['quota'] / med['event']:.2f}"
+    )
     print(f"  levels fired in total (metric):       {fired:,.0f}")
 
 

@@ -13,6 +13,7 @@ its capacity beyond what one sender core can offer. Sender and receiver are pinn
 different cores when taskset exists. Everything is on loopback, bounded in count and time,
 and every process started here is ended by PID.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,12 @@ class Reference:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen(pin(1) + [sys.executable, "-c", REFERENCE, str(self.port)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            pin(1) + [sys.executable, "-c", REFERENCE, str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
 
     def received(self) -> int:
@@ -94,18 +99,41 @@ class Daemon:
         # The load generator's API ids exist, with a handler for an event it never sends, so
         # every event is decoded and routed and matches no handler.
         for i in range(4):
-            (apps / f"api-{i}.json").write_text(json.dumps({
-                "api_id": f"api-{i}", "org_id": "o", "name": f"api {i}",
-                "event_handlers": {"events": {"NeverSent": [
-                    {"handler_name": "eh_log_handler", "handler_meta": {"prefix": "x"}}]}}}))
+            (apps / f"api-{i}.json").write_text(
+                json.dumps(
+                    {
+                        "api_id": f"api-{i}",
+                        "org_id": "o",
+                        "name": f"api {i}",
+                        "event_handlers": {
+                            "events": {
+                                "NeverSent": [
+                                    {"handler_name": "eh_log_handler", "handler_meta": {"prefix": "x"}}
+                                ]
+                            }
+                        },
+                    }
+                )
+            )
         conf = tmp / "tyk.conf"
-        conf.write_text(json.dumps({
-            "app_path": str(apps), "log_level": "warn",
-            "tykevents": {"listen": {"udp": [f"127.0.0.1:{self.port}"]},
-                          "metrics": f"127.0.0.1:{self.http}", "max_record_bytes": 65536},
-        }))
-        self.proc = subprocess.Popen(pin(1) + [sys.executable, "-m", "tykevents", "run", "-c", str(conf)],
-                                     cwd=ROOT, stderr=subprocess.DEVNULL)
+        conf.write_text(
+            json.dumps(
+                {
+                    "app_path": str(apps),
+                    "log_level": "warn",
+                    "tykevents": {
+                        "listen": {"udp": [f"127.0.0.1:{self.port}"]},
+                        "metrics": f"127.0.0.1:{self.http}",
+                        "max_record_bytes": 65536,
+                    },
+                }
+            )
+        )
+        self.proc = subprocess.Popen(
+            pin(1) + [sys.executable, "-m", "tykevents", "run", "-c", str(conf)],
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -131,8 +159,9 @@ class Daemon:
         terminate(self.proc)
 
 
-def sweep(receiver: Reference | Daemon, loadgen: Path, rates: list[int], seconds: float,
-          per: int) -> tuple[int, float, str]:
+def sweep(
+    receiver: Reference | Daemon, loadgen: Path, rates: list[int], seconds: float, per: int
+) -> tuple[int, float, str]:
     """(highest lossless achieved rate, CPU µs per event over lossless steps, why it stopped)."""
     best, cpu, events, why = 0, 0.0, 0, "end of the rate list"
     print(f"\n{receiver.name}")
@@ -145,8 +174,10 @@ def sweep(receiver: Reference | Daemon, loadgen: Path, rates: list[int], seconds
         achieved = int(sent / secs) if secs > 0 else 0
         loss = 1 - got / sent if sent else 1.0
         ok = loss < LOSS_LIMIT
-        print(f"  offered {rate:>9,}/s  achieved {achieved:>9,}/s  received {got:>10,}  loss {loss:7.3%}  "
-              f"cpu {(c1 - c0) / max(got, 1) * 1e6:5.2f} µs/event  {'ok' if ok else 'LOSS'}")
+        print(
+            f"  offered {rate:>9,}/s  achieved {achieved:>9,}/s  received {got:>10,}  loss {loss:7.3%}  "
+            f"cpu {(c1 - c0) / max(got, 1) * 1e6:5.2f} µs/event  {'ok' if ok else 'LOSS'}"
+        )
         if not ok:
             why = "loss"
             break
@@ -162,8 +193,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=2.0, help="duration of each step")
     ap.add_argument("--per", type=int, default=1, help="events per datagram")
-    ap.add_argument("--rates", default="100000,200000,300000,400000,500000,600000,700000,800000,900000,1000000,1200000,1400000",
-                    help="offered event rates to step through")
+    ap.add_argument(
+        "--rates",
+        default="100000,200000,300000,400000,500000,600000,700000,800000,900000,1000000,1200000,1400000",
+        help="offered event rates to step through",
+    )
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     loadgen = build_loadgen()
@@ -183,8 +217,10 @@ def main() -> None:
     print(f"  tykevents daemon:                   {d_best:>9,} events/s  (stopped by: {d_why})")
     print(f"  ratio daemon / reference:           {d_best / ref_best if ref_best else float('nan'):.2f}")
     print("receiver CPU per event over the lossless steps (capacity beyond one sender core):")
-    print(f"  reference {ref_cpu:.2f} µs   daemon {d_cpu:.2f} µs   "
-          f"capacity ratio daemon / reference {ref_cpu / d_cpu if d_cpu else float('nan'):.2f}")
+    print(
+        f"  reference {ref_cpu:.2f} µs   daemon {d_cpu:.2f} µs   "
+        f"capacity ratio daemon / reference {ref_cpu / d_cpu if d_cpu else float('nan'):.2f}"
+    )
 
 
 if __name__ == "__main__":

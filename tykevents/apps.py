@@ -5,6 +5,7 @@ The output is classic-shaped on purpose: Tyk itself converts OAS `eventHandlers`
 `handler_meta`. A broken file or entry is reported with file and JSON path and skipped;
 everything else keeps loading.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,9 +55,7 @@ class Problem:
 _MISSING: Any = object()
 
 
-def classic_entries(
-    event_handlers: Any, where: str, problems: list[Problem]
-) -> list[HandlerEntry]:
+def classic_entries(event_handlers: Any, where: str, problems: list[Problem]) -> list[HandlerEntry]:
     """`{"events": {"<Event>": [{"handler_name", "handler_meta"}, ...]}}` -> entries."""
     out: list[HandlerEntry] = []
     if event_handlers is None:
@@ -97,22 +96,24 @@ def _parse_cooldown(value: Any, where: str, problems: list[Problem]) -> int | No
     if value is _MISSING or value == "":
         return 0
     if not isinstance(value, str):
-        problems.append(Problem(where, "error while parsing duration: expected a string like \"10s\""))
+        problems.append(Problem(where, 'error while parsing duration: expected a string like "10s"'))
         return None
     try:
         ns = parse_go_duration(value)
     except ValueError:
         problems.append(
-            Problem(where, f"invalid duration {value!r}: treated as 0 (no cooldown), as Tyk does",
-                    logging.WARNING)
+            Problem(
+                where, f"invalid duration {value!r}: treated as 0 (no cooldown), as Tyk does", logging.WARNING
+            )
         )
         return 0
     sec = abs(ns) // 1_000_000_000 * (1 if ns >= 0 else -1)  # Go's / and % truncate
     return int(float(sec) + float(ns - sec * 1_000_000_000) / 1e9)
 
 
-def _typed(entry: dict[str, Any], key: str, typ: type, default: Any, where: str,
-           problems: list[Problem]) -> Any:
+def _typed(
+    entry: dict[str, Any], key: str, typ: type, default: Any, where: str, problems: list[Problem]
+) -> Any:
     v = go_get(entry, key, default)
     if typ is bool and not isinstance(v, bool) or typ is str and not isinstance(v, str):
         problems.append(Problem(f"{where}.{key}", f"expected {'a boolean' if typ is bool else 'a string'}"))
@@ -120,8 +121,12 @@ def _typed(entry: dict[str, Any], key: str, typ: type, default: Any, where: str,
     return v
 
 
-def oas_entries(handlers: Any, where: str, problems: list[Problem],
-                global_webhooks: dict[str, dict[str, Any]] | None = None) -> list[HandlerEntry]:
+def oas_entries(
+    handlers: Any,
+    where: str,
+    problems: list[Problem],
+    global_webhooks: dict[str, dict[str, Any]] | None = None,
+) -> list[HandlerEntry]:
     """`x-tyk-api-gateway.server.eventHandlers` -> classic entries (ExtractTo, spec 2.5)."""
     out: list[HandlerEntry] = []
     if handlers is None:
@@ -144,8 +149,9 @@ def oas_entries(handlers: Any, where: str, problems: list[Problem],
             continue
         handler_name = OAS_KINDS.get(kind)
         if handler_name is None:
-            problems.append(Problem(f"{hpath}.type", f"unknown handler type {kind!r}: skipped",
-                                    logging.WARNING))
+            problems.append(
+                Problem(f"{hpath}.type", f"unknown handler type {kind!r}: skipped", logging.WARNING)
+            )
             continue
         try:
             if kind == "webhook":
@@ -161,8 +167,9 @@ def oas_entries(handlers: Any, where: str, problems: list[Problem],
                     hn = _typed(hd, "name", str, "", f"{hpath}.headers[{j}]", problems)
                     hv = _typed(hd, "value", str, "", f"{hpath}.headers[{j}]", problems)
                     header_map[hn] = hv  # a later duplicate wins, as in Tyk
-                timeout = _parse_cooldown(go_get(h, "cooldownPeriod", _MISSING, keep_null=True),
-                                          f"{hpath}.cooldownPeriod", problems)
+                timeout = _parse_cooldown(
+                    go_get(h, "cooldownPeriod", _MISSING, keep_null=True), f"{hpath}.cooldownPeriod", problems
+                )
                 if timeout is None:
                     continue
                 meta = {
@@ -178,10 +185,19 @@ def oas_entries(handlers: Any, where: str, problems: list[Problem],
                 if hid and not meta["target_path"]:  # only an id: a global webhook
                     found = (global_webhooks or {}).get(hid)
                     if found is None:
-                        problems.append(Problem(f"{hpath}.id", f"no global webhook with id {hid!r} "
-                                                "(tykevents.global_webhooks): skipped"))
+                        problems.append(
+                            Problem(
+                                f"{hpath}.id",
+                                f"no global webhook with id {hid!r} (tykevents.global_webhooks): skipped",
+                            )
+                        )
                         continue
-                    meta = {**found, "disabled": not enabled, "id": hid, "name": name or found.get("name", "")}
+                    meta = {
+                        **found,
+                        "disabled": not enabled,
+                        "id": hid,
+                        "name": name or found.get("name", ""),
+                    }
             elif kind == "custom":
                 meta = {
                     "disabled": not enabled,
@@ -215,9 +231,13 @@ def _str_at(obj: Any, *keys: str) -> str:
     return obj if isinstance(obj, str) else ""
 
 
-def parse_definition(doc: Any, source: str, problems: list[Problem],
-                     oas_companion: Any = None,
-                     global_webhooks: dict[str, dict[str, Any]] | None = None) -> APIDefinition | None:
+def parse_definition(
+    doc: Any,
+    source: str,
+    problems: list[Problem],
+    oas_companion: Any = None,
+    global_webhooks: dict[str, dict[str, Any]] | None = None,
+) -> APIDefinition | None:
     """One decoded file -> an APIDefinition, or None when it is not usable at all."""
     if not isinstance(doc, dict):
         problems.append(Problem(source, "$: expected a JSON object"))
@@ -231,13 +251,18 @@ def parse_definition(doc: Any, source: str, problems: list[Problem],
         api = APIDefinition(api_id, _str_at(x, "info", "orgId"), _str_at(x, "info", "name"), source, "oas")
         server = go_get(x, "server")
         server = server if isinstance(server, dict) else {}
-        api.handlers = oas_entries(go_get(server, "eventHandlers"),
-                                   f"{source}:$['x-tyk-api-gateway'].server.eventHandlers", problems,
-                                   global_webhooks)
+        api.handlers = oas_entries(
+            go_get(server, "eventHandlers"),
+            f"{source}:$['x-tyk-api-gateway'].server.eventHandlers",
+            problems,
+            global_webhooks,
+        )
         return api
     api_id = go_get(doc, "api_id")
     if not isinstance(api_id, str) or not api_id:
-        problems.append(Problem(f"{source}:$.api_id", "missing API id (neither a Classic nor a Tyk OAS definition)"))
+        problems.append(
+            Problem(f"{source}:$.api_id", "missing API id (neither a Classic nor a Tyk OAS definition)")
+        )
         return None
     org, name = _str_at(doc, "org_id"), _str_at(doc, "name")
     api = APIDefinition(api_id, org, name, source, "classic")
@@ -245,11 +270,16 @@ def parse_definition(doc: Any, source: str, problems: list[Problem],
     if oas_companion is not None:
         # Tyk stores an OAS API as <id>.json + <id>-oas.json; ExtractTo drops the classic
         # webhook/JS/log entries and appends the OAS ones (other kinds are kept).
-        oas = parse_definition(oas_companion["doc"], oas_companion["source"], problems,
-                               global_webhooks=global_webhooks)
+        oas = parse_definition(
+            oas_companion["doc"], oas_companion["source"], problems, global_webhooks=global_webhooks
+        )
         if oas is not None and oas.kind != "oas":
-            problems.append(Problem(oas_companion["source"], "$: expected a Tyk OAS definition "
-                                    "(openapi and x-tyk-api-gateway): ignored"))
+            problems.append(
+                Problem(
+                    oas_companion["source"],
+                    "$: expected a Tyk OAS definition (openapi and x-tyk-api-gateway): ignored",
+                )
+            )
         elif oas is not None:
             api.kind = "oas"
             kept = [h for h in api.handlers if h.handler_name not in OAS_KINDS.values()]
@@ -288,8 +318,9 @@ def load_definitions(cfg: Any) -> tuple[list[APIDefinition], list[Problem]]:
     return apis, problems + more
 
 
-def load_apps(app_dir: Path, global_webhooks: dict[str, dict[str, Any]] | None = None
-              ) -> tuple[list[APIDefinition], list[Problem]]:
+def load_apps(
+    app_dir: Path, global_webhooks: dict[str, dict[str, Any]] | None = None
+) -> tuple[list[APIDefinition], list[Problem]]:
     """Every `*.json` in app_dir, in name order. Duplicate API ids: the first file wins."""
     problems: list[Problem] = []
     apis: list[APIDefinition] = []
@@ -315,7 +346,12 @@ def load_apps(app_dir: Path, global_webhooks: dict[str, dict[str, Any]] | None =
         if api is None:
             continue
         if api.api_id in seen:
-            problems.append(Problem(str(path), f"duplicate API id {api.api_id!r} (already loaded from {seen[api.api_id]}): skipped"))
+            problems.append(
+                Problem(
+                    str(path),
+                    f"duplicate API id {api.api_id!r} (already loaded from {seen[api.api_id]}): skipped",
+                )
+            )
             continue
         seen[api.api_id] = str(path)
         apis.append(api)

@@ -10,11 +10,13 @@ upper-cased with underscores removed (TYK_GW_APPPATH, TYK_GW_STORAGE_HOST,
 TYK_GW_MONITOR_ENABLETRIGGERMONITORS, TYK_GW_TYKEVENTS_DRAINTIMEOUT); where Tyk's Go field name
 differs from the key, Tyk's name works too (TYK_GW_MONITOR_CONFIG_HEADERLIST=k1:v1,k2:v2).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import msgspec
 import orjson
@@ -310,11 +312,11 @@ def _check(cfg: Config) -> None:
     d = cfg.tykevents
     problems = []
     if d.state not in ("memory", "redis"):
-        problems.append(f"$.tykevents.state: expected \"memory\" or \"redis\", got {d.state!r}")
+        problems.append(f'$.tykevents.state: expected "memory" or "redis", got {d.state!r}')
     if d.log_detail not in ("intended", "tyk"):
-        problems.append(f"$.tykevents.log_detail: expected \"intended\" or \"tyk\", got {d.log_detail!r}")
+        problems.append(f'$.tykevents.log_detail: expected "intended" or "tyk", got {d.log_detail!r}')
     if d.logging.format not in ("text", "json"):
-        problems.append(f"$.tykevents.logging.format: expected \"text\" or \"json\", got {d.logging.format!r}")
+        problems.append(f'$.tykevents.logging.format: expected "text" or "json", got {d.logging.format!r}')
     if d.drain_timeout < 0:
         problems.append("$.tykevents.drain_timeout: must be >= 0")
     if d.max_record_bytes < 64:
@@ -338,7 +340,7 @@ def _check(cfg: Config) -> None:
 
 
 def split_hostport(addr: str) -> tuple[str, int]:
-    """"127.0.0.1:9900" / "[::1]:9900" / ":9900" -> (host, port)."""
+    """ "127.0.0.1:9900" / "[::1]:9900" / ":9900" -> (host, port)."""
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected host:port, got {addr!r}")

@@ -6,6 +6,7 @@ within `drain_timeout`. A configuration generation (config + API definitions + t
 built from them) is swapped in with one assignment on SIGHUP; a failed reload keeps the old
 generation and says why.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,13 +53,23 @@ def report(problems: list[Problem]) -> None:
 
 
 # tyk.conf settings read once at start: a reload that changes them says they wait for a restart.
-_RESTART_ONLY = ("listen", "lanes", "state", "metrics", "logging", "webhooks", "max_record_bytes",
-                 "max_http_body_bytes", "receive_buffer")
+_RESTART_ONLY = (
+    "listen",
+    "lanes",
+    "state",
+    "metrics",
+    "logging",
+    "webhooks",
+    "max_record_bytes",
+    "max_http_body_bytes",
+    "receive_buffer",
+)
 
 
 class Daemon:
-    def __init__(self, config_path: str | None, env: dict[str, str] | None = None,
-                 config: Config | None = None) -> None:
+    def __init__(
+        self, config_path: str | None, env: dict[str, str] | None = None, config: Config | None = None
+    ) -> None:
         self.config_path = config_path
         self.env = env
         self.first_config = config  # already loaded by the caller, if it was
@@ -85,7 +96,7 @@ class Daemon:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: "asyncio.Task[Any]") -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("background task failed", exc_info=task.exception())
@@ -132,8 +143,10 @@ class Daemon:
         self._state = "running"
         logger.info("tykevents %s running: %s", __version__, self._summary(gen))
         if not _fast.COMPILED:
-            logger.warning("the compiled hot path is not in use (%s): running the pure-Python twins",
-                           _fast.COMPILE_ERROR or "TYKEVENTS_NO_EXTENSIONS is set")
+            logger.warning(
+                "the compiled hot path is not in use (%s): running the pure-Python twins",
+                _fast.COMPILE_ERROR or "TYKEVENTS_NO_EXTENSIONS is set",
+            )
         self.notifier.ready(self._summary(gen))
         if self.notifier.watchdog_interval:
             self._spawn(self._watchdog())
@@ -156,12 +169,18 @@ class Daemon:
             sock = datagram.unix_dgram_socket(str(cfg.path(path)), d.receive_buffer)
             self._sources.append(await datagram.open_datagram(self.pipeline, sock, "unix_dgram"))
         for addr in d.listen.tcp:
-            self._sources.append(await stream.open_tcp(self.pipeline, split_hostport(addr), self._connections,
-                                                       self._stream_tasks))
+            self._sources.append(
+                await stream.open_tcp(
+                    self.pipeline, split_hostport(addr), self._connections, self._stream_tasks
+                )
+            )
             logger.info("listening on tcp %s", addr)
         for path in d.listen.unix_stream:
-            self._sources.append(await stream.open_unix(self.pipeline, str(cfg.path(path)), self._connections,
-                                                        self._stream_tasks))
+            self._sources.append(
+                await stream.open_unix(
+                    self.pipeline, str(cfg.path(path)), self._connections, self._stream_tasks
+                )
+            )
             logger.info("listening on unix stream %s", path)
         addrs = list(d.listen.http)
         if d.metrics and d.metrics not in addrs:
@@ -172,8 +191,13 @@ class Daemon:
     async def _open_http(self, addrs: list[str], max_body: int) -> None:
         from aiohttp import web
 
-        app = make_app(lambda: self.pipeline, self.registry, self._health, max_body,  # type: ignore[arg-type,return-value]
-                       accepting=lambda: self._state == "running")
+        app = make_app(
+            lambda: self.pipeline,
+            self.registry,
+            self._health,
+            max_body,  # type: ignore[arg-type,return-value]
+            accepting=lambda: self._state == "running",
+        )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         for addr in addrs:
@@ -199,11 +223,16 @@ class Daemon:
     def _extra_metrics(self) -> Any:
         from prometheus_client.core import CounterMetricFamily
 
-        yield CounterMetricFamily("tykevents_udp_kernel_drops", "Datagrams the kernel dropped on our UDP sockets "
-                                  "(raise net.core.rmem_max)", value=datagram.udp_kernel_drops(self._udp_inodes))
-        yield CounterMetricFamily("tykevents_datagram_receive_errors", "Datagram socket receive errors",
-                                  value=sum(getattr(s, "receiver", None) and s.receiver.errors or 0
-                                            for s in self._sources))
+        yield CounterMetricFamily(
+            "tykevents_udp_kernel_drops",
+            "Datagrams the kernel dropped on our UDP sockets (raise net.core.rmem_max)",
+            value=datagram.udp_kernel_drops(self._udp_inodes),
+        )
+        yield CounterMetricFamily(
+            "tykevents_datagram_receive_errors",
+            "Datagram socket receive errors",
+            value=sum(getattr(s, "receiver", None) and s.receiver.errors or 0 for s in self._sources),
+        )
         if self.services is not None:
             yield from self.services.metrics()
 
@@ -300,8 +329,13 @@ class Daemon:
             await self.services.close()
         self._state = "stopped"
         level = logging.INFO if drained and not left else logging.WARNING
-        logger.log(level, "stopped (%s, %d handler calls abandoned): %s",
-                   "drained" if drained and not left else "drain timed out", left, self.stats.snapshot())
+        logger.log(
+            level,
+            "stopped (%s, %d handler calls abandoned): %s",
+            "drained" if drained and not left else "drain timed out",
+            left,
+            self.stats.snapshot(),
+        )
 
     async def _watchdog(self) -> None:
         while True:

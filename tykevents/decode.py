@@ -5,9 +5,10 @@ newlines (docs/protocol.md). The common case, one object, is decoded in one call
 decoded with `decode_lines`, and only when that fails is it split so that one bad line costs
 only itself.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import msgspec
 

@@ -4,6 +4,7 @@ A record on the wire is one JSON object (see docs/protocol.md). Decoding keeps `
 JSON bytes: routing needs only `APIID` and `Type`, and most events on a busy gateway match no
 handler, so Meta is parsed only when a handler actually runs (EventContext.meta).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -71,12 +72,19 @@ class Event:
     several handlers of one event parse it once.
     """
 
-    __slots__ = ("type", "meta_raw", "timestamp", "api_id", "org_id", "_meta", "_message_json",
-                 "_message_text", "template_cache")
+    __slots__ = (
+        "type",
+        "meta_raw",
+        "timestamp",
+        "api_id",
+        "org_id",
+        "_meta",
+        "_message_json",
+        "_message_text",
+        "template_cache",
+    )
 
-    def __init__(
-        self, type: str, meta_raw: bytes | None, timestamp: str, api_id: str, org_id: str
-    ) -> None:
+    def __init__(self, type: str, meta_raw: bytes | None, timestamp: str, api_id: str, org_id: str) -> None:
         self.type = type
         self.meta_raw = meta_raw
         self.timestamp = timestamp

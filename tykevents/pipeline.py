@@ -5,12 +5,14 @@ raises: a bad record is counted and logged (rate-limited) and the rest of the ba
 It returns the calls that found their lane full, so that lossless transports can wait for
 room (backpressure) while datagram transports count them as dropped.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from tykevents.decode import MISSING_TYPE, OVERSIZED, UNKNOWN_KIND, DecodeError, decode_one, decode
+from tykevents.decode import MISSING_TYPE, OVERSIZED, UNKNOWN_KIND, DecodeError, decode, decode_one
 from tykevents.model import Event, Record
 from tykevents.runtime.ratelog import RateLimitedLog
 
@@ -27,7 +29,7 @@ _NOT_PARKED: Parked = []  # never appended to: route() parks only when lossless
 
 
 class Pipeline:
-    def __init__(self, routes: "RouteTable", lanes: "Lanes", stats: "Stats", max_record: int) -> None:
+    def __init__(self, routes: RouteTable, lanes: Lanes, stats: Stats, max_record: int) -> None:
         self.routes = routes  # replaced as a whole on reload
         self.lanes = lanes
         self.stats = stats
@@ -77,7 +79,9 @@ class Pipeline:
         keep = []
         for line in data.split(b"\n"):
             if len(line) > self.max_record:
-                self.reject(OVERSIZED, f"a record of {len(line)} bytes on {transport} (limit {self.max_record})")
+                self.reject(
+                    OVERSIZED, f"a record of {len(line)} bytes on {transport} (limit {self.max_record})"
+                )
             else:
                 keep.append(line)
         return b"\n".join(keep)
@@ -119,7 +123,9 @@ class Pipeline:
         by_type = self.routes.by_api.get(api_id)
         if by_type is None:
             stats.unknown_api += 1
-            self.ratelog.log(logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", env.Type, api_id)
+            self.ratelog.log(
+                logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", env.Type, api_id
+            )
             return
         handlers = by_type.get(env.Type)
         if not handlers:
@@ -127,8 +133,17 @@ class Pipeline:
             return
         self._dispatch(handlers, env.Type, env.Meta, env.TimeStamp, api_id, org, parked, lossless)
 
-    def _dispatch(self, handlers: tuple["Handler", ...], typ: str, meta: object, ts: str, api_id: str,
-                  org: str, parked: Parked, lossless: bool) -> None:
+    def _dispatch(
+        self,
+        handlers: tuple[Handler, ...],
+        typ: str,
+        meta: object,
+        ts: str,
+        api_id: str,
+        org: str,
+        parked: Parked,
+        lossless: bool,
+    ) -> None:
         self.stats.routed += 1
         if not ts:  # the gateway sent none: stamp it as Tyk would have (local time.String())
             from tykevents.golang.time import go_time_string  # only now: a heavy package
@@ -142,15 +157,20 @@ class Pipeline:
                     parked.append((h, event))  # the transport waits for room
                 else:
                     self.stats.dropped[h.kind] += 1
-                    self.ratelog.log(logging.WARNING, "drop-" + h.kind, "lane %s is full: dropping "
-                                     "handler calls (tykevents_dropped_total)", h.kind)
+                    self.ratelog.log(
+                        logging.WARNING,
+                        "drop-" + h.kind,
+                        "lane %s is full: dropping handler calls (tykevents_dropped_total)",
+                        h.kind,
+                    )
 
     def _other_kind(self, rec: Record) -> None:
         if rec.Kind in ("quota", "org_quota"):
             self.stats.quota_records += 1
             if self.quota_sink is None or not self.quota_sink(rec):
-                self.ratelog.log(logging.INFO, "quota_off",
-                                 "quota record received but the monitor is not enabled")
+                self.ratelog.log(
+                    logging.INFO, "quota_off", "quota record received but the monitor is not enabled"
+                )
             return
         self.reject(UNKNOWN_KIND, f"unknown record Kind {rec.Kind[:40]!r}")
 

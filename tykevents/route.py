@@ -5,6 +5,7 @@ lookup allocates nothing. Global handlers from tyk.conf sit under api id "": eve
 carry no APIID are system events (Token*, coprocess-triggered), the only ones Tyk sends to
 global handlers (spec 1.4, K10). A reload builds a new table and swaps it in one assignment.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -81,8 +82,10 @@ def build_routes(
     table = RouteTable(apis=apis)
     global_api = APIInfo("", "", "tyk.conf", config.source)
     units: list[tuple[APIInfo, list[HandlerEntry]]] = [
-        (global_api, classic_entries(config.event_handlers or None,
-                                     f"{config.source}:$.event_handlers", problems))
+        (
+            global_api,
+            classic_entries(config.event_handlers or None, f"{config.source}:$.event_handlers", problems),
+        )
     ]
     units += [(APIInfo(a.api_id, a.org_id, a.name, a.source), a.handlers) for a in apis]
     for api, entries in units:

@@ -5,12 +5,14 @@ cooldown store, the session store and the quota monitor. Per configuration gener
 JS VM, because a reload must reload every script (Tyk K1). Handler builders find them in
 BuildContext.services by name.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -27,7 +29,7 @@ logger = logging.getLogger("tykevents.services")
 
 
 class Services:
-    def __init__(self, config: "Config", stats: "Stats", registry: "CollectorRegistry") -> None:
+    def __init__(self, config: Config, stats: Stats, registry: CollectorRegistry) -> None:
         self.config = config
         self.stats = stats
         self.registry = registry
@@ -55,8 +57,9 @@ class Services:
         self.shared["webhooks"] = self.webhooks
         from tykevents.monitor.service import MonitorService
 
-        self.monitor = MonitorService(webhooks=self.webhooks, sessions=self.shared["sessions_async"],
-                                      redis=self.redis)
+        self.monitor = MonitorService(
+            webhooks=self.webhooks, sessions=self.shared["sessions_async"], redis=self.redis
+        )
         self.shared["monitor"] = self.monitor
 
     def _session_stores(self) -> None:
@@ -75,7 +78,7 @@ class Services:
             self.shared["sessions"] = memory
             self.shared["sessions_async"] = sessions.AsyncSessionView(memory)
 
-    async def for_generation(self, cfg: "Config", apis: list["APIDefinition"]) -> dict[str, Any]:
+    async def for_generation(self, cfg: Config, apis: list[APIDefinition]) -> dict[str, Any]:
         """The services one configuration generation's handlers see: the shared ones, and a
         fresh JS VM so that a reload reloads every script (Tyk K1)."""
         services = dict(self.shared)
@@ -83,16 +86,17 @@ class Services:
             from tykevents.deliver.jsvm.runtime import JSRuntime, runtime_options
 
             services["jsvm"] = await asyncio.to_thread(
-                JSRuntime, cfg, self.shared["sessions"], **runtime_options(cfg))
+                JSRuntime, cfg, self.shared["sessions"], **runtime_options(cfg)
+            )
         return services
 
-    def activate(self, cfg: "Config", services: dict[str, Any]) -> None:
+    def activate(self, cfg: Config, services: dict[str, Any]) -> None:
         """A generation goes live: the monitor webhook is rebuilt from its tyk.conf (Tyk
         builds it once at start)."""
         self.monitor.configure(cfg)
         self.active_jsvm = services.get("jsvm")
 
-    def attach(self, pipeline: "Pipeline", lanes: "Lanes") -> None:
+    def attach(self, pipeline: Pipeline, lanes: Lanes) -> None:
         self.monitor.attach(lanes)
         pipeline.quota_sink = self.monitor.sink
 
@@ -129,15 +133,23 @@ class Services:
             yield from self.monitor.metrics()
         if self.webhooks is not None:
             w = self.webhooks
-            yield CounterMetricFamily("tykevents_webhook_dead_lettered", "Deliveries kept as dead letters",
-                                      value=w.dead_lettered)
-            yield CounterMetricFamily("tykevents_webhook_dropped", "Deliveries dropped over pending_limit",
-                                      value=w.dropped)
+            yield CounterMetricFamily(
+                "tykevents_webhook_dead_lettered", "Deliveries kept as dead letters", value=w.dead_lettered
+            )
+            yield CounterMetricFamily(
+                "tykevents_webhook_dropped", "Deliveries dropped over pending_limit", value=w.dropped
+            )
             if w.spool is not None:
-                yield CounterMetricFamily("tykevents_webhook_spool_fallbacks", "Deliveries kept in memory "
-                                          "only because Redis failed", value=w.spool.fallbacks)
-                yield CounterMetricFamily("tykevents_webhook_spool_recovered", "Spooled deliveries claimed "
-                                          "after a crash", value=w.spool.recovered)
+                yield CounterMetricFamily(
+                    "tykevents_webhook_spool_fallbacks",
+                    "Deliveries kept in memory only because Redis failed",
+                    value=w.spool.fallbacks,
+                )
+                yield CounterMetricFamily(
+                    "tykevents_webhook_spool_recovered",
+                    "Spooled deliveries claimed after a crash",
+                    value=w.spool.recovered,
+                )
         js = dict(self._js_retired)
         if self.active_jsvm is not None:
             for k, v in vars(self.active_jsvm.stats).items():

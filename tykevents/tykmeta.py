@@ -11,16 +11,21 @@ Decoding follows encoding/json: exact key match first, then a case-insensitive o
 keys are ignored; null leaves the zero value; a value of the wrong JSON type is a
 MetaTypeError (the daemon counts it as a "wrong type in Meta" rejection).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from tykevents.golang.json import fits_int64, go_fold, json_kind
-from tykevents.model import Event, MetaTypeError  # MetaTypeError: importable from here too
-
 from tykevents.golang.time import GoDuration, GoTime, parse_rfc3339nano
-from tykevents.gotemplate.values import IFACE_FIELDS, GoMap, GoStruct, register_json_names, register_struct_layout
-
+from tykevents.gotemplate.values import (
+    IFACE_FIELDS,
+    GoMap,
+    GoStruct,
+    register_json_names,
+    register_struct_layout,
+)
+from tykevents.model import Event, MetaTypeError  # MetaTypeError: importable from here too
 
 
 class GoInt64(int):
@@ -52,36 +57,56 @@ STRUCTS: dict[str, list[tuple[str, str, str]]] = {
     _DEFAULT: _same("Message", "OriginatingRequest"),
     "gateway.EventKeyFailureMeta": [_EMBED_DEFAULT, *_same("Path", "Origin", "Key")],
     "gateway.EventVersionFailureMeta": [_EMBED_DEFAULT, *_same("Path", "Origin", "Key", "Reason")],
-    "gateway.EventCurcuitBreakerMeta": [_EMBED_DEFAULT, *_same("Path", "APIID"),
-                                        ("CircuitEvent", "CircuitEvent", "circuit.BreakerEvent")],
-    "gateway.EventHostStatusMeta": [_EMBED_DEFAULT,
-                                    ("HostInfo", "HostInfo", "gateway.HostHealthReport")],
+    "gateway.EventCurcuitBreakerMeta": [
+        _EMBED_DEFAULT,
+        *_same("Path", "APIID"),
+        ("CircuitEvent", "CircuitEvent", "circuit.BreakerEvent"),
+    ],
+    "gateway.EventHostStatusMeta": [_EMBED_DEFAULT, ("HostInfo", "HostInfo", "gateway.HostHealthReport")],
     "gateway.HostData": [
-        *_same("CheckURL", "Protocol"), ("Timeout", "Timeout", "time.Duration"),
+        *_same("CheckURL", "Protocol"),
+        ("Timeout", "Timeout", "time.Duration"),
         ("EnableProxyProtocol", "EnableProxyProtocol", "bool"),
-        ("Commands", "Commands", "[]apidef.CheckCommand"), *_same("Method"),
-        ("Headers", "Headers", "map[string]string"), *_same("Body"),
-        ("MetaData", "MetaData", "map[string]string")],
-    "gateway.HostHealthReport": [("embed", "HostData", "gateway.HostData"),
-                                 ("ResponseCode", "ResponseCode", "int"),
-                                 ("Latency", "Latency", "float64"),
-                                 ("IsTCPError", "IsTCPError", "bool")],
+        ("Commands", "Commands", "[]apidef.CheckCommand"),
+        *_same("Method"),
+        ("Headers", "Headers", "map[string]string"),
+        *_same("Body"),
+        ("MetaData", "MetaData", "map[string]string"),
+    ],
+    "gateway.HostHealthReport": [
+        ("embed", "HostData", "gateway.HostData"),
+        ("ResponseCode", "ResponseCode", "int"),
+        ("Latency", "Latency", "float64"),
+        ("IsTCPError", "IsTCPError", "bool"),
+    ],
     "apidef.CheckCommand": [("Name", "name", "string"), ("Message", "message", "string")],
     "gateway.EventTriggerExceededMeta": [
-        _EMBED_DEFAULT, ("OrgID", "org_id", "string"), ("Key", "key", "string"),
+        _EMBED_DEFAULT,
+        ("OrgID", "org_id", "string"),
+        ("Key", "key", "string"),
         ("TriggerLimit", "trigger_limit", "int64"),
-        ("UsagePercentage", "usage_percentage", "int64")],
+        ("UsagePercentage", "usage_percentage", "int64"),
+    ],
     "gateway.EventTokenMeta": [_EMBED_DEFAULT, *_same("Org", "Key")],
     "upstreamoauth.EventUpstreamOAuthMeta": [_EMBED_DEFAULT, *_same("APIID")],
     "certcheck.EventCertificateExpiringSoonMeta": [
-        _EMBED_DEFAULT, ("CertID", "cert_id", "string"), ("CertName", "cert_name", "string"),
-        ("ExpiresAt", "expires_at", "time.Time"), ("DaysRemaining", "days_remaining", "int"),
-        ("APIID", "api_id", "string"), ("CertRole", "cert_role", "string")],
+        _EMBED_DEFAULT,
+        ("CertID", "cert_id", "string"),
+        ("CertName", "cert_name", "string"),
+        ("ExpiresAt", "expires_at", "time.Time"),
+        ("DaysRemaining", "days_remaining", "int"),
+        ("APIID", "api_id", "string"),
+        ("CertRole", "cert_role", "string"),
+    ],
     "certcheck.EventCertificateExpiredMeta": [
-        _EMBED_DEFAULT, ("CertID", "cert_id", "string"), ("CertName", "cert_name", "string"),
+        _EMBED_DEFAULT,
+        ("CertID", "cert_id", "string"),
+        ("CertName", "cert_name", "string"),
         ("ExpiredAt", "expired_at", "time.Time"),
         ("DaysSinceExpiry", "days_since_expiry", "int"),
-        ("APIID", "api_id", "string"), ("CertRole", "cert_role", "string")],
+        ("APIID", "api_id", "string"),
+        ("CertRole", "cert_role", "string"),
+    ],
 }
 
 _KEY_FAILURE = "gateway.EventKeyFailureMeta"
@@ -90,23 +115,20 @@ _TOKEN = "gateway.EventTokenMeta"
 
 # Event type -> Meta struct (spec 1.2). Absent: map metas and custom events.
 EVENT_META_TYPES: dict[str, str] = {
-    **{e: _KEY_FAILURE for e in (
-        "QuotaExceeded", "RatelimitExceeded", "RateLimitSmoothingUp", "RateLimitSmoothingDown",
-        "AuthFailure", "KeyExpired", "OrgQuotaExceeded", "OrgRateLimitExceeded")},
+    **dict.fromkeys(("QuotaExceeded", "RatelimitExceeded", "RateLimitSmoothingUp", "RateLimitSmoothingDown", "AuthFailure", "KeyExpired", "OrgQuotaExceeded", "OrgRateLimitExceeded"), _KEY_FAILURE),
     "VersionFailure": "gateway.EventVersionFailureMeta",
     "TriggerExceeded": "gateway.EventTriggerExceededMeta",
-    **{e: _BREAKER for e in ("BreakerTriggered", "BreakerTripped", "BreakerReset")},
+    **dict.fromkeys(("BreakerTriggered", "BreakerTripped", "BreakerReset"), _BREAKER),
     "HostDown": "gateway.EventHostStatusMeta",
     "HostUp": "gateway.EventHostStatusMeta",
-    **{e: _TOKEN for e in ("TokenCreated", "TokenUpdated", "TokenDeleted")},
+    **dict.fromkeys(("TokenCreated", "TokenUpdated", "TokenDeleted"), _TOKEN),
     "UpstreamOAuthError": "upstreamoauth.EventUpstreamOAuthMeta",
     "CertificateExpiringSoon": "certcheck.EventCertificateExpiringSoonMeta",
     "CertificateExpired": "certcheck.EventCertificateExpiredMeta",
 }
 
 # Events whose Meta is a map[string]interface{}: keys are used as they come (`.Meta.path`).
-MAP_META_EVENTS = frozenset({"OAuth2ScopeCheckFailed", "OAuth2ExchangeSucceeded",
-                             "OAuth2ExchangeFailed"})
+MAP_META_EVENTS = frozenset({"OAuth2ScopeCheckFailed", "OAuth2ExchangeSucceeded", "OAuth2ExchangeFailed"})
 
 EVENT_MESSAGE = "config.EventMessage"
 
@@ -125,8 +147,7 @@ _FLAT = {name: _flat_fields(name) for name in STRUCTS}
 
 # Go field -> JSON key, per struct type (embedded fields promoted), for reuse elsewhere.
 GO_TO_JSON: dict[str, dict[str, str]] = {t: {g: j for g, j, _ in f} for t, f in _FLAT.items()}
-JSON_TO_GO: dict[str, dict[str, str]] = {t: {j: g for g, j in m.items()} for t, m in
-                                         GO_TO_JSON.items()}
+JSON_TO_GO: dict[str, dict[str, str]] = {t: {j: g for g, j in m.items()} for t, m in GO_TO_JSON.items()}
 
 
 def meta_type_for(event_type: str) -> str | None:
@@ -141,8 +162,7 @@ def json_key(event_type: str, go_field: str) -> str:
 
 
 for _name, _items in STRUCTS.items():
-    register_struct_layout(_name, tuple(
-        (i[1], i[2]) if i[0] == "embed" else i[0] for i in _items))
+    register_struct_layout(_name, tuple((i[1], i[2]) if i[0] == "embed" else i[0] for i in _items))
 register_struct_layout(EVENT_MESSAGE, ("Type", "Meta", "TimeStamp"))
 for _name, _names in GO_TO_JSON.items():
     register_json_names(_name, _names)
@@ -201,8 +221,12 @@ def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> An
             raise bad()
         if not fits_int64(v):  # Go decodes the literal itself: 10.0 is not an int
             raise bad(f"number {v}")
-        cls = {"int": int, "int64": GoInt64, "circuit.BreakerEvent": BreakerEvent,
-               "time.Duration": GoDuration}[go_type]
+        cls = {
+            "int": int,
+            "int64": GoInt64,
+            "circuit.BreakerEvent": BreakerEvent,
+            "time.Duration": GoDuration,
+        }[go_type]
         return cls(v)
     if go_type == "float64":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -239,8 +263,7 @@ def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> An
     return _decode_struct(v, go_type, path, struct, go_names)
 
 
-def _decode_struct(obj: Any, type_name: str, path: str, struct: str,
-                   go_names: bool) -> GoStruct:
+def _decode_struct(obj: Any, type_name: str, path: str, struct: str, go_names: bool) -> GoStruct:
     if not isinstance(obj, dict):
         raise MetaTypeError(path or "Meta", type_name, json_kind(obj), struct)
     folded: dict[str, Any] | None = None
@@ -288,14 +311,16 @@ def decode_meta(event_type: str, meta: Any, *, go_names: bool = False) -> Any:
     return meta
 
 
-def template_data(event_type: str, meta: Any, timestamp: str, *,
-                  go_names: bool = False) -> GoStruct:
+def template_data(event_type: str, meta: Any, timestamp: str, *, go_names: bool = False) -> GoStruct:
     """The EventMessage {Type, Meta, TimeStamp} a webhook template executes over."""
-    return GoStruct(EVENT_MESSAGE, {
-        "Type": event_type,
-        "Meta": decode_meta(event_type, meta, go_names=go_names),
-        "TimeStamp": timestamp,
-    })
+    return GoStruct(
+        EVENT_MESSAGE,
+        {
+            "Type": event_type,
+            "Meta": decode_meta(event_type, meta, go_names=go_names),
+            "TimeStamp": timestamp,
+        },
+    )
 
 
 def event_template_data(event: Event) -> Any:

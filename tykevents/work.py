@@ -8,6 +8,7 @@ a bounded deque served by a fixed number of worker tasks. Overload policy (docs/
   read) so that nothing they accepted is lost.
 Lanes are per kind so that a slow webhook target cannot delay log or JS handlers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,12 +35,12 @@ _YIELD_EVERY = 64
 
 
 class Lane:
-    def __init__(self, kind: str, size: int, workers: int, stats: "Stats") -> None:
+    def __init__(self, kind: str, size: int, workers: int, stats: Stats) -> None:
         self.kind = kind
         self.size = size
         self.nworkers = workers
         self.stats = stats
-        self._items: deque[tuple["Handler", "Event"]] = deque()
+        self._items: deque[tuple[Handler, Event]] = deque()
         self._idle: deque[asyncio.Future[None]] = deque()  # parked workers
         self._space: deque[asyncio.Future[None]] = deque()  # producers waiting for room
         self._busy = 0
@@ -50,14 +51,14 @@ class Lane:
     def __len__(self) -> int:
         return len(self._items)
 
-    def offer(self, handler: "Handler", event: "Event") -> bool:
+    def offer(self, handler: Handler, event: Event) -> bool:
         """Queue a call if there is room; never blocks."""
         if len(self._items) >= self.size:
             return False
         self._push(handler, event)
         return True
 
-    async def put(self, handler: "Handler", event: "Event") -> None:
+    async def put(self, handler: Handler, event: Event) -> None:
         """Queue a call, waiting for room (backpressure for lossless transports)."""
         while len(self._items) >= self.size:
             fut = asyncio.get_running_loop().create_future()
@@ -65,7 +66,7 @@ class Lane:
             await fut
         self._push(handler, event)
 
-    def _push(self, handler: "Handler", event: "Event") -> None:
+    def _push(self, handler: Handler, event: Event) -> None:
         handler.inflight += 1  # a reload retires a handler only when this is back to 0
         self._items.append((handler, event))
         self.stats.enqueued[self.kind] += 1
@@ -78,8 +79,7 @@ class Lane:
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._worker(), name=f"lane-{self.kind}-{i}")
-            for i in range(self.nworkers)
+            asyncio.create_task(self._worker(), name=f"lane-{self.kind}-{i}") for i in range(self.nworkers)
         ]
 
     async def _worker(self) -> None:
@@ -103,14 +103,29 @@ class Lane:
                 stats.handled[kind] += 1
             except MetaTypeError as e:
                 stats.rejected[META_TYPE] += 1
-                _ratelog.log(logging.WARNING, "meta_type", "event %s for API %r: wrong type in Meta: %s (handler %s at %s)",
-                             event.type, event.api_id, e, handler.name, handler.where)
+                _ratelog.log(
+                    logging.WARNING,
+                    "meta_type",
+                    "event %s for API %r: wrong type in Meta: %s (handler %s at %s)",
+                    event.type,
+                    event.api_id,
+                    e,
+                    handler.name,
+                    handler.where,
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 stats.failed[kind] += 1
-                _ratelog.log(logging.ERROR, f"fail-{kind}", "handler %s (%s) failed on %s",
-                             handler.name, handler.where, event.type, exc_info=True)
+                _ratelog.log(
+                    logging.ERROR,
+                    f"fail-{kind}",
+                    "handler %s (%s) failed on %s",
+                    handler.name,
+                    handler.where,
+                    event.type,
+                    exc_info=True,
+                )
             finally:
                 self._busy -= 1
                 handler.inflight -= 1
@@ -134,7 +149,7 @@ class Lane:
         try:
             await asyncio.wait_for(self._done.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def stop(self) -> None:
@@ -147,7 +162,7 @@ class Lane:
 class Lanes:
     """All lanes, by handler kind."""
 
-    def __init__(self, settings: Any, stats: "Stats") -> None:
+    def __init__(self, settings: Any, stats: Stats) -> None:
         self.by_kind = {
             kind: Lane(kind, getattr(settings, f"{kind}_queue"), getattr(settings, f"{kind}_workers"), stats)
             for kind in ("log", "webhook", "js", "monitor")

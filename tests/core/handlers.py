@@ -1,4 +1,5 @@
 """Small real Handler subclasses for lane and pipeline tests."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +11,13 @@ from tykevents.model import Event, MetaTypeError
 class Recorder(Handler):
     """Records every event; optionally waits on a gate first, or raises."""
 
-    def __init__(self, name: str = "rec", kind: str = "log", gate: asyncio.Event | None = None,
-                 fail: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "rec",
+        kind: str = "log",
+        gate: asyncio.Event | None = None,
+        fail: BaseException | None = None,
+    ) -> None:
         super().__init__(name, f"test:{name}")
         self.kind = kind  # type: ignore[misc]
         self.gate = gate

@@ -1,4 +1,5 @@
 """tyk.conf loading: Tyk's keys as Go reads them, our strict section, TYK_GW_* overrides."""
+
 from __future__ import annotations
 
 import json
@@ -26,15 +27,20 @@ def test_defaults_without_a_file():
 
 
 def test_tyk_keys_match_case_insensitively_and_unknown_keys_are_ignored(tmp_path):
-    p = write(tmp_path, {
-        "App_Path": "myapps/",
-        "STORAGE": {"Host": "redis.local", "PORT": 6380, "no_such_key": 1},
-        "Monitor": {"Enable_Trigger_Monitors": True,
-                    "Configuration": {"Target_Path": "http://m/", "Header_Map": {"X": "1"}}},
-        "Enable_Key_Logging": True,
-        "listen_port": 8080,
-        "some_tyk_feature": {"nested": [1, 2]},
-    })
+    p = write(
+        tmp_path,
+        {
+            "App_Path": "myapps/",
+            "STORAGE": {"Host": "redis.local", "PORT": 6380, "no_such_key": 1},
+            "Monitor": {
+                "Enable_Trigger_Monitors": True,
+                "Configuration": {"Target_Path": "http://m/", "Header_Map": {"X": "1"}},
+            },
+            "Enable_Key_Logging": True,
+            "listen_port": 8080,
+            "some_tyk_feature": {"nested": [1, 2]},
+        },
+    )
     cfg = load_config(p, env={})
     assert cfg.app_path == "myapps/"
     assert (cfg.storage.host, cfg.storage.port) == ("redis.local", 6380)
@@ -47,9 +53,12 @@ def test_tyk_keys_match_case_insensitively_and_unknown_keys_are_ignored(tmp_path
 def test_duplicate_tyk_keys_later_wins_and_structs_merge_as_in_go(tmp_path):
     # encoding/json: each key sets its field in document order; an object decodes into the
     # existing struct, so fields it does not mention keep their value.
-    p = write(tmp_path, '{"app_path": "a/", "App_Path": "b/",'
-                        ' "storage": {"host": "h1", "port": 1}, "Storage": {"port": 2},'
-                        ' "Template_Path": "t1", "template_path": "t2"}')
+    p = write(
+        tmp_path,
+        '{"app_path": "a/", "App_Path": "b/",'
+        ' "storage": {"host": "h1", "port": 1}, "Storage": {"port": 2},'
+        ' "Template_Path": "t1", "template_path": "t2"}',
+    )
     cfg = load_config(p, env={})
     assert cfg.app_path == "b/"
     assert cfg.template_path == "t2"
@@ -57,7 +66,9 @@ def test_duplicate_tyk_keys_later_wins_and_structs_merge_as_in_go(tmp_path):
 
 
 def test_null_tyk_values_leave_defaults(tmp_path):
-    cfg = load_config(write(tmp_path, {"storage": None, "app_path": None, "monitor": {"configuration": None}}), env={})
+    cfg = load_config(
+        write(tmp_path, {"storage": None, "app_path": None, "monitor": {"configuration": None}}), env={}
+    )
     assert cfg.storage.host == "localhost" and cfg.app_path == "apps/"
     assert cfg.monitor.configuration.target_path == ""
 
@@ -86,18 +97,32 @@ def test_tykevents_section_is_strict(tmp_path, section, path):
 
 
 def test_tykevents_section_value_checks_name_paths(tmp_path):
-    doc = {"tykevents": {"state": "etcd", "log_detail": "all", "logging": {"format": "xml"},
-                         "drain_timeout": -1, "max_record_bytes": 10,
-                         "lanes": {"js_workers": 0},
-                         "listen": {"udp": ["127.0.0.1:9900", "nope"], "http": [":99999"]},
-                         "metrics": "x"}}
+    doc = {
+        "tykevents": {
+            "state": "etcd",
+            "log_detail": "all",
+            "logging": {"format": "xml"},
+            "drain_timeout": -1,
+            "max_record_bytes": 10,
+            "lanes": {"js_workers": 0},
+            "listen": {"udp": ["127.0.0.1:9900", "nope"], "http": [":99999"]},
+            "metrics": "x",
+        }
+    }
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, doc), env={})
     msg = str(e.value)
-    for path in ("$.tykevents.state", "$.tykevents.log_detail", "$.tykevents.logging.format",
-                 "$.tykevents.drain_timeout", "$.tykevents.max_record_bytes",
-                 "$.tykevents.lanes.js_workers", "$.tykevents.listen.udp[1]",
-                 "$.tykevents.listen.http[0]", "$.tykevents.metrics"):
+    for path in (
+        "$.tykevents.state",
+        "$.tykevents.log_detail",
+        "$.tykevents.logging.format",
+        "$.tykevents.drain_timeout",
+        "$.tykevents.max_record_bytes",
+        "$.tykevents.lanes.js_workers",
+        "$.tykevents.listen.udp[1]",
+        "$.tykevents.listen.http[0]",
+        "$.tykevents.metrics",
+    ):
         assert path in msg, path
     assert "$.tykevents.listen.udp[0]" not in msg
 
@@ -109,10 +134,21 @@ def test_webhook_settings_validation_is_reported(tmp_path):
 
 
 def test_valid_tykevents_section(tmp_path):
-    cfg = load_config(write(tmp_path, {"tykevents": {
-        "listen": {"udp": [], "unix_dgram": ["/run/x.sock"], "tcp": ["[::1]:9901"]},
-        "lanes": {"webhook_workers": 8}, "drain_timeout": 2, "log_detail": "tyk",
-        "webhooks": {"max_attempts": 1}}}), env={})
+    cfg = load_config(
+        write(
+            tmp_path,
+            {
+                "tykevents": {
+                    "listen": {"udp": [], "unix_dgram": ["/run/x.sock"], "tcp": ["[::1]:9901"]},
+                    "lanes": {"webhook_workers": 8},
+                    "drain_timeout": 2,
+                    "log_detail": "tyk",
+                    "webhooks": {"max_attempts": 1},
+                }
+            },
+        ),
+        env={},
+    )
     d = cfg.tykevents
     assert d.listen.udp == [] and d.listen.unix_dgram == ["/run/x.sock"]
     assert d.lanes.webhook_workers == 8 and d.lanes.log_workers == 1
@@ -168,12 +204,15 @@ def test_environment_overrides_typed_like_the_default(tmp_path):
 def test_monitor_webhook_env_names_are_tyks():
     # envconfig names variables after Go fields: Monitor.Config, WebHookHandlerConf.HeaderList
     # (Tyk's documented TYK_GW_MONITOR_CONFIG_*).
-    cfg = load_config(None, env={
-        "TYK_GW_MONITOR_CONFIG_TARGETPATH": "http://hook/",
-        "TYK_GW_MONITOR_CONFIG_METHOD": "POST",
-        "TYK_GW_MONITOR_CONFIG_EVENTTIMEOUT": "30",
-        "TYK_GW_MONITOR_CONFIG_HEADERLIST": "X-A:1,X-B:b:c",
-    })
+    cfg = load_config(
+        None,
+        env={
+            "TYK_GW_MONITOR_CONFIG_TARGETPATH": "http://hook/",
+            "TYK_GW_MONITOR_CONFIG_METHOD": "POST",
+            "TYK_GW_MONITOR_CONFIG_EVENTTIMEOUT": "30",
+            "TYK_GW_MONITOR_CONFIG_HEADERLIST": "X-A:1,X-B:b:c",
+        },
+    )
     c = cfg.monitor.configuration
     assert (c.target_path, c.method, c.event_timeout) == ("http://hook/", "POST", 30)
     assert c.header_map == {"X-A": "1", "X-B": "b:c"}
@@ -181,13 +220,16 @@ def test_monitor_webhook_env_names_are_tyks():
     assert cfg.monitor.configuration.header_map == {"X": "y"}
 
 
-@pytest.mark.parametrize("var, value", [
-    ("TYK_GW_STORAGE_PORT", "six"),
-    ("TYK_GW_ENABLEJSVM", "maybe"),
-    ("TYK_GW_TYKEVENTS_DRAINTIMEOUT", "soon"),
-    ("TYK_GW_MONITOR_CONFIG_HEADERLIST", "no-colon"),
-    ("TYK_GW_STORAGE_ADDRS", "[1,"),
-])
+@pytest.mark.parametrize(
+    "var, value",
+    [
+        ("TYK_GW_STORAGE_PORT", "six"),
+        ("TYK_GW_ENABLEJSVM", "maybe"),
+        ("TYK_GW_TYKEVENTS_DRAINTIMEOUT", "soon"),
+        ("TYK_GW_MONITOR_CONFIG_HEADERLIST", "no-colon"),
+        ("TYK_GW_STORAGE_ADDRS", "[1,"),
+    ],
+)
 def test_bad_environment_value_names_the_variable(var, value):
     with pytest.raises(ConfigError) as e:
         load_config(None, env={var: value})
@@ -204,12 +246,15 @@ def test_env_values_are_validated_too():
         load_config(None, env={"TYK_GW_TYKEVENTS_STATE": "disk"})
 
 
-@pytest.mark.parametrize("addr, expected", [
-    ("127.0.0.1:9900", ("127.0.0.1", 9900)),
-    ("[::1]:9900", ("::1", 9900)),
-    (":9900", ("0.0.0.0", 9900)),
-    ("localhost:0", ("localhost", 0)),
-])
+@pytest.mark.parametrize(
+    "addr, expected",
+    [
+        ("127.0.0.1:9900", ("127.0.0.1", 9900)),
+        ("[::1]:9900", ("::1", 9900)),
+        (":9900", ("0.0.0.0", 9900)),
+        ("localhost:0", ("localhost", 0)),
+    ],
+)
 def test_split_hostport(addr, expected):
     assert split_hostport(addr) == expected
 

@@ -1,4 +1,5 @@
 """Datagram / line-batch decoding: one bad line costs only itself."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,7 +38,9 @@ def test_batch_all_good():
 
 def test_batch_salvages_good_lines():
     rej = Rejects()
-    data = b"\n".join([EV, b"{broken", b"", b"  ", b'{"Type": 5}', b"[1,2]", EV.replace(b"a1", b"a3"), b"null"])
+    data = b"\n".join(
+        [EV, b"{broken", b"", b"  ", b'{"Type": 5}', b"[1,2]", EV.replace(b"a1", b"a3"), b"null"]
+    )
     recs = decode(data, rej)
     assert [r.APIID for r in recs] == ["a1", "a3"]
     assert [reason for reason, _ in rej] == [MALFORMED, INVALID, INVALID, INVALID]
@@ -55,10 +58,17 @@ def test_blank_input_is_not_an_error(data):
     assert decode(data, rej) == [] and rej == []
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"{", MALFORMED), (b"\xff\xfe", MALFORMED), (b'{"Type":"A"} trailing', MALFORMED),
-    (b'"a string"', INVALID), (b'{"APIID": 1}', INVALID), (b'{"message": "x"}', INVALID),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"{", MALFORMED),
+        (b"\xff\xfe", MALFORMED),
+        (b'{"Type":"A"} trailing', MALFORMED),
+        (b'"a string"', INVALID),
+        (b'{"APIID": 1}', INVALID),
+        (b'{"message": "x"}', INVALID),
+    ],
+)
 def test_single_bad_record(data, reason):
     rej = Rejects()
     assert decode(data, rej) == []

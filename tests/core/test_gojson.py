@@ -1,5 +1,6 @@
 """handler_meta decoding as Tyk's Scan does it (spec 2.3): json.Marshal of the map, then
 json.Unmarshal into the typed struct."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,15 @@ def hook(meta):
 
 
 def test_plain_decode():
-    c = hook({"disabled": False, "method": "POST", "target_path": "http://x/",
-              "header_map": {"Auth": "k"}, "event_timeout": 20})
+    c = hook(
+        {
+            "disabled": False,
+            "method": "POST",
+            "target_path": "http://x/",
+            "header_map": {"Auth": "k"},
+            "event_timeout": 20,
+        }
+    )
     assert c == HookConf(False, "POST", "http://x/", {"Auth": "k"}, 20)
 
 
@@ -50,20 +58,23 @@ def test_null_field_leaves_zero_value():
     assert hook({"method": None, "header_map": None, "event_timeout": None}) == HookConf()
 
 
-@pytest.mark.parametrize("meta, field, gotype", [
-    ({"method": 123}, "method", "string"),  # TestNewInvalid
-    ({"disabled": "true"}, "disabled", "bool"),
-    ({"disabled": 1}, "disabled", "bool"),
-    ({"header_map": {"X": 1}}, "header_map", "string"),
-    ({"header_map": {"X": True}}, "header_map", "string"),
-    ({"header_map": ["X"]}, "header_map", "map[string]string"),
-    ({"event_timeout": "10"}, "event_timeout", "int64"),
-    ({"event_timeout": 10.5}, "event_timeout", "int64"),
-    ({"event_timeout": True}, "event_timeout", "int64"),
-    ({"event_timeout": 2.0 ** 63}, "event_timeout", "int64"),
-    ({"event_timeout": 10 ** 30}, "event_timeout", "int64"),
-    ({"target_path": {"u": 1}}, "target_path", "string"),
-])
+@pytest.mark.parametrize(
+    "meta, field, gotype",
+    [
+        ({"method": 123}, "method", "string"),  # TestNewInvalid
+        ({"disabled": "true"}, "disabled", "bool"),
+        ({"disabled": 1}, "disabled", "bool"),
+        ({"header_map": {"X": 1}}, "header_map", "string"),
+        ({"header_map": {"X": True}}, "header_map", "string"),
+        ({"header_map": ["X"]}, "header_map", "map[string]string"),
+        ({"event_timeout": "10"}, "event_timeout", "int64"),
+        ({"event_timeout": 10.5}, "event_timeout", "int64"),
+        ({"event_timeout": True}, "event_timeout", "int64"),
+        ({"event_timeout": 2.0**63}, "event_timeout", "int64"),
+        ({"event_timeout": 10**30}, "event_timeout", "int64"),
+        ({"target_path": {"u": 1}}, "target_path", "string"),
+    ],
+)
 def test_type_mismatch_fails(meta, field, gotype):
     with pytest.raises(GoJSONError) as e:
         hook(meta)
@@ -76,12 +87,12 @@ def test_integral_float_is_accepted():
     c = hook({"event_timeout": 10.0})
     assert c.event_timeout == 10 and type(c.event_timeout) is int
     assert hook({"event_timeout": -3.0}).event_timeout == -3
-    assert hook({"event_timeout": 1e18}).event_timeout == 10 ** 18
+    assert hook({"event_timeout": 1e18}).event_timeout == 10**18
 
 
 def test_integers_pass_through_float64_like_tyk():
     # Tyk holds handler_meta numbers as float64: 2^53 + 1 arrives as 2^53.
-    assert hook({"event_timeout": 2 ** 53 + 1}).event_timeout == 2 ** 53
+    assert hook({"event_timeout": 2**53 + 1}).event_timeout == 2**53
 
 
 def test_null_header_value_is_empty_string():

@@ -1,4 +1,5 @@
 """The log handler (spec 4): Tyk's cases, our "intended" detail and key obfuscation."""
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,11 @@ LOGGER = "tykevents.handler.log"
 
 def handler(meta, log_detail="intended", enable_key_logging=False):
     cfg = load_config(None, env={})
-    cfg = msgspec.structs.replace(cfg, enable_key_logging=enable_key_logging,
-                                  tykevents=msgspec.structs.replace(cfg.tykevents, log_detail=log_detail))
+    cfg = msgspec.structs.replace(
+        cfg,
+        enable_key_logging=enable_key_logging,
+        tykevents=msgspec.structs.replace(cfg.tykevents, log_detail=log_detail),
+    )
     ctx = BuildContext(config=cfg, api=APIInfo("api1", "org", "n", "a.json"), where="a.json:$.x")
     return build_log_handler(meta, ctx)
 
@@ -36,7 +40,9 @@ BREAKER_META = {"Message": "Breaker Reset", "Path": "/my-path", "APIID": "123abc
 def test_init():
     # event_handler_log_test.go: prefix kept; disabled -> ErrEventHandlerDisabled.
     assert handler({"disabled": False, "prefix": "AuthFailureEvent"}).prefix == "AuthFailureEvent"
-    with pytest.raises(HandlerDisabled, match="skipping disabled log event handler with prefix AuthFailureEvent"):
+    with pytest.raises(
+        HandlerDisabled, match="skipping disabled log event handler with prefix AuthFailureEvent"
+    ):
         handler({"disabled": True, "prefix": "AuthFailureEvent"})
 
 
@@ -87,9 +93,15 @@ async def test_raw_key_never_reaches_the_log_by_default(caplog):
 
 def test_breaker_log_message():
     h = handler({"prefix": "myBreakerEvent"})
-    assert h.line(event("BreakerTriggered", BREAKER_META)) == "myBreakerEvent:BreakerTriggered:123abc:/my-path: [STATUS] 1"
+    assert (
+        h.line(event("BreakerTriggered", BREAKER_META))
+        == "myBreakerEvent:BreakerTriggered:123abc:/my-path: [STATUS] 1"
+    )
     tripped = dict(BREAKER_META, CircuitEvent=0)
-    assert h.line(event("BreakerTripped", tripped)) == "myBreakerEvent:BreakerTripped:123abc:/my-path: [STATUS] 0"
+    assert (
+        h.line(event("BreakerTripped", tripped))
+        == "myBreakerEvent:BreakerTripped:123abc:/my-path: [STATUS] 0"
+    )
 
 
 def test_empty_prefix():
@@ -101,7 +113,10 @@ def test_empty_prefix():
 
 def test_other_events_are_prefix_and_type():
     h = handler({"prefix": "p"}, enable_key_logging=True)
-    assert h.line(event("TokenCreated", {"Message": "Key generated.", "Org": "o", "Key": "k"})) == "p:TokenCreated"
+    assert (
+        h.line(event("TokenCreated", {"Message": "Key generated.", "Org": "o", "Key": "k"}))
+        == "p:TokenCreated"
+    )
     assert h.line(event("MyCustomEvent", {"Message": "x"})) == "p:MyCustomEvent"
 
 
@@ -113,15 +128,18 @@ def test_missing_meta_fields_are_empty():
     assert h.line(event("AuthFailure", None)) == "p:AuthFailure"
 
 
-@pytest.mark.parametrize("type_, meta", [
-    ("AuthFailure", {"Key": 5}),
-    ("AuthFailure", {"Path": ["/"]}),
-    ("AuthFailure", [1]),
-    ("AuthFailure", "text"),
-    ("BreakerTriggered", {"CircuitEvent": "1"}),
-    ("BreakerTriggered", {"CircuitEvent": True}),
-    ("BreakerTriggered", {"CircuitEvent": 1.5}),
-])
+@pytest.mark.parametrize(
+    "type_, meta",
+    [
+        ("AuthFailure", {"Key": 5}),
+        ("AuthFailure", {"Path": ["/"]}),
+        ("AuthFailure", [1]),
+        ("AuthFailure", "text"),
+        ("BreakerTriggered", {"CircuitEvent": "1"}),
+        ("BreakerTriggered", {"CircuitEvent": True}),
+        ("BreakerTriggered", {"CircuitEvent": 1.5}),
+    ],
+)
 async def test_wrong_meta_types_raise_after_logging_the_event(caplog, type_, meta):
     h = handler({"prefix": "p"})
     with pytest.raises(MetaTypeError):

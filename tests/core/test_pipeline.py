@@ -1,4 +1,5 @@
 """Pipeline: bytes -> records -> routed handler calls, with every outcome counted."""
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,15 @@ def make(size: int = 100, max_record: int = 4096, routes: dict | None = None):
     lanes = Lanes(LaneSettings(log_queue=size, webhook_queue=size, js_queue=size, monitor_queue=size), stats)
     rec = Recorder("log1")
     hook = Recorder("hook1", kind="webhook")
-    table = RouteTable(by_api=routes if routes is not None else {
-        "": {"TokenCreated": (rec,)},
-        "api1": {"AuthFailure": (rec, hook), "KeyExpired": ()},
-        "api2": {},
-    })
+    table = RouteTable(
+        by_api=routes
+        if routes is not None
+        else {
+            "": {"TokenCreated": (rec,)},
+            "api1": {"AuthFailure": (rec, hook), "KeyExpired": ()},
+            "api2": {},
+        }
+    )
     return Pipeline(table, lanes, stats, max_record), stats, lanes, rec, hook
 
 
@@ -43,16 +48,18 @@ async def run(lanes: Lanes) -> None:
 
 async def test_routing_counters():
     p, stats, lanes, rec, hook = make()
-    data = b"\n".join([
-        line(Type="AuthFailure", APIID="api1", OrgID="o", TimeStamp="ts", Meta={"Key": "k"}),
-        line(Type="AuthFailure", APIID="nope"),  # unknown API
-        line(Type="KeyExpired", APIID="api1"),  # known, no handler
-        line(Type="AuthFailure", APIID="api2"),
-        line(Type="TokenCreated", Meta={"Key": "k", "Org": "o"}),  # system event: global handlers
-        b"{oops",
-        line(Meta={}),  # no Type
-        line(Kind="nonsense"),
-    ])
+    data = b"\n".join(
+        [
+            line(Type="AuthFailure", APIID="api1", OrgID="o", TimeStamp="ts", Meta={"Key": "k"}),
+            line(Type="AuthFailure", APIID="nope"),  # unknown API
+            line(Type="KeyExpired", APIID="api1"),  # known, no handler
+            line(Type="AuthFailure", APIID="api2"),
+            line(Type="TokenCreated", Meta={"Key": "k", "Org": "o"}),  # system event: global handlers
+            b"{oops",
+            line(Meta={}),  # no Type
+            line(Kind="nonsense"),
+        ]
+    )
     assert p.feed(data, "udp") == []
     assert stats.datagrams["udp"] == 1 and stats.bytes_in["udp"] == len(data)
     assert stats.records == 7 and stats.events == 5
@@ -69,15 +76,23 @@ async def test_routing_counters():
 
 async def test_coprocess_envelope_is_accepted_as_is():
     p, stats, lanes, rec, _ = make()
-    env = {"message": {"Type": "AuthFailure", "Meta": {"Message": "m", "Key": "k"}, "TimeStamp": "ts"},
-           "spec": {"APIID": "api1", "OrgID": "org1"}}
+    env = {
+        "message": {"Type": "AuthFailure", "Meta": {"Message": "m", "Key": "k"}, "TimeStamp": "ts"},
+        "spec": {"APIID": "api1", "OrgID": "org1"},
+    }
     p.feed(json.dumps(env).encode(), "unix_dgram")
     # An envelope without spec is a system event (coprocess TykTriggerEvent).
     p.feed(json.dumps({"message": {"Type": "TokenCreated", "TimeStamp": "t2"}}).encode(), "unix_dgram")
     await run(lanes)
     assert stats.rejected == {} and stats.routed == 2
     a, b = rec.events
-    assert (a.type, a.api_id, a.org_id, a.timestamp, a.meta()) == ("AuthFailure", "api1", "org1", "ts", {"Message": "m", "Key": "k"})
+    assert (a.type, a.api_id, a.org_id, a.timestamp, a.meta()) == (
+        "AuthFailure",
+        "api1",
+        "org1",
+        "ts",
+        {"Message": "m", "Key": "k"},
+    )
     assert (b.type, b.api_id, b.meta_raw) == ("TokenCreated", "", None)
     assert b.message_json() == b'{"Type":"TokenCreated","Meta":null,"TimeStamp":"t2"}'
 

@@ -1,10 +1,9 @@
 """build_routes: handlers per (API id, event); problems for what cannot be built."""
+
 from __future__ import annotations
 
 import json
 import logging
-
-import pytest
 
 from tykevents.apps import load_apps, parse_definition
 from tykevents.config import load_config
@@ -24,16 +23,24 @@ def log(prefix, **extra):
 
 
 def api(api_id, events):
-    return parse_definition({"api_id": api_id, "org_id": "org", "event_handlers": {"events": events}},
-                            f"{api_id}.json", [])
+    return parse_definition(
+        {"api_id": api_id, "org_id": "org", "event_handlers": {"events": events}}, f"{api_id}.json", []
+    )
 
 
 def test_init_generic_event_handlers(tmp_path):
     # event_system_test.go TestInitGenericEventHandlers: 2 trigger keys, one handler each.
-    cfg = config(tmp_path, {"event_handlers": {"events": {
-        "QuotaExceeded": [log("testprefix1")],
-        "AuthFailure": [log("testprefix2")],
-    }}})
+    cfg = config(
+        tmp_path,
+        {
+            "event_handlers": {
+                "events": {
+                    "QuotaExceeded": [log("testprefix1")],
+                    "AuthFailure": [log("testprefix2")],
+                }
+            }
+        },
+    )
     table, problems = build_routes(cfg, [], {})
     assert problems == []
     glob = table.by_api[""]
@@ -52,17 +59,20 @@ def test_no_global_handlers_still_knows_api_id_empty(tmp_path):
 
 
 def test_event_handler_by_name_outcomes(tmp_path):
-    a = api("a1", {
-        "AuthFailure": [log("p1"), log("p2")],
-        "KeyExpired": [
-            {"handler_name": "eh_no_such_handler", "handler_meta": {}},
-            {"handler_name": "cp_dynamic_handler", "handler_meta": {"name": "fn"}},
-            log("off", disabled=True),
-            {"handler_name": "eh_log_handler", "handler_meta": {"prefix": 5}},
-            {"handler_name": "eh_log_handler", "handler_meta": "not an object"},
-            log("kept"),
-        ],
-    })
+    a = api(
+        "a1",
+        {
+            "AuthFailure": [log("p1"), log("p2")],
+            "KeyExpired": [
+                {"handler_name": "eh_no_such_handler", "handler_meta": {}},
+                {"handler_name": "cp_dynamic_handler", "handler_meta": {"name": "fn"}},
+                log("off", disabled=True),
+                {"handler_name": "eh_log_handler", "handler_meta": {"prefix": 5}},
+                {"handler_name": "eh_log_handler", "handler_meta": "not an object"},
+                log("kept"),
+            ],
+        },
+    )
     table, problems = build_routes(config(tmp_path), [a], {})
     hs = table.lookup("a1", "AuthFailure")
     assert [h.prefix for h in hs] == ["p1", "p2"] and all(isinstance(h, LogHandler) for h in hs)
@@ -71,8 +81,13 @@ def test_event_handler_by_name_outcomes(tmp_path):
     assert len(table.handlers) == 3
     base = "a1.json:$.event_handlers.events.KeyExpired"
     got = [(p.where, p.level) for p in problems]
-    assert got == [(f"{base}[0]", logging.WARNING), (f"{base}[1]", logging.WARNING),
-                   (f"{base}[2]", logging.INFO), (f"{base}[3]", logging.ERROR), (f"{base}[4]", logging.ERROR)]
+    assert got == [
+        (f"{base}[0]", logging.WARNING),
+        (f"{base}[1]", logging.WARNING),
+        (f"{base}[2]", logging.INFO),
+        (f"{base}[3]", logging.ERROR),
+        (f"{base}[4]", logging.ERROR),
+    ]
     msgs = [p.message for p in problems]
     assert msgs[0].startswith("Handler not found") and "eh_no_such_handler" in msgs[0]
     assert "cp_dynamic_handler" in msgs[1] and "not supported" in msgs[1]
@@ -84,8 +99,16 @@ def test_event_handler_by_name_outcomes(tmp_path):
 def test_migration_disabled_flags(tmp_path):
     # migration_test.go SetDisabledFlags: every non-nil handler_meta gets "disabled": true, so
     # those handlers are skipped; a nil handler_meta stays nil, a zero (enabled) conf.
-    a = api("m", {"AuthFailure": [log("x", disabled=True), {"handler_name": "eh_log_handler", "handler_meta": None}],
-                  "KeyExpired": [log("y", disabled=True)]})
+    a = api(
+        "m",
+        {
+            "AuthFailure": [
+                log("x", disabled=True),
+                {"handler_name": "eh_log_handler", "handler_meta": None},
+            ],
+            "KeyExpired": [log("y", disabled=True)],
+        },
+    )
     table, problems = build_routes(config(tmp_path), [a], {})
     assert [h.prefix for h in table.lookup("m", "AuthFailure")] == [""]
     assert table.lookup("m", "KeyExpired") is not None and "KeyExpired" not in table.by_api["m"]
@@ -105,11 +128,24 @@ def test_apis_and_global_handlers_are_separate(tmp_path):
     cfg = config(tmp_path, {"event_handlers": {"events": {"TokenCreated": [log("g")]}}})
     apps = tmp_path / "apps"
     apps.mkdir()
-    (apps / "one.json").write_text(json.dumps({"api_id": "one", "event_handlers": {"events": {
-        "AuthFailure": [log("one")]}}}))
-    (apps / "two.json").write_text(json.dumps({
-        "openapi": "3.0.3", "x-tyk-api-gateway": {"info": {"id": "two"}, "server": {"eventHandlers": [
-            {"enabled": True, "trigger": "AuthFailure", "type": "log", "logPrefix": "two"}]}}}))
+    (apps / "one.json").write_text(
+        json.dumps({"api_id": "one", "event_handlers": {"events": {"AuthFailure": [log("one")]}}})
+    )
+    (apps / "two.json").write_text(
+        json.dumps(
+            {
+                "openapi": "3.0.3",
+                "x-tyk-api-gateway": {
+                    "info": {"id": "two"},
+                    "server": {
+                        "eventHandlers": [
+                            {"enabled": True, "trigger": "AuthFailure", "type": "log", "logPrefix": "two"}
+                        ]
+                    },
+                },
+            }
+        )
+    )
     apis, problems = load_apps(apps)
     assert problems == []
     table, problems = build_routes(cfg, apis, {})

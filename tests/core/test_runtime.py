@@ -1,4 +1,5 @@
 """runtime/: key obfuscation, rate-limited logging, sd_notify, log formats."""
+
 from __future__ import annotations
 
 import logging
@@ -17,19 +18,26 @@ from tykevents.runtime.logs import JSONFormatter, TextFormatter, setup_logging
 from tykevents.runtime.ratelog import RateLimitedLog
 from tykevents.runtime.systemd import Notifier
 
-
 # --- keys ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("key, shown", [
-    ("", "--"), ("abc", "--"), ("abcd", "--"), ("abcde", "****bcde"),
-    ("5e9d9544a1dcd60001d0ed20f8e2a3b1c", "****3b1c"),
-])
+
+@pytest.mark.parametrize(
+    "key, shown",
+    [
+        ("", "--"),
+        ("abc", "--"),
+        ("abcd", "--"),
+        ("abcde", "****bcde"),
+        ("5e9d9544a1dcd60001d0ed20f8e2a3b1c", "****3b1c"),
+    ],
+)
 def test_obfuscate_key(key, shown):
     assert obfuscate_key(key) == shown
     assert obfuscate_key(key, enable_key_logging=True) == key
 
 
 # --- ratelog ------------------------------------------------------------------------------
+
 
 def test_rate_limited_log(caplog):
     log = RateLimitedLog(logging.getLogger("test.ratelog"), interval=0.2)
@@ -44,11 +52,15 @@ def test_rate_limited_log(caplog):
         time.sleep(0.25)
         log.log(logging.ERROR, "bad", "bad record %d", 11, exc_info=False)
     msgs = [r.getMessage() for r in caplog.records]
-    assert msgs[2:] == ["bad record 9 (3 similar lines suppressed)", "bad record 11 (1 similar lines suppressed)"]
+    assert msgs[2:] == [
+        "bad record 9 (3 similar lines suppressed)",
+        "bad record 11 (1 similar lines suppressed)",
+    ]
     assert caplog.records[2].levelno == logging.WARNING and caplog.records[3].levelno == logging.ERROR
 
 
 # --- systemd ------------------------------------------------------------------------------
+
 
 def bound(path_or_abstract: str) -> socket.socket:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -115,20 +127,24 @@ def test_notifier_default_env_is_os_environ(monkeypatch, tmp_path):
     assert n.watchdog_interval == 2.0
 
 
-@pytest.mark.parametrize("env, interval", [
-    ({"WATCHDOG_USEC": "2000000"}, 1.0),
-    ({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())}, 15.0),
-    ({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}, 0.0),  # meant for another process
-    ({"WATCHDOG_USEC": "0"}, 0.0),
-    ({"WATCHDOG_USEC": "soon"}, 0.0),
-    ({"WATCHDOG_USEC": "-5"}, 0.0),
-    ({}, 0.0),
-])
+@pytest.mark.parametrize(
+    "env, interval",
+    [
+        ({"WATCHDOG_USEC": "2000000"}, 1.0),
+        ({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())}, 15.0),
+        ({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}, 0.0),  # meant for another process
+        ({"WATCHDOG_USEC": "0"}, 0.0),
+        ({"WATCHDOG_USEC": "soon"}, 0.0),
+        ({"WATCHDOG_USEC": "-5"}, 0.0),
+        ({}, 0.0),
+    ],
+)
 def test_watchdog_interval_is_half_the_timeout(env, interval):
     assert Notifier({"NOTIFY_SOCKET": "/run/systemd/notify", **env}).watchdog_interval == interval
 
 
 # --- logs ---------------------------------------------------------------------------------
+
 
 def record(msg="testprefix:AuthFailure", level=logging.WARNING, args=(), **extra) -> logging.LogRecord:
     r = logging.LogRecord("tykevents.handler.log", level, __file__, 1, msg, args, None)
@@ -138,9 +154,12 @@ def record(msg="testprefix:AuthFailure", level=logging.WARNING, args=(), **extra
 
 def test_text_format():
     line = TextFormatter(timestamps=True).format(record(api_id="api1"))
-    assert re.fullmatch(r'time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z" level=warning '
-                        r'logger=tykevents.handler.log message=testprefix:AuthFailure api_id=api1', line), line
-    line = TextFormatter(timestamps=False).format(record("a b \"c\"\nd", level=logging.ERROR, n=""))
+    assert re.fullmatch(
+        r'time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z" level=warning '
+        r"logger=tykevents.handler.log message=testprefix:AuthFailure api_id=api1",
+        line,
+    ), line
+    line = TextFormatter(timestamps=False).format(record('a b "c"\nd', level=logging.ERROR, n=""))
     assert line == 'level=error logger=tykevents.handler.log message="a b \\"c\\"\\nd" n=""'
 
 
@@ -151,7 +170,7 @@ def test_text_format_with_exception():
         r = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed %s", ("h",), sys.exc_info())
     out = TextFormatter(timestamps=False).format(r)
     first, *rest = out.split("\n")
-    assert first == "level=error logger=x message=\"failed h\""
+    assert first == 'level=error logger=x message="failed h"'
     assert "ValueError: boom" in rest[-1]
 
 
@@ -190,7 +209,12 @@ def test_setup_logging_to_a_file_in_json(root_logger, tmp_path):
     lines = path.read_text().splitlines()
     assert len(lines) == 1
     doc = orjson.loads(lines[0])
-    assert (doc["message"], doc["level"], doc["api_id"], doc["logger"]) == ("shown here", "warning", "a", "tykevents.x")
+    assert (doc["message"], doc["level"], doc["api_id"], doc["logger"]) == (
+        "shown here",
+        "warning",
+        "a",
+        "tykevents.x",
+    )
 
 
 def test_setup_logging_text_levels_and_journald(root_logger, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """Lanes: bounded queues served by worker tasks; offer drops, put waits, drain waits."""
+
 from __future__ import annotations
 
 import asyncio
@@ -152,9 +153,25 @@ async def test_stop_cancels_stuck_workers():
 
 async def test_lanes_by_kind():
     stats = Stats()
-    lanes = Lanes(LaneSettings(log_queue=1, webhook_queue=2, js_queue=3, monitor_queue=4, log_workers=1,
-                               webhook_workers=1, js_workers=1, monitor_workers=1), stats)
-    assert {k: lanes[k].size for k in ("log", "webhook", "js", "monitor")} == {"log": 1, "webhook": 2, "js": 3, "monitor": 4}
+    lanes = Lanes(
+        LaneSettings(
+            log_queue=1,
+            webhook_queue=2,
+            js_queue=3,
+            monitor_queue=4,
+            log_workers=1,
+            webhook_workers=1,
+            js_workers=1,
+            monitor_workers=1,
+        ),
+        stats,
+    )
+    assert {k: lanes[k].size for k in ("log", "webhook", "js", "monitor")} == {
+        "log": 1,
+        "webhook": 2,
+        "js": 3,
+        "monitor": 4,
+    }
     hs = {k: Recorder(kind=k) for k in ("log", "webhook", "js")}
     for k, h in hs.items():
         lanes[k].offer(h, ev())

@@ -1,5 +1,6 @@
 """The daemon core end to end: every transport, routing, log handler, bad input, reload,
 drain and systemd notification, against the real daemon in a subprocess."""
+
 from __future__ import annotations
 
 import json
@@ -26,18 +27,32 @@ def daemon(run_daemon):
 
 def basic_apps() -> dict:
     return {
-        "a1.json": classic_api("a1", {
-            "AuthFailure": [log_handler("testprefix")],
-            "BreakerTriggered": [log_handler("myBreakerEvent")],
-            "MyCustomEvent": [log_handler("custom")],
-        }),
+        "a1.json": classic_api(
+            "a1",
+            {
+                "AuthFailure": [log_handler("testprefix")],
+                "BreakerTriggered": [log_handler("myBreakerEvent")],
+                "MyCustomEvent": [log_handler("custom")],
+            },
+        ),
         "a2-oas.json": {
-            "openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {},
-            "x-tyk-api-gateway": {"info": {"id": "a2", "orgId": "org1", "name": "oas"},
-                                  "server": {"eventHandlers": [
-                                      {"enabled": True, "type": "log", "trigger": "RatelimitExceeded", "logPrefix": "oasprefix"},
-                                      {"type": "log", "trigger": "RatelimitExceeded", "logPrefix": "never-enabled"},
-                                  ]}},
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "paths": {},
+            "x-tyk-api-gateway": {
+                "info": {"id": "a2", "orgId": "org1", "name": "oas"},
+                "server": {
+                    "eventHandlers": [
+                        {
+                            "enabled": True,
+                            "type": "log",
+                            "trigger": "RatelimitExceeded",
+                            "logPrefix": "oasprefix",
+                        },
+                        {"type": "log", "trigger": "RatelimitExceeded", "logPrefix": "never-enabled"},
+                    ]
+                },
+            },
         },
     }
 
@@ -57,11 +72,17 @@ def test_every_transport_delivers_to_the_log_handler(daemon):
 
 def test_log_lines_tyk_cases(daemon):
     d = daemon(apps=basic_apps())
-    d.send_udp([
-        event("BreakerTriggered", "a1", {"Message": "Breaker Reset", "Path": "/my-path", "APIID": "123abc", "CircuitEvent": 1}),
-        event("RatelimitExceeded", "a2", {"Path": "/r", "Origin": "10.0.0.1", "Key": "k"}),
-        event("MyCustomEvent", "a1", {"Message": "hello"}),
-    ])
+    d.send_udp(
+        [
+            event(
+                "BreakerTriggered",
+                "a1",
+                {"Message": "Breaker Reset", "Path": "/my-path", "APIID": "123abc", "CircuitEvent": 1},
+            ),
+            event("RatelimitExceeded", "a2", {"Path": "/r", "Origin": "10.0.0.1", "Key": "k"}),
+            event("MyCustomEvent", "a1", {"Message": "hello"}),
+        ]
+    )
     d.wait_log(r"myBreakerEvent:BreakerTriggered:123abc:/my-path: \[STATUS\] 1")
     d.wait_log(r"oasprefix:RatelimitExceeded:--:10\.0\.0\.1:/r")  # short keys print as --
     d.wait_log(r"custom:MyCustomEvent\b")  # custom events are valid events
@@ -83,14 +104,29 @@ def test_raw_key_shown_only_with_enable_key_logging(daemon):
 
 
 def test_global_handlers_get_system_events_and_coprocess_envelope(daemon):
-    conf = {"event_handlers": {"events": {"TokenCreated": [log_handler("system")],
-                                          "CoprocessThing": [log_handler("cp")]}}}
+    conf = {
+        "event_handlers": {
+            "events": {"TokenCreated": [log_handler("system")], "CoprocessThing": [log_handler("cp")]}
+        }
+    }
     d = daemon(apps=basic_apps(), conf=conf)
     d.send_udp([event("TokenCreated", "", {"Message": "Key generated.", "Org": "o", "Key": "k"})])
-    d.send_udp([{"message": {"Type": "CoprocessThing", "Meta": {"Message": "payload"}, "TimeStamp": "t"},
-                 "spec": {"APIID": "", "OrgID": "o"}}])
-    d.send_udp([{"message": {"Type": "AuthFailure", "Meta": KEY_META, "TimeStamp": "t"},
-                 "spec": {"APIID": "a1", "OrgID": "org1"}}])
+    d.send_udp(
+        [
+            {
+                "message": {"Type": "CoprocessThing", "Meta": {"Message": "payload"}, "TimeStamp": "t"},
+                "spec": {"APIID": "", "OrgID": "o"},
+            }
+        ]
+    )
+    d.send_udp(
+        [
+            {
+                "message": {"Type": "AuthFailure", "Meta": KEY_META, "TimeStamp": "t"},
+                "spec": {"APIID": "a1", "OrgID": "org1"},
+            }
+        ]
+    )
     d.wait_log(r"system:TokenCreated")
     d.wait_log(r"cp:CoprocessThing")
     d.wait_log(r"testprefix:AuthFailure")
@@ -98,10 +134,14 @@ def test_global_handlers_get_system_events_and_coprocess_envelope(daemon):
 
 def test_batches_in_one_datagram_and_one_http_body(daemon):
     d = daemon(apps=basic_apps())
-    batch = b"\n".join(json.dumps(event("AuthFailure", "a1", {**KEY_META, "Path": f"/b{i}"})).encode() for i in range(8))
+    batch = b"\n".join(
+        json.dumps(event("AuthFailure", "a1", {**KEY_META, "Path": f"/b{i}"})).encode() for i in range(8)
+    )
     d.send_udp([batch])
     d.wait_log(r"testprefix:AuthFailure:.*:/b\d", count=8)
-    arr = json.dumps([event("AuthFailure", "a1", {**KEY_META, "Path": f"/arr{i}"}) for i in range(3)]).encode()
+    arr = json.dumps(
+        [event("AuthFailure", "a1", {**KEY_META, "Path": f"/arr{i}"}) for i in range(3)]
+    ).encode()
     status, body = d.post_http(arr)
     assert status == 202 and body["records"] == 3
     d.wait_log(r"/arr\d", count=3)
@@ -125,8 +165,17 @@ def test_bad_input_is_counted_and_never_stops_the_daemon(daemon):
     d.send_udp([good])
     d.wait_log(r"/still-alive", count=2)
     d.wait_until(lambda: d.metric("tykevents_rejected_total", reason="meta_type") >= 1, 5, "meta_type count")
-    m = {r: d.metric("tykevents_rejected_total", reason=r) for r in
-         ("malformed_json", "invalid_record", "missing_type", "unknown_kind", "oversized", "meta_type")}
+    m = {
+        r: d.metric("tykevents_rejected_total", reason=r)
+        for r in (
+            "malformed_json",
+            "invalid_record",
+            "missing_type",
+            "unknown_kind",
+            "oversized",
+            "meta_type",
+        )
+    }
     assert m["malformed_json"] >= 2
     assert m["invalid_record"] >= 1
     assert m["missing_type"] == 1
@@ -148,7 +197,7 @@ def test_flood_drops_on_datagrams_but_loses_nothing_on_the_stream(daemon):
     d.wait_until(lambda: d.stats()["handled"].get("log", 0) >= n, 30, "every stream event handled")
     assert d.stats()["dropped"].get("log", 0) == 0
     # datagrams faster than the lane: some calls are dropped, each one counted
-    chunk = [b"\n".join(json.dumps(e).encode() for e in batch[i:i + 30]) for i in range(0, n, 30)]
+    chunk = [b"\n".join(json.dumps(e).encode() for e in batch[i : i + 30]) for i in range(0, n, 30)]
     for _ in range(3):
         d.send_udp(chunk)
     last: list[int] = []
@@ -156,8 +205,11 @@ def test_flood_drops_on_datagrams_but_loses_nothing_on_the_stream(daemon):
     def settled() -> bool:
         s = d.stats()
         last.append(s["routed"])
-        return len(last) > 5 and len(set(last[-5:])) == 1 and \
-            s["handled"]["log"] + s["dropped"].get("log", 0) == s["routed"]
+        return (
+            len(last) > 5
+            and len(set(last[-5:])) == 1
+            and s["handled"]["log"] + s["dropped"].get("log", 0) == s["routed"]
+        )
 
     d.wait_until(settled, 30, "the flood to settle")
     s = d.stats()
@@ -231,25 +283,42 @@ def test_check_reports_file_and_json_path(tmp_path: Path):
     apps = tmp_path / "apps"
     apps.mkdir()
     (apps / "good.json").write_text(json.dumps(classic_api("g", {"AuthFailure": [log_handler("p")]})))
-    (apps / "bad.json").write_text(json.dumps(classic_api("b", {"AuthFailure": [
-        {"handler_name": "eh_log_handler", "handler_meta": {"prefix": 7}}]})))
+    (apps / "bad.json").write_text(
+        json.dumps(
+            classic_api(
+                "b", {"AuthFailure": [{"handler_name": "eh_log_handler", "handler_meta": {"prefix": 7}}]}
+            )
+        )
+    )
     (apps / "broken.json").write_text("{")
     conf = tmp_path / "tyk.conf"
     conf.write_text(json.dumps({"app_path": "apps"}))
-    out = subprocess.run([sys.executable, "-m", "tykevents", "check", "-c", str(conf)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "tykevents", "check", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 1, out.stdout
     assert "bad.json:$.event_handlers.events.AuthFailure[0]" in out.stdout
     assert "LogEventHandlerConf.prefix of type string" in out.stdout
     assert "broken.json: not valid JSON" in out.stdout
     (apps / "bad.json").unlink()
     (apps / "broken.json").unlink()
-    out = subprocess.run([sys.executable, "-m", "tykevents", "check", "-c", str(conf)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "tykevents", "check", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stdout
     conf.write_text(json.dumps({"app_path": "apps", "tykevents": {"lanes": {"log_qeue": 5}}}))
-    out = subprocess.run([sys.executable, "-m", "tykevents", "check", "-c", str(conf)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "tykevents", "check", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 2
     assert "unknown field `log_qeue` - at `$.tykevents.lanes`" in out.stdout
 
@@ -258,17 +327,45 @@ def test_send_command_and_version(daemon, tmp_path: Path):
     d = daemon(apps=basic_apps())
     f = tmp_path / "events.json"
     f.write_text(json.dumps([event("AuthFailure", "a1", {**KEY_META, "Path": "/from-file"})]))
-    for transport in (["--udp", f"127.0.0.1:{d.udp}"], ["--tcp", f"127.0.0.1:{d.tcp}"],
-                      ["--unix", d.unix_dgram], ["--unix-stream", d.unix_stream],
-                      ["--http", f"http://127.0.0.1:{d.http}/events"]):
-        subprocess.run([sys.executable, "-m", "tykevents", "send", *transport, "--file", str(f)],
-                       check=True, capture_output=True, cwd=ROOT, timeout=30)
+    for transport in (
+        ["--udp", f"127.0.0.1:{d.udp}"],
+        ["--tcp", f"127.0.0.1:{d.tcp}"],
+        ["--unix", d.unix_dgram],
+        ["--unix-stream", d.unix_stream],
+        ["--http", f"http://127.0.0.1:{d.http}/events"],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", "tykevents", "send", *transport, "--file", str(f)],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+            timeout=30,
+        )
     d.wait_log(r"/from-file", count=5)
-    subprocess.run([sys.executable, "-m", "tykevents", "send", "--udp", f"127.0.0.1:{d.udp}", "--type",
-                    "AuthFailure", "--api-id", "a1", "--meta", json.dumps({**KEY_META, "Path": "/args"})],
-                   check=True, capture_output=True, cwd=ROOT, timeout=30)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tykevents",
+            "send",
+            "--udp",
+            f"127.0.0.1:{d.udp}",
+            "--type",
+            "AuthFailure",
+            "--api-id",
+            "a1",
+            "--meta",
+            json.dumps({**KEY_META, "Path": "/args"}),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=30,
+    )
     d.wait_log(r"testprefix:AuthFailure:.*:/args")
-    out = subprocess.run([sys.executable, "-m", "tykevents", "--version"], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "tykevents", "--version"], capture_output=True, text=True, cwd=ROOT
+    )
     assert out.returncode == 0 and out.stdout.startswith("tykevents ") and "hot path:" in out.stdout
 
 

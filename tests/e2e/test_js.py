@@ -1,5 +1,6 @@
 """JS event handlers through the running daemon: Tyk-style scripts, the session store in
 memory and in a real redis-server in Tyk's layout, HTTP calls, time limits and reload."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,14 @@ pytestmark = pytest.mark.e2e
 
 JS = ROOT / "tests" / "data" / "js"
 
-SESSION = {"org_id": "org1", "expires": 1700000000, "quota_max": 100, "quota_remaining": 40,
-           "quota_renewal_rate": 3600, "access_rights": {"a": {"api_id": "a", "api_name": "A", "versions": ["Default"]}}}
+SESSION = {
+    "org_id": "org1",
+    "expires": 1700000000,
+    "quota_max": 100,
+    "quota_remaining": 40,
+    "quota_renewal_rate": 3600,
+    "access_rights": {"a": {"api_id": "a", "api_name": "A", "versions": ["Default"]}},
+}
 
 SEED = """
 var seedHandler = new TykJS.TykEventHandlers.NewEventHandler({});
@@ -47,13 +54,18 @@ def daemon(run_daemon, tmp_path: Path):
 
 
 def apps() -> dict:
-    return {"a.json": classic_api("a", {
-        "AuthFailure": [js_handler("sampleHandler", "js/sample_event_handler.js")],
-        "KeyExpired": [js_handler("sessionHandler", "js/session_editor.js")],
-        "TokenSeed": [js_handler("seedHandler", "js/seed.js")],
-        "Forward": [js_handler("forwardHandler", "js/http_forwarder.js")],
-        "Spin": [js_handler("spinHandler", "js/endless_loop.js")],
-    })}
+    return {
+        "a.json": classic_api(
+            "a",
+            {
+                "AuthFailure": [js_handler("sampleHandler", "js/sample_event_handler.js")],
+                "KeyExpired": [js_handler("sessionHandler", "js/session_editor.js")],
+                "TokenSeed": [js_handler("seedHandler", "js/seed.js")],
+                "Forward": [js_handler("forwardHandler", "js/http_forwarder.js")],
+                "Spin": [js_handler("spinHandler", "js/endless_loop.js")],
+            },
+        )
+    }
 
 
 def test_logging_handler_and_session_editor_in_memory(daemon, tmp_path: Path):
@@ -75,8 +87,10 @@ def test_logging_handler_and_session_editor_in_memory(daemon, tmp_path: Path):
 def test_session_editor_on_redis_in_tyks_layout(daemon, redis_url: str, redis_server):
     r = redis.Redis.from_url(redis_url)
     r.set("apikey-user-key-2", json.dumps(SESSION))
-    d = daemon(apps=apps(), conf={"storage": {"host": "127.0.0.1", "port": redis_server.port},
-                                  "tykevents": {"state": "redis"}})
+    d = daemon(
+        apps=apps(),
+        conf={"storage": {"host": "127.0.0.1", "port": redis_server.port}, "tykevents": {"state": "redis"}},
+    )
     d.send_tcp([event("KeyExpired", "a", {"Key": "user-key-2"})])
     d.wait_log(r"Expires now: 1700001000")
     stored = json.loads(r.get("apikey-user-key-2"))
@@ -108,8 +122,12 @@ def test_reload_reloads_every_script(daemon, tmp_path: Path):
     d.send_udp([event("AuthFailure", "a", {"Path": "/before"})])
     d.wait_log(r"Running sample JSVM Handler: AuthFailure on a \(org1\) path /before")
     script = tmp_path / "js" / "sample_event_handler.js"
-    script.write_text(script.read_text().replace("NewHandler(function(event, context) {",
-                                                 "NewHandler(function(event, context) {\n    log('v2 of the script');"))
+    script.write_text(
+        script.read_text().replace(
+            "NewHandler(function(event, context) {",
+            "NewHandler(function(event, context) {\n    log('v2 of the script');",
+        )
+    )
     d.reload(expect_generation=2)
     d.send_udp([event("AuthFailure", "a", {"Path": "/after"})])
     d.wait_log(r"v2 of the script")

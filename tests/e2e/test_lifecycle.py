@@ -1,4 +1,5 @@
 """Lifecycle edges: a start that fails, reloads under load, and HTTP ingest while draining."""
+
 from __future__ import annotations
 
 import json
@@ -31,12 +32,26 @@ countHandler.NewHandler(function(event, context) { log("counted " + event.Meta.P
 def test_a_failed_start_says_why_in_one_line_and_exits_1(tmp_path: Path):
     conf = tmp_path / "tyk.conf"
     (tmp_path / "apps").mkdir()
-    conf.write_text(json.dumps({
-        "app_path": "apps", "storage": {"host": "127.0.0.1", "port": free_port(), "timeout": 1},
-        "tykevents": {"state": "redis", "listen": {"udp": [f"127.0.0.1:{free_port()}"]},
-                      "metrics": f"127.0.0.1:{free_port()}"}}))
-    out = subprocess.run([sys.executable, "-m", "tykevents", "run", "-c", str(conf)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    conf.write_text(
+        json.dumps(
+            {
+                "app_path": "apps",
+                "storage": {"host": "127.0.0.1", "port": free_port(), "timeout": 1},
+                "tykevents": {
+                    "state": "redis",
+                    "listen": {"udp": [f"127.0.0.1:{free_port()}"]},
+                    "metrics": f"127.0.0.1:{free_port()}",
+                },
+            }
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "tykevents", "run", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert out.returncode == 1
     assert "cannot start: ConnectionError" in out.stderr
     assert "Traceback" not in out.stderr
@@ -44,16 +59,28 @@ def test_a_failed_start_says_why_in_one_line_and_exits_1(tmp_path: Path):
 
 def test_reload_under_load_loses_no_js_call(tmp_path: Path):
     (tmp_path / "count.js").write_text(COUNTER_JS)
-    apps = {"a.json": classic_api("a", {"AuthFailure": [
-        {"handler_name": "eh_dynamic_handler", "handler_meta": {"name": "countHandler", "path": "count.js"}}]})}
-    d = DaemonProcess(tmp_path, apps=apps, conf={
-        "enable_jsvm": True, "tykevents": {"logging": {"file": "daemon-file.log"}}}).start()
+    apps = {
+        "a.json": classic_api(
+            "a",
+            {
+                "AuthFailure": [
+                    {
+                        "handler_name": "eh_dynamic_handler",
+                        "handler_meta": {"name": "countHandler", "path": "count.js"},
+                    }
+                ]
+            },
+        )
+    }
+    d = DaemonProcess(
+        tmp_path, apps=apps, conf={"enable_jsvm": True, "tykevents": {"logging": {"file": "daemon-file.log"}}}
+    ).start()
     try:
         n = 3000
         batch = [event("AuthFailure", "a", {"Path": f"/p{i}"}) for i in range(n)]
         d.send_tcp(batch[: n // 2])
         d.reload(expect_generation=2)  # retires generation 1 while its calls may still be queued
-        d.send_tcp(batch[n // 2:])
+        d.send_tcp(batch[n // 2 :])
         d.wait_until(lambda: d.stats()["handled"].get("js", 0) >= n, 60, "every JS call")
         assert d.metric("tykevents_js_total", what="failures") == 0
         assert d.metric("tykevents_js_total", what="calls") == n
@@ -67,8 +94,9 @@ async def test_http_ingest_refuses_while_draining():
     stats = Stats()
     pipeline = Pipeline(RouteTable(by_api={"a": {}}), Lanes(LaneSettings(), stats), stats, 1 << 20)
     accepting = [True]
-    app: web.Application = make_app(lambda: pipeline, CollectorRegistry(), lambda: (True, {}), 1 << 20,
-                                    accepting=lambda: accepting[0])
+    app: web.Application = make_app(
+        lambda: pipeline, CollectorRegistry(), lambda: (True, {}), 1 << 20, accepting=lambda: accepting[0]
+    )
     async with TestClient(TestServer(app)) as client:
         body = "\n".join(json.dumps(event("AuthFailure", "a", {})) for _ in range(3))
         r = await client.post("/events", data=body)

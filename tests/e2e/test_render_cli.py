@@ -1,4 +1,5 @@
 """`tykevents render` shows the bytes the webhook handler would send, or why it sends none."""
+
 from __future__ import annotations
 
 import json
@@ -8,26 +9,38 @@ from pathlib import Path
 
 from tests.support.daemon import ROOT
 
-QUOTA = {"Type": "QuotaExceeded",
-         "Meta": {"Message": "Key \"Quota\" <Limit> & 'x' +1", "Path": "/api/v1/x?a=1&b=2",
-                  "Origin": "10.0.0.1", "Key": "abc+def/="},
-         "TimeStamp": "2024-03-05 14:07:09.123456789 +0000 UTC"}
+QUOTA = {
+    "Type": "QuotaExceeded",
+    "Meta": {
+        "Message": "Key \"Quota\" <Limit> & 'x' +1",
+        "Path": "/api/v1/x?a=1&b=2",
+        "Origin": "10.0.0.1",
+        "Key": "abc+def/=",
+    },
+    "TimeStamp": "2024-03-05 14:07:09.123456789 +0000 UTC",
+}
 
 
 def render(tmp_path: Path, event: dict, *args: str) -> subprocess.CompletedProcess[bytes]:
     f = tmp_path / "event.json"
     f.write_text(json.dumps(event))
-    return subprocess.run([sys.executable, "-m", "tykevents", "render", *args, str(f)],
-                          capture_output=True, cwd=ROOT, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "tykevents", "render", *args, str(f)],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=30,
+    )
 
 
 def test_default_template_gives_tyks_bytes(tmp_path: Path):
     out = render(tmp_path, QUOTA, "default")
     assert out.returncode == 0, out.stderr
     # spec 3.3, the QuotaExceeded sample body
-    assert out.stdout == (b'\n{\n    "event": "QuotaExceeded",\n    "message": "Key &#34;Quota&#34; &lt;Limit&gt; '
-                          b'&amp; &#39;x&#39; &#43;1",\n    "path": "/api/v1/x?a=1&amp;b=2",\n    "origin": '
-                          b'"10.0.0.1",\n    "key": "abc&#43;def/="\n}\n\n\n')
+    assert out.stdout == (
+        b'\n{\n    "event": "QuotaExceeded",\n    "message": "Key &#34;Quota&#34; &lt;Limit&gt; '
+        b'&amp; &#39;x&#39; &#43;1",\n    "path": "/api/v1/x?a=1&amp;b=2",\n    "origin": '
+        b'"10.0.0.1",\n    "key": "abc&#43;def/="\n}\n\n\n'
+    )
 
 
 def test_execution_error_is_explained(tmp_path: Path):

@@ -1,5 +1,6 @@
 """Webhooks through the running daemon: what a receiver sees, cooldowns, retries, drain and
 dead letters."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,17 +19,25 @@ from tests.webhook.receiver import Action
 
 pytestmark = pytest.mark.e2e
 
-QUOTA_META = {"Message": "Key \"Quota\" <Limit> & 'x' +1", "Path": "/api/v1/x?a=1&b=2",
-              "Origin": "10.0.0.1", "Key": "abc+def/="}
-QUOTA_BODY = (b'\n{\n    "event": "QuotaExceeded",\n    "message": "Key &#34;Quota&#34; &lt;Limit&gt; &amp; '
-              b'&#39;x&#39; &#43;1",\n    "path": "/api/v1/x?a=1&amp;b=2",\n    "origin": "10.0.0.1",\n'
-              b'    "key": "abc&#43;def/="\n}\n\n\n')
+QUOTA_META = {
+    "Message": "Key \"Quota\" <Limit> & 'x' +1",
+    "Path": "/api/v1/x?a=1&b=2",
+    "Origin": "10.0.0.1",
+    "Key": "abc+def/=",
+}
+QUOTA_BODY = (
+    b'\n{\n    "event": "QuotaExceeded",\n    "message": "Key &#34;Quota&#34; &lt;Limit&gt; &amp; '
+    b'&#39;x&#39; &#43;1",\n    "path": "/api/v1/x?a=1&amp;b=2",\n    "origin": "10.0.0.1",\n'
+    b'    "key": "abc&#43;def/="\n}\n\n\n'
+)
 FAST = {"timeout": 2.0, "backoff_base": 0.05, "backoff_max": 0.2, "max_attempts": 3}
 
 
 def hook(url: str, **meta) -> dict:
-    return {"handler_name": "eh_web_hook_handler",
-            "handler_meta": {"method": "POST", "target_path": url, "event_timeout": 10, **meta}}
+    return {
+        "handler_name": "eh_web_hook_handler",
+        "handler_meta": {"method": "POST", "target_path": url, "event_timeout": 10, **meta},
+    }
 
 
 @pytest.fixture
@@ -57,8 +66,13 @@ def daemon(run_daemon):
 
 def test_receiver_sees_tyks_request(daemon, receivers):
     r = receivers()
-    d = daemon(apps={"a.json": classic_api("a", {"QuotaExceeded": [
-        hook(r.url("/quota?x=1"), header_map={"x-tyk-test": "TEST"})]})})
+    d = daemon(
+        apps={
+            "a.json": classic_api(
+                "a", {"QuotaExceeded": [hook(r.url("/quota?x=1"), header_map={"x-tyk-test": "TEST"})]}
+            )
+        }
+    )
     d.send_udp([event("QuotaExceeded", "a", QUOTA_META)])
     req = r.wait_for(1)[0]
     assert req.request_line == "POST /quota?x=1 HTTP/1.1"
@@ -73,10 +87,17 @@ def test_receiver_sees_tyks_request(daemon, receivers):
 
 def test_cooldown_suppresses_repeats_and_zero_means_none(daemon, receivers):
     r = receivers()
-    d = daemon(apps={"a.json": classic_api("a", {
-        "QuotaExceeded": [hook(r.url("/cool"))],
-        "AuthFailure": [hook(r.url("/nocool"), event_timeout=0)],
-    })})
+    d = daemon(
+        apps={
+            "a.json": classic_api(
+                "a",
+                {
+                    "QuotaExceeded": [hook(r.url("/cool"))],
+                    "AuthFailure": [hook(r.url("/nocool"), event_timeout=0)],
+                },
+            )
+        }
+    )
     for _ in range(3):
         d.send_udp([event("QuotaExceeded", "a", QUOTA_META), event("AuthFailure", "a", QUOTA_META)])
         time.sleep(0.2)
@@ -89,24 +110,55 @@ def test_cooldown_suppresses_repeats_and_zero_means_none(daemon, receivers):
 
 def test_oas_webhook_and_global_token_webhook(daemon, receivers):
     r = receivers()
-    oas = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {},
-           "x-tyk-api-gateway": {"info": {"id": "o1", "orgId": "org1", "name": "oas"}, "server": {
-               "eventHandlers": [{"enabled": True, "type": "webhook", "trigger": "BreakerTripped",
-                                  "url": r.url("/breaker"), "method": "PUT", "cooldownPeriod": "1m",
-                                  "headers": [{"name": "X-Source", "value": "oas"}]}]}}}
+    oas = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {},
+        "x-tyk-api-gateway": {
+            "info": {"id": "o1", "orgId": "org1", "name": "oas"},
+            "server": {
+                "eventHandlers": [
+                    {
+                        "enabled": True,
+                        "type": "webhook",
+                        "trigger": "BreakerTripped",
+                        "url": r.url("/breaker"),
+                        "method": "PUT",
+                        "cooldownPeriod": "1m",
+                        "headers": [{"name": "X-Source", "value": "oas"}],
+                    }
+                ]
+            },
+        },
+    }
     conf = {"event_handlers": {"events": {"TokenCreated": [hook(r.url("/token"))]}}}
     d = daemon(apps={"o.json": oas}, conf=conf)
-    d.send_udp([event("BreakerTripped", "o1", {"Message": "Breaker Tripped", "Path": "test", "APIID": "o1",
-                                               "CircuitEvent": 0})])
+    d.send_udp(
+        [
+            event(
+                "BreakerTripped",
+                "o1",
+                {"Message": "Breaker Tripped", "Path": "test", "APIID": "o1", "CircuitEvent": 0},
+            )
+        ]
+    )
     d.send_udp([event("TokenCreated", "", {"Message": "Key generated.", "Org": "org1", "Key": "k1"})])
     reqs = {q.target: q for q in r.wait_for(2)}
     b = reqs["/breaker"]
     assert b.method == "PUT" and b.header("X-Source") == "oas"
-    assert json.loads(b.body) == {"event": "BreakerTripped", "message": "Breaker Tripped",
-                                  "api_id": "o1", "path": "test"}
+    assert json.loads(b.body) == {
+        "event": "BreakerTripped",
+        "message": "Breaker Tripped",
+        "api_id": "o1",
+        "path": "test",
+    }
     # Tyk's default template cannot render Token events; ours sends valid JSON
-    assert json.loads(reqs["/token"].body) == {"event": "TokenCreated", "message": "Key generated.",
-                                               "org": "org1", "key": "k1"}
+    assert json.loads(reqs["/token"].body) == {
+        "event": "TokenCreated",
+        "message": "Key generated.",
+        "org": "org1",
+        "key": "k1",
+    }
 
 
 def test_retries_then_delivers_once(daemon, receivers):
@@ -127,20 +179,35 @@ def test_sigterm_drains_deliveries_and_dead_letters_the_rest(daemon, receivers, 
 
     ok = receivers(slow)
     stuck = receivers(lambda req: Action("hang"))
-    d = daemon(apps={"a.json": classic_api("a", {
-        "QuotaExceeded": [hook(ok.url("/slow"), event_timeout=0)],
-        "AuthFailure": [hook(stuck.url("/stuck"), event_timeout=0)],
-    })}, conf={"tykevents": {"drain_timeout": 3, "webhooks": {"timeout": 30}}})
-    d.send_tcp([event("QuotaExceeded", "a", {**QUOTA_META, "Path": f"/p{i}"}) for i in range(5)]
-               + [event("AuthFailure", "a", QUOTA_META)])
+    d = daemon(
+        apps={
+            "a.json": classic_api(
+                "a",
+                {
+                    "QuotaExceeded": [hook(ok.url("/slow"), event_timeout=0)],
+                    "AuthFailure": [hook(stuck.url("/stuck"), event_timeout=0)],
+                },
+            )
+        },
+        conf={"tykevents": {"drain_timeout": 3, "webhooks": {"timeout": 30}}},
+    )
+    d.send_tcp(
+        [event("QuotaExceeded", "a", {**QUOTA_META, "Path": f"/p{i}"}) for i in range(5)]
+        + [event("AuthFailure", "a", QUOTA_META)]
+    )
     stuck.wait_for(1)
     t0 = time.monotonic()
     d.signal(signal.SIGTERM)
     assert d.proc.wait(20) == 0
     assert time.monotonic() - t0 < 10
     assert len(ok.requests) == 5  # accepted deliveries finished during the drain
-    listing = subprocess.run([sys.executable, "-m", "tykevents", "deadletter", "list", "-c", str(d.conf_path),
-                              "--json"], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    listing = subprocess.run(
+        [sys.executable, "-m", "tykevents", "deadletter", "list", "-c", str(d.conf_path), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+    )
     assert listing.returncode == 0, listing.stderr
     assert "/stuck" in listing.stdout and "abc+def" not in listing.stdout
     # the receiver is fixed: replay delivers the dead letter
@@ -148,8 +215,13 @@ def test_sigterm_drains_deliveries_and_dead_letters_the_rest(daemon, receivers, 
     conf = json.loads(d.conf_path.read_text())
     dl = Path(conf["tykevents"]["webhooks"]["dead_letter_path"])
     dl.write_text(dl.read_text().replace(stuck.url("/stuck"), good.url("/stuck")))
-    rep = subprocess.run([sys.executable, "-m", "tykevents", "deadletter", "replay", "--all", "-c",
-                          str(d.conf_path)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    rep = subprocess.run(
+        [sys.executable, "-m", "tykevents", "deadletter", "replay", "--all", "-c", str(d.conf_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert rep.returncode == 0, rep.stdout + rep.stderr
     replayed = good.wait_for(1)[0]
     assert replayed.body == QUOTA_BODY.replace(b"QuotaExceeded", b"AuthFailure")
@@ -157,12 +229,31 @@ def test_sigterm_drains_deliveries_and_dead_letters_the_rest(daemon, receivers, 
 
 def test_oas_handler_naming_a_global_webhook_by_id(daemon, receivers, tmp_path: Path):
     r = receivers()
-    (tmp_path / "global-webhooks.json").write_text(json.dumps([
-        {"id": "ops", "name": "ops", "method": "POST", "target_path": r.url("/ops"),
-         "header_map": {"X-Team": "ops"}, "event_timeout": 0}]))
-    oas = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {},
-           "x-tyk-api-gateway": {"info": {"id": "o1", "orgId": "org1", "name": "oas"}, "server": {
-               "eventHandlers": [{"enabled": True, "type": "webhook", "trigger": "AuthFailure", "id": "ops"}]}}}
+    (tmp_path / "global-webhooks.json").write_text(
+        json.dumps(
+            [
+                {
+                    "id": "ops",
+                    "name": "ops",
+                    "method": "POST",
+                    "target_path": r.url("/ops"),
+                    "header_map": {"X-Team": "ops"},
+                    "event_timeout": 0,
+                }
+            ]
+        )
+    )
+    oas = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {},
+        "x-tyk-api-gateway": {
+            "info": {"id": "o1", "orgId": "org1", "name": "oas"},
+            "server": {
+                "eventHandlers": [{"enabled": True, "type": "webhook", "trigger": "AuthFailure", "id": "ops"}]
+            },
+        },
+    }
     d = daemon(apps={"o.json": oas}, conf={"tykevents": {"global_webhooks": "global-webhooks.json"}})
     d.send_udp([event("AuthFailure", "o1", QUOTA_META)])
     req = r.wait_for(1)[0]

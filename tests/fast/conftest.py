@@ -4,6 +4,7 @@ The compiled twin is imported directly, never through the selector, so a broken 
 the "c" tests error instead of quietly testing the pure twin twice. Only
 TYKEVENTS_NO_EXTENSIONS (the one switch, read by tykevents._fast) skips them.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """CooldownTable, on both twins (the `cooldown_mod` fixture is parametrized py / c)."""
+
 from __future__ import annotations
 
 import hashlib

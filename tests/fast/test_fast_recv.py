@@ -1,4 +1,5 @@
 """The batched datagram receiver, on both twins, over real UDP and Unix datagram sockets."""
+
 from __future__ import annotations
 
 import socket

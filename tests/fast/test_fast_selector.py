@@ -1,4 +1,5 @@
 """The selectors pick the compiled twins, fall back visibly, and expose the same surface."""
+
 from __future__ import annotations
 
 import json
@@ -71,10 +72,30 @@ def _public(obj: object) -> set[str]:
 def test_compiled_surface_matches_pure(load_twin) -> None:
     c_cool = load_twin("cooldown", "c")
     c_thr = load_twin("thresholds", "c")
-    assert _public(c_cool.CooldownTable) == _public(cooldown_py.CooldownTable) == {
-        "acquire", "acquire_many", "capacity", "contains", "memory_bytes", "purge", "release",
-    }
-    assert _public(c_thr.ThresholdTable) == _public(thresholds_py.ThresholdTable) == {
-        "capacity", "evaluate", "evaluate_many", "forget", "load_state", "memory_bytes",
-        "purge", "state",
-    }
+    assert (
+        _public(c_cool.CooldownTable)
+        == _public(cooldown_py.CooldownTable)
+        == {
+            "acquire",
+            "acquire_many",
+            "capacity",
+            "contains",
+            "memory_bytes",
+            "purge",
+            "release",
+        }
+    )
+    assert (
+        _public(c_thr.ThresholdTable)
+        == _public(thresholds_py.ThresholdTable)
+        == {
+            "capacity",
+            "evaluate",
+            "evaluate_many",
+            "forget",
+            "load_state",
+            "memory_bytes",
+            "purge",
+            "state",
+        }
+    )

@@ -1,4 +1,5 @@
 """evaluate_tyk and ThresholdTable, on both twins (`thresholds_mod` is parametrized py / c)."""
+
 from __future__ import annotations
 
 import struct
@@ -169,9 +170,7 @@ def test_stale_renewing_record_is_skipped_as_in_tyk(thresholds_mod) -> None:
     assert ev(t, 1, 0, renews=int(NOW), now=NOW) == (80, 100)
 
 
-@pytest.mark.parametrize(
-    "renewing, renews", [(False, RENEWS), (False, int(NOW) - 5), (True, 0), (True, -1)]
-)
+@pytest.mark.parametrize("renewing, renews", [(False, RENEWS), (False, int(NOW) - 5), (True, 0), (True, -1)])
 def test_non_renewing_quotas_are_monitored(thresholds_mod, renewing, renews) -> None:
     t = thresholds_mod.ThresholdTable(100)
     kw = {"renewing": renewing, "renews": renews}
@@ -248,8 +247,16 @@ def test_bad_inputs_raise_and_change_nothing(thresholds_mod) -> None:
         args = dict(key=1, rem=0, qmax=10, renews=RENEWS, now=NOW, g=0.0, limits=(50, 80, 95))
         args.update(kw)
         with pytest.raises(exc):
-            t.evaluate(args["key"], args["qmax"], args["rem"], args["renews"], args["now"],
-                       args["g"], list(args["limits"]), True)
+            t.evaluate(
+                args["key"],
+                args["qmax"],
+                args["rem"],
+                args["renews"],
+                args["now"],
+                args["g"],
+                list(args["limits"]),
+                True,
+            )
         assert (t.state(1), len(t)) == before, kw
     with pytest.raises(TypeError):
         t.evaluate(1, 10, 0, RENEWS, NOW, 0.0, None, True)
@@ -305,9 +312,7 @@ def test_evaluate_many_matches_one_by_one(thresholds_mod) -> None:
     offs = [0]
     for k in keys:
         offs.append(offs[-1] + len(limits[k]))
-    got = a.evaluate_many(
-        array("Q", keys), qmax, array("q", rem), renews, NOW + 1, 40.0, flat, flags, offs
-    )
+    got = a.evaluate_many(array("Q", keys), qmax, array("q", rem), renews, NOW + 1, 40.0, flat, flags, offs)
     want = []
     for i, k in enumerate(keys):
         r = b.evaluate(k, qmax[i], rem[i], renews[i], NOW + 1, 40.0, limits[k], flags[i])

@@ -1,6 +1,7 @@
 """Property tests: the pure and the compiled twin give the same answers to the same
 operation sequences (below capacity, where eviction choices cannot differ), and each twin
 keeps its capacity bound under random load."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,11 +17,14 @@ SETTINGS = settings(
 # -- cooldown ------------------------------------------------------------------------------
 
 _base = [hashlib.md5(bytes([i])).digest() for i in range(6)]
-DIGESTS = _base + [
-    _base[0][:12] + b"\xff\xff\xff\xff",  # same 96-bit key as _base[0]: the same entry
-    _base[1][:8] + b"\x00" * 8,  # shares only the first 64 bits with _base[1]
-    _base[1][:8] + b"\x01" + b"\x00" * 7,
-]
+DIGESTS = (
+    _base
+    + [
+        _base[0][:12] + b"\xff\xff\xff\xff",  # same 96-bit key as _base[0]: the same entry
+        _base[1][:8] + b"\x00" * 8,  # shares only the first 64 bits with _base[1]
+        _base[1][:8] + b"\x01" + b"\x00" * 7,
+    ]
+)
 TTLS = st.one_of(
     st.sampled_from([0.0, -1.0, 0.001, 1 / 16, 1.0, 2.5, 10.0, 3600.0, 2.0**26, 2.0**27, math.inf]),
     st.floats(-5, 1e4, allow_nan=False),
@@ -35,7 +39,9 @@ COOLDOWN_OPS = st.lists(
     st.one_of(
         st.tuples(st.just("acquire"), KEY, STEPS, TTLS),
         st.tuples(
-            st.just("many"), st.lists(KEY, max_size=8), STEPS,
+            st.just("many"),
+            st.lists(KEY, max_size=8),
+            STEPS,
             st.one_of(TTLS, st.lists(TTLS, min_size=8, max_size=8)),
         ),
         st.tuples(st.just("contains"), KEY, STEPS),
@@ -93,9 +99,7 @@ def test_cooldown_twins_agree(cooldown_twins, start: float, ops) -> None:
 @SETTINGS
 @given(
     cap=st.integers(1, 40),
-    ops=st.lists(
-        st.tuples(st.integers(0, 200), st.floats(0, 5, allow_nan=False), TTLS), max_size=150
-    ),
+    ops=st.lists(st.tuples(st.integers(0, 200), st.floats(0, 5, allow_nan=False), TTLS), max_size=150),
 )
 def test_cooldown_capacity_bound(cooldown_mod, cap: int, ops) -> None:
     t = cooldown_mod.CooldownTable(cap)
@@ -115,14 +119,10 @@ def test_cooldown_capacity_bound(cooldown_mod, cap: int, ops) -> None:
 NAN = math.nan
 # Usages that quota_max 3 produces, as levels: they sit between float32 values.
 THIRDS = [float(k) / 3.0 * 100.0 for k in (1, 2)]
-LEVELS = st.sampled_from(
-    [NAN, -1.0, 0.0, 10.0, 33.3, *THIRDS, 50.0, 80.0, 95.0, 100.0, 100.5, math.inf]
-)
+LEVELS = st.sampled_from([NAN, -1.0, 0.0, 10.0, 33.3, *THIRDS, 50.0, 80.0, 95.0, 100.0, 100.5, math.inf])
 G = st.sampled_from([0.0, -1.0, 50.0, 80.0, 95.0, 100.0, 120.0, NAN, math.inf])
 QMAX = st.sampled_from([3, 3, 10, 10, 7, 1, 100, 2**63 - 1, 0, -1])
-REM = st.one_of(
-    st.integers(0, 3), st.integers(-2, 12), st.sampled_from([-(2**63), 2**63 - 1, 1000])
-)
+REM = st.one_of(st.integers(0, 3), st.integers(-2, 12), st.sampled_from([-(2**63), 2**63 - 1, 1000]))
 RENEWS = st.one_of(
     st.tuples(st.just("rel"), st.sampled_from([0, 1, 2, 3, 3600, -1, 2**33])),
     st.tuples(st.just("abs"), st.sampled_from([0, -5, 1])),
@@ -133,7 +133,9 @@ TSTEPS = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3600.0, -1.0])
 # interact: repeated levels, resets, periods moving by a second or an hour.
 KEYCONF = st.tuples(QMAX, st.lists(LEVELS, max_size=4), st.booleans())
 RECORD = st.tuples(
-    st.integers(0, len(TKEYS) - 1), REM, RENEWS,
+    st.integers(0, len(TKEYS) - 1),
+    REM,
+    RENEWS,
     st.sampled_from([None, None, None, None, True, False]),  # mostly the key's own setting
 )
 THRESHOLD_OPS = st.lists(
@@ -143,7 +145,9 @@ THRESHOLD_OPS = st.lists(
         st.tuples(st.just("many"), st.lists(RECORD, max_size=6), TSTEPS),
         st.tuples(st.just("forget"), st.sampled_from(TKEYS)),
         st.tuples(
-            st.just("load"), st.sampled_from(TKEYS), st.sampled_from([0, 1, 2**31, 2**40]),
+            st.just("load"),
+            st.sampled_from(TKEYS),
+            st.sampled_from([0, 1, 2**31, 2**40]),
             st.sampled_from([0.0, 33.3, THIRDS[0], 50.0, 80.0]),
         ),
         st.tuples(st.just("purge"), TSTEPS),
@@ -196,8 +200,10 @@ def _run_thresholds(table, start: float, g: float, confs, ops) -> list:
 
 @SETTINGS
 @given(
-    start=st.floats(1e9, 2e9, allow_nan=False), g=G,
-    confs=st.lists(KEYCONF, min_size=len(TKEYS), max_size=len(TKEYS)), ops=THRESHOLD_OPS,
+    start=st.floats(1e9, 2e9, allow_nan=False),
+    g=G,
+    confs=st.lists(KEYCONF, min_size=len(TKEYS), max_size=len(TKEYS)),
+    ops=THRESHOLD_OPS,
 )
 def test_threshold_twins_agree(thresholds_twins, start: float, g: float, confs, ops) -> None:
     py, c = thresholds_twins
@@ -211,10 +217,12 @@ FLOATS = st.floats(allow_nan=True, allow_infinity=True)
 
 @SETTINGS
 @given(
-    qmax=st.one_of(I64, QMAX), rem=st.one_of(I64, REM),
+    qmax=st.one_of(I64, QMAX),
+    rem=st.one_of(I64, REM),
     renews=st.one_of(I64, st.integers(0, 2**32)),
     now=st.one_of(FLOATS.filter(lambda x: x == x), st.floats(0, 2**32)),
-    g=st.one_of(FLOATS, G), limits=st.lists(st.one_of(FLOATS, LEVELS), max_size=5),
+    g=st.one_of(FLOATS, G),
+    limits=st.lists(st.one_of(FLOATS, LEVELS), max_size=5),
 )
 def test_evaluate_tyk_twins_agree(thresholds_twins, qmax, rem, renews, now, g, limits) -> None:
     py, c = thresholds_twins

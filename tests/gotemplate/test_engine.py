@@ -1,19 +1,19 @@
 """The template engine's API and the behaviours Go-generated vectors cannot express
 (Python values such as structs, typed maps and times; error attributes; reuse).
 Go's own outputs for JSON data are checked in test_engine_vectors.py."""
+
 from __future__ import annotations
 
 import threading
 
 import pytest
 
-from tykevents.gotemplate import (EscapeError, ExecError, ParseError, TemplateError,
-                                  parse)
 from tykevents.golang.time import TYK_FUNCS, GoDuration, GoTime
+from tykevents.gotemplate import EscapeError, ExecError, ParseError, TemplateError, parse
 from tykevents.gotemplate.values import IFACE_FIELDS, GoMap, GoStruct
 
-
 # -- parse errors ---------------------------------------------------------------------------
+
 
 def test_parse_error_carries_name_line_and_column():
     with pytest.raises(ParseError) as ei:
@@ -38,6 +38,7 @@ def test_unclosed_action_reports_the_line_it_ends_on():
 
 
 # -- execution errors and partial output ------------------------------------------------------------
+
 
 def test_exec_error_keeps_partial_output():
     t = parse("before {{.a}} {{len .missing}} after", name="t", engine="text")
@@ -72,8 +73,7 @@ def test_concurrent_executions_are_independent():
 
 
 def test_deep_recursion_is_an_exec_error_not_a_crash():
-    t = parse('{{define "r"}}{{template "r" .}}{{end}}x{{template "r" .}}', name="t",
-              engine="text")
+    t = parse('{{define "r"}}{{template "r" .}}{{end}}x{{template "r" .}}', name="t", engine="text")
     with pytest.raises(ExecError) as ei:
         t.execute(None)
     assert "exceeded maximum template depth (100000)" in str(ei.value)
@@ -105,6 +105,7 @@ def test_bad_options_are_rejected():
 
 # -- html/template ---------------------------------------------------------------------------
 
+
 def test_escape_errors_are_raised_at_parse_time():
     with pytest.raises(EscapeError) as ei:
         parse('<a href="{{.x}}', name="t", engine="html")
@@ -118,8 +119,7 @@ def test_escape_errors_are_raised_at_parse_time():
 
 def test_html_escaping_spec_3_3():
     t = parse('"{{.Message}}" {{.Missing}}|{{.Nil}}|{{.Offset}}', engine="html")
-    out = t.execute({"Message": "Key \"Quota\" <Limit> & 'x' +1\x00", "Nil": None,
-                     "Offset": "+02:00"})
+    out = t.execute({"Message": "Key \"Quota\" <Limit> & 'x' +1\x00", "Nil": None, "Offset": "+02:00"})
     assert out == '"Key &#34;Quota&#34; &lt;Limit&gt; &amp; &#39;x&#39; &#43;1\ufffd" ||&#43;02:00'
 
 
@@ -131,15 +131,16 @@ def test_render_bytes_keeps_go_bytes():
 
 # -- Python-side values: structs, typed maps, times, functions ------------------------------------
 
+
 def _event(meta):
-    return GoStruct("config.EventMessage", {"Type": "TokenCreated", "Meta": meta,
-                                            "TimeStamp": "t"})
+    return GoStruct("config.EventMessage", {"Type": "TokenCreated", "Meta": meta, "TimeStamp": "t"})
 
 
 def test_struct_fields_and_missing_field_errors_spec_3_3():
     IFACE_FIELDS.setdefault("config.EventMessage", frozenset({"Meta"}))
-    token = GoStruct("model.EventTokenMeta", {"Message": "m", "OriginatingRequest": "",
-                                               "Org": "o", "Key": "k"})
+    token = GoStruct(
+        "model.EventTokenMeta", {"Message": "m", "OriginatingRequest": "", "Org": "o", "Key": "k"}
+    )
     t = parse("{{.Meta.Message}}/{{.Meta.Path}}", name="d", engine="html")
     with pytest.raises(ExecError) as ei:
         t.execute(_event(token))
@@ -155,8 +156,10 @@ def test_struct_fields_and_missing_field_errors_spec_3_3():
 
 def test_typed_map_zero_value_and_order():
     m = GoMap({"b": "2", "a": "1"}, "map[string]string", "")
-    assert parse("{{.m}} {{range $k, $v := .m}}{{$k}}{{$v}}{{end}}", engine="text") \
-        .execute({"m": m}) == "map[a:1 b:2] a1b2"
+    assert (
+        parse("{{.m}} {{range $k, $v := .m}}{{$k}}{{$v}}{{end}}", engine="text").execute({"m": m})
+        == "map[a:1 b:2] a1b2"
+    )
     assert parse("[{{.m.zz}}]", engine="text", missingkey="zero").execute({"m": m}) == "[]"
     assert parse("[{{.m.zz}}]", engine="text").execute({"m": m}) == "[<no value>]"
     assert parse("[{{.zz}}]", engine="text", missingkey="zero").execute({}) == "[<no value>]"
@@ -165,10 +168,11 @@ def test_typed_map_zero_value_and_order():
 def test_methods_and_typed_arguments():
     t = GoTime.date(2024, 3, 6, 14, 7, 9, 0)
     data = {"T": t, "D": GoDuration(10_000_000_000)}
-    out = parse('{{.T}}|{{.T.Year}} {{.T.Month}} {{.T.Format "2006-01-02"}}|{{.D}} '
-                '{{.T.Add 1000000000}}', engine="text").execute(data)
-    assert out == "2024-03-06 14:07:09 +0000 UTC|2024 March 2024-03-06|10s " \
-        "2024-03-06 14:07:10 +0000 UTC"
+    out = parse(
+        '{{.T}}|{{.T.Year}} {{.T.Month}} {{.T.Format "2006-01-02"}}|{{.D}} {{.T.Add 1000000000}}',
+        engine="text",
+    ).execute(data)
+    assert out == "2024-03-06 14:07:09 +0000 UTC|2024 March 2024-03-06|10s 2024-03-06 14:07:10 +0000 UTC"
     with pytest.raises(ExecError, match="expected string; found 1"):
         parse("{{.T.Format 1}}", engine="text").execute(data)
     with pytest.raises(ExecError, match="wrong number of args for Year: want 0 got 1"):
@@ -176,10 +180,13 @@ def test_methods_and_typed_arguments():
 
 
 def test_tyk_functions_and_html_escaping_of_their_results():
-    t = parse("{{.T | as_rfc3339}} {{as_rfc3339_from_string .S}}", engine="html",
-              funcs=TYK_FUNCS)
-    out = t.execute({"T": GoTime.date(2024, 3, 6, 14, 7, 9, 0, offset=7200, zone="CEST"),
-                     "S": "2024-03-05 16:07:09.5 +0200 CEST"})
+    t = parse("{{.T | as_rfc3339}} {{as_rfc3339_from_string .S}}", engine="html", funcs=TYK_FUNCS)
+    out = t.execute(
+        {
+            "T": GoTime.date(2024, 3, 6, 14, 7, 9, 0, offset=7200, zone="CEST"),
+            "S": "2024-03-05 16:07:09.5 +0200 CEST",
+        }
+    )
     assert out == "2024-03-06T14:07:09&#43;02:00 2024-03-05T16:07:09&#43;02:00"
     with pytest.raises(ParseError, match='function "as_rfc3339" not defined'):
         parse("{{as_rfc3339 .T}}", engine="html")
@@ -197,8 +204,11 @@ def test_user_function_errors_and_signatures():
     def join(sep: str, *parts) -> str:
         return sep.join(str(p) for p in parts)
 
-    t = parse('{{add 1 2}} {{join "-" 1 "a" .x}} {{3 | add 4}}', engine="text",
-              funcs={"boom": boom, "add": add, "join": join})
+    t = parse(
+        '{{add 1 2}} {{join "-" 1 "a" .x}} {{3 | add 4}}',
+        engine="text",
+        funcs={"boom": boom, "add": add, "join": join},
+    )
     assert t.execute({"x": True}) == "3 1-a-True 7"
     with pytest.raises(ExecError, match=r"at <boom 1>: error calling boom: kaput$"):
         parse("{{boom 1}}", engine="text", funcs={"boom": boom}).execute(None)
@@ -209,6 +219,7 @@ def test_user_function_errors_and_signatures():
 
     def typed(t):
         return "ok"
+
     typed.go_params = ("time.Time",)
     with pytest.raises(ExecError, match="expected time.Time; got int"):
         parse("{{typed .n}}", engine="text", funcs={"typed": typed}).execute({"n": 1})

@@ -1,5 +1,6 @@
 """Runs every vector Go's own engine produced (tools/gen_vectors.py) through ours:
 output bytes, error class and error message must all be Go's."""
+
 from __future__ import annotations
 
 import base64
@@ -45,13 +46,17 @@ def render(vec: dict[str, Any]) -> tuple[bytes, str | None, str | None]:
     """(output bytes, error class, "class: message") as the oracle reports them."""
     out = ""
     try:
-        t = G.parse(vec["template"], name=vec.get("name", "tpl") or "tpl",
-                    engine=vec.get("engine", "text"),
-                    funcs={k: TYK_FUNCS[k] for k in vec.get("funcs", [])},
-                    delims=tuple(vec["delims"]) if vec.get("delims") else None,
-                    missingkey=vec.get("missingkey", "default"))
-        out = t.execute(go_numbers(vec.get("data"), vec.get("numbers", "float")),
-                        name=vec.get("exec_template"))
+        t = G.parse(
+            vec["template"],
+            name=vec.get("name", "tpl") or "tpl",
+            engine=vec.get("engine", "text"),
+            funcs={k: TYK_FUNCS[k] for k in vec.get("funcs", [])},
+            delims=tuple(vec["delims"]) if vec.get("delims") else None,
+            missingkey=vec.get("missingkey", "default"),
+        )
+        out = t.execute(
+            go_numbers(vec.get("data"), vec.get("numbers", "float")), name=vec.get("exec_template")
+        )
         cls = msg = None
     except G.TemplateError as e:
         out = getattr(e, "partial", "")
@@ -71,7 +76,6 @@ def test_vector_files_cover_every_group() -> None:
 @pytest.mark.parametrize("vec", VECTORS, ids=[v["id"] for v in VECTORS])
 def test_vector(vec: dict[str, Any]) -> None:
     out, cls, msg = render(vec)
-    want = base64.b64decode(vec["output_b64"]) if "output_b64" in vec \
-        else vec["output"].encode("utf-8")
+    want = base64.b64decode(vec["output_b64"]) if "output_b64" in vec else vec["output"].encode("utf-8")
     assert (cls, msg) == (vec["error_class"], vec["error"])
     assert out == want

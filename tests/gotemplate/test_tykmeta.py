@@ -1,6 +1,7 @@
 """tykmeta (event JSON -> Tyk's Go structs) and gotime (time.Time, Duration, Tyk's two
 template functions), checked against the spec's cases and Go-recorded vectors
 (tests/data/gotmpl/tyk_time.jsonl, tyk_print.jsonl from tools/gen_fmt_vectors.py)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,15 +13,29 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tykevents import model
+from tykevents.golang.time import (
+    TYK_FUNCS,
+    GoDuration,
+    GoTime,
+    as_rfc3339,
+    as_rfc3339_from_string,
+    duration_string,
+    go_time_string,
+    parse_go_duration,
+    parse_rfc3339nano,
+)
 from tykevents.gotemplate import ExecError, parse
 from tykevents.gotemplate.gofmt import sprint, sprintf
-from tykevents.golang.time import (
-    TYK_FUNCS, GoDuration, GoTime, as_rfc3339, as_rfc3339_from_string, duration_string,
-    go_time_string, parse_go_duration, parse_rfc3339nano)
-from tykevents.tykmeta import (
-    GO_TO_JSON, EVENT_META_TYPES, MetaTypeError, decode_meta, json_key, meta_type_for,
-    template_data)
 from tykevents.gotemplate.values import GoMap, GoStruct
+from tykevents.tykmeta import (
+    EVENT_META_TYPES,
+    GO_TO_JSON,
+    MetaTypeError,
+    decode_meta,
+    json_key,
+    meta_type_for,
+    template_data,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "gotmpl"
 
@@ -33,12 +48,15 @@ def load(name: str) -> list:
 def run_vector(vec: dict, template_text: str | None = None) -> tuple[str, str | None]:
     """Render a vector with our engine: (output, error class or None)."""
     funcs = {n: TYK_FUNCS[n] for n in vec.get("funcs") or ()}
-    tpl = parse(template_text if template_text is not None else vec["template"],
-                name=vec.get("name") or "tpl", engine=vec.get("engine", "text"), funcs=funcs)
+    tpl = parse(
+        template_text if template_text is not None else vec["template"],
+        name=vec.get("name") or "tpl",
+        engine=vec.get("engine", "text"),
+        funcs=funcs,
+    )
     d = vec["data"]
     if vec.get("data_model") == "tyk_event":
-        data = template_data(d.get("Type", ""), d.get("Meta"), d.get("TimeStamp", ""),
-                             go_names=True)
+        data = template_data(d.get("Type", ""), d.get("Meta"), d.get("TimeStamp", ""), go_names=True)
     else:
         data = d
     try:
@@ -49,17 +67,16 @@ def run_vector(vec: dict, template_text: str | None = None) -> tuple[str, str | 
 
 # ------------------------------------------------------------------------ Tyk's functions
 
+
 def test_webhook_template_funcs_spec_3_9():
     # TestWebhookTemplateFuncs
     assert as_rfc3339(GoTime.date(2025, 1, 2, 3, 4, 5, 6)) == "2025-01-02T03:04:05Z"
     assert as_rfc3339_from_string("2025/01/02 03:04:05") == "2025/01/02 03:04:05"
-    assert as_rfc3339_from_string("2025-01-02 03:04:05.999999 +0200 CEST") == \
-        "2025-01-02T03:04:05+02:00"
+    assert as_rfc3339_from_string("2025-01-02 03:04:05.999999 +0200 CEST") == "2025-01-02T03:04:05+02:00"
 
 
 def test_from_string_verified_cases_spec_3_3():
-    assert as_rfc3339_from_string("2025-01-02 03:04:05.123456789 +0000 UTC") == \
-        "2025-01-02T03:04:05Z"
+    assert as_rfc3339_from_string("2025-01-02 03:04:05.123456789 +0000 UTC") == "2025-01-02T03:04:05Z"
     mono = "2026-11-24 20:12:27.068982699 +0000 UTC m=+0.000792364"
     assert as_rfc3339_from_string(mono) == mono
     assert as_rfc3339_from_string("2025-01-02T03:04:05Z") == "2025-01-02T03:04:05Z"
@@ -81,11 +98,11 @@ def test_time_vector(vec):
 
 # ------------------------------------------------------------------------ time values
 
+
 def test_time_string_spec_1_1():
     t = GoTime.date(2024, 3, 5, 14, 7, 9, 123456789)
     assert t.go_string() == "2024-03-05 14:07:09.123456789 +0000 UTC"
-    assert go_time_string(GoTime.date(2025, 1, 2, 3, 4, 5, 500_000_000)) == \
-        "2025-01-02 03:04:05.5 +0000 UTC"
+    assert go_time_string(GoTime.date(2025, 1, 2, 3, 4, 5, 500_000_000)) == "2025-01-02 03:04:05.5 +0000 UTC"
     berlin = dt.datetime(2024, 3, 9, 16, 7, 9, 123456, tzinfo=ZoneInfo("Europe/Berlin"))
     assert go_time_string(berlin) == "2024-03-09 16:07:09.123456 +0100 CET"
     summer = dt.datetime(2024, 7, 5, 16, 7, 9, tzinfo=ZoneInfo("Europe/Berlin"))
@@ -94,8 +111,7 @@ def test_time_string_spec_1_1():
     assert go_time_string(fixed) == "2024-07-05 16:07:09 -0500 -0500"
     mono = go_time_string(GoTime.date(2026, 11, 24, 20, 12, 27, 68982699), monotonic_ns=792364)
     assert mono == "2026-11-24 20:12:27.068982699 +0000 UTC m=+0.000792364"
-    assert go_time_string(1_700_000_000_123_000_000, local=False) == \
-        "2023-11-14 22:13:20.123 +0000 UTC"
+    assert go_time_string(1_700_000_000_123_000_000, local=False) == "2023-11-14 22:13:20.123 +0000 UTC"
 
 
 def test_now_strings_parse_back():
@@ -107,6 +123,7 @@ def test_now_strings_parse_back():
 
 def parse_go_time_string_or_none(s):
     from tykevents.golang.time import parse_go_string_time
+
     try:
         return parse_go_string_time(s)
     except ValueError:
@@ -116,8 +133,9 @@ def parse_go_time_string_or_none(s):
 def test_cert_checksum_time_string_spec_3_5():
     when = parse_rfc3339nano("2025-01-02T03:04:05Z").go_string()
     assert when == "2025-01-02 03:04:05 +0000 UTC"
-    digest = hashlib.md5(("CertificateExpiringSoon" + "123abc" + "Cert Soon To Expire" + when
-                          + "123abc").encode()).hexdigest()
+    digest = hashlib.md5(
+        ("CertificateExpiringSoon" + "123abc" + "Cert Soon To Expire" + when + "123abc").encode()
+    ).hexdigest()
     assert digest == "2912d3017969fabedaf4f51ce350f12a"
 
 
@@ -125,39 +143,75 @@ def test_time_methods_and_zero():
     z = GoTime.zero()
     assert z.is_zero() and z.go_string() == "0001-01-01 00:00:00 +0000 UTC"
     t = GoTime.date(2024, 12, 31, 23, 59, 59, 1)
-    assert (t.year(), int(t.month()), t.day(), t.year_day(), t.weekday().go_string()) == \
-        (2024, 12, 31, 366, "Tuesday")
+    assert (t.year(), int(t.month()), t.day(), t.year_day(), t.weekday().go_string()) == (
+        2024,
+        12,
+        31,
+        366,
+        "Tuesday",
+    )
     assert t.add(GoDuration(999_999_999)).go_string() == "2025-01-01 00:00:00 +0000 UTC"
     assert t.sub(GoTime.date(2024, 12, 31)).go_string() == "23h59m59.000000001s"
     with pytest.raises(ValueError):
         parse_rfc3339nano("2024-02-30T00:00:00Z")
 
 
-@pytest.mark.parametrize("ns,text", [
-    (0, "0s"), (1, "1ns"), (1500, "1.5µs"), (1_500_000, "1.5ms"), (10 * 10**9, "10s"),
-    (3723_500_000_000, "1h2m3.5s"), (3600 * 10**9, "1h0m0s"), (-90 * 10**9, "-1m30s"),
-    (-(1 << 63), "-2562047h47m16.854775808s")])
+@pytest.mark.parametrize(
+    "ns,text",
+    [
+        (0, "0s"),
+        (1, "1ns"),
+        (1500, "1.5µs"),
+        (1_500_000, "1.5ms"),
+        (10 * 10**9, "10s"),
+        (3723_500_000_000, "1h2m3.5s"),
+        (3600 * 10**9, "1h0m0s"),
+        (-90 * 10**9, "-1m30s"),
+        (-(1 << 63), "-2562047h47m16.854775808s"),
+    ],
+)
 def test_duration_string(ns, text):
     assert duration_string(ns) == text
     assert sprint(GoDuration(ns)) == text
 
 
-@pytest.mark.parametrize("text,ns", [
-    ("0", 0), ("10s", 10 * 10**9), ("-1.5h", -5400 * 10**9), ("2h45m", 9900 * 10**9),
-    ("300ms", 300_000_000), ("1µs", 1000), ("1μs", 1000), ("1us2ns", 1002), (".5s", 5 * 10**8),
-    ("1.s", 10**9), ("+3m", 180 * 10**9), ("9223372036854775807ns", (1 << 63) - 1),
-    ("-9223372036854775808ns", -(1 << 63)), ("1.0000000000000000000001s", 10**9)])
+@pytest.mark.parametrize(
+    "text,ns",
+    [
+        ("0", 0),
+        ("10s", 10 * 10**9),
+        ("-1.5h", -5400 * 10**9),
+        ("2h45m", 9900 * 10**9),
+        ("300ms", 300_000_000),
+        ("1µs", 1000),
+        ("1μs", 1000),
+        ("1us2ns", 1002),
+        (".5s", 5 * 10**8),
+        ("1.s", 10**9),
+        ("+3m", 180 * 10**9),
+        ("9223372036854775807ns", (1 << 63) - 1),
+        ("-9223372036854775808ns", -(1 << 63)),
+        ("1.0000000000000000000001s", 10**9),
+    ],
+)
 def test_parse_go_duration(text, ns):
     assert parse_go_duration(text) == ns
 
 
-@pytest.mark.parametrize("text,message", [
-    ("", 'time: invalid duration ""'), ("1", 'time: missing unit in duration "1"'),
-    ("1d", 'time: unknown unit "d" in duration "1d"'), ("s", 'time: invalid duration "s"'),
-    (".s", 'time: invalid duration ".s"'), ("-", 'time: invalid duration "-"'),
-    ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"'),
-    ("1é", 'time: unknown unit "\\xc3\\xa9" in duration "1\\xc3\\xa9"'),
-    ("10 s", 'time: unknown unit " s" in duration "10 s"')])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", 'time: invalid duration ""'),
+        ("1", 'time: missing unit in duration "1"'),
+        ("1d", 'time: unknown unit "d" in duration "1d"'),
+        ("s", 'time: invalid duration "s"'),
+        (".s", 'time: invalid duration ".s"'),
+        ("-", 'time: invalid duration "-"'),
+        ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"'),
+        ("1é", 'time: unknown unit "\\xc3\\xa9" in duration "1\\xc3\\xa9"'),
+        ("10 s", 'time: unknown unit " s" in duration "10 s"'),
+    ],
+)
 def test_parse_go_duration_errors(text, message):
     with pytest.raises(ValueError) as e:
         parse_go_duration(text)
@@ -166,48 +220,88 @@ def test_parse_go_duration_errors(text, message):
 
 # ------------------------------------------------------------------------ Meta decoding
 
+
 def test_json_keys_become_go_fields():
-    d = template_data("TriggerExceeded", {"Message": "Quota trigger reached", "org_id": "org1",
-                                          "key": "key1", "trigger_limit": 80,
-                                          "usage_percentage": 85}, "ts")
+    d = template_data(
+        "TriggerExceeded",
+        {
+            "Message": "Quota trigger reached",
+            "org_id": "org1",
+            "key": "key1",
+            "trigger_limit": 80,
+            "usage_percentage": 85,
+        },
+        "ts",
+    )
     meta = d.fields["Meta"]
     assert meta.type_name == "gateway.EventTriggerExceededMeta"
-    assert meta.fields == {"Message": "Quota trigger reached", "OriginatingRequest": "",
-                           "OrgID": "org1", "Key": "key1", "TriggerLimit": 80,
-                           "UsagePercentage": 85}
+    assert meta.fields == {
+        "Message": "Quota trigger reached",
+        "OriginatingRequest": "",
+        "OrgID": "org1",
+        "Key": "key1",
+        "TriggerLimit": 80,
+        "UsagePercentage": 85,
+    }
     assert sprintf("%T %T", meta.fields["TriggerLimit"], meta.fields["OrgID"]) == "int64 string"
     assert d.fields["Type"] == "TriggerExceeded" and d.fields["TimeStamp"] == "ts"
     assert sprint(meta) == "{{Quota trigger reached } org1 key1 80 85}"
 
 
 def test_host_info_shape():
-    meta = decode_meta("HostDown", {
-        "Message": "Uptime test failed", "OriginatingRequest": "",
-        "HostInfo": {"CheckURL": "http://up.example/health", "Protocol": "", "Timeout": 0,
-                     "EnableProxyProtocol": False, "Commands": None, "Method": "",
-                     "Headers": None, "Body": "",
-                     "MetaData": {"api_id": "api1", "host_name": "up.example",
-                                  "target_url": "http://up.example/health"},
-                     "ResponseCode": 500, "Latency": 12, "IsTCPError": False}})
+    meta = decode_meta(
+        "HostDown",
+        {
+            "Message": "Uptime test failed",
+            "OriginatingRequest": "",
+            "HostInfo": {
+                "CheckURL": "http://up.example/health",
+                "Protocol": "",
+                "Timeout": 0,
+                "EnableProxyProtocol": False,
+                "Commands": None,
+                "Method": "",
+                "Headers": None,
+                "Body": "",
+                "MetaData": {
+                    "api_id": "api1",
+                    "host_name": "up.example",
+                    "target_url": "http://up.example/health",
+                },
+                "ResponseCode": 500,
+                "Latency": 12,
+                "IsTCPError": False,
+            },
+        },
+    )
     hi = meta.fields["HostInfo"]
     assert hi.type_name == "gateway.HostHealthReport"
     assert isinstance(hi.fields["Timeout"], GoDuration) and hi.fields["Latency"] == 12.0
     assert isinstance(hi.fields["Latency"], float) and hi.fields["ResponseCode"] == 500
     assert isinstance(hi.fields["MetaData"], GoMap) and hi.fields["MetaData"]["api_id"] == "api1"
     assert hi.fields["Commands"] == [] and hi.fields["Headers"] == {}
-    assert sprint(hi) == ("{{http://up.example/health  0s false []  map[]  map[api_id:api1 "
-                          "host_name:up.example target_url:http://up.example/health]} 500 12 false}")
-    cmds = decode_meta("HostUp", {"HostInfo": {"Commands": [{"name": "send", "message": "PING"},
-                                                            None]}})
+    assert sprint(hi) == (
+        "{{http://up.example/health  0s false []  map[]  map[api_id:api1 "
+        "host_name:up.example target_url:http://up.example/health]} 500 12 false}"
+    )
+    cmds = decode_meta("HostUp", {"HostInfo": {"Commands": [{"name": "send", "message": "PING"}, None]}})
     c = cmds.fields["HostInfo"].fields["Commands"]
     assert c[0] == GoStruct("apidef.CheckCommand", {"Name": "send", "Message": "PING"})
     assert c[1].fields == {"Name": "", "Message": ""}
 
 
 def test_cert_meta_times():
-    m = decode_meta("CertificateExpiringSoon", {
-        "Message": "m", "cert_id": "cid", "cert_name": "cn",
-        "expires_at": "2024-03-06T14:07:09.123456789Z", "days_remaining": 1, "cert_role": "client"})
+    m = decode_meta(
+        "CertificateExpiringSoon",
+        {
+            "Message": "m",
+            "cert_id": "cid",
+            "cert_name": "cn",
+            "expires_at": "2024-03-06T14:07:09.123456789Z",
+            "days_remaining": 1,
+            "cert_role": "client",
+        },
+    )
     assert m.type_name == "certcheck.EventCertificateExpiringSoonMeta"
     assert m.fields["ExpiresAt"].go_string() == "2024-03-06 14:07:09.123456789 +0000 UTC"
     assert m.fields["APIID"] == "" and m.fields["DaysRemaining"] == 1
@@ -217,8 +311,13 @@ def test_cert_meta_times():
 
 def test_missing_keys_are_zero_values_and_unknown_keys_ignored():
     m = decode_meta("BreakerTripped", {"Path": "/p", "Extra": [1], "apiid": "case-folded"})
-    assert m.fields == {"Message": "", "OriginatingRequest": "", "Path": "/p",
-                        "APIID": "case-folded", "CircuitEvent": 0}
+    assert m.fields == {
+        "Message": "",
+        "OriginatingRequest": "",
+        "Path": "/p",
+        "APIID": "case-folded",
+        "CircuitEvent": 0,
+    }
     assert sprintf("%T", m.fields["CircuitEvent"]) == "circuit.BreakerEvent"
     exact = decode_meta("BreakerTripped", {"APIID": "exact", "apiid": "folded"})
     assert exact.fields["APIID"] == "exact"
@@ -227,29 +326,51 @@ def test_missing_keys_are_zero_values_and_unknown_keys_ignored():
     assert decode_meta("TriggerExceeded", {"ORG_ID": "x"}).fields["OrgID"] == "x"
 
 
-@pytest.mark.parametrize("event,meta,field,expected,got", [
-    ("QuotaExceeded", {"Path": 5}, "Path", "string", "number"),
-    ("QuotaExceeded", {"Key": ["a"]}, "Key", "string", "array"),
-    ("TriggerExceeded", {"trigger_limit": "80"}, "TriggerLimit", "int64", "string"),
-    ("TriggerExceeded", {"trigger_limit": 80.5}, "TriggerLimit", "int64", "number 80.5"),
-    ("TriggerExceeded", {"usage_percentage": True}, "UsagePercentage", "int64", "bool"),
-    ("BreakerReset", {"CircuitEvent": 2 ** 63}, "CircuitEvent", "circuit.BreakerEvent",
-     "number 9223372036854775808"),
-    ("HostDown", {"HostInfo": {"Timeout": "5s"}}, "HostInfo.Timeout", "time.Duration", "string"),
-    ("HostDown", {"HostInfo": {"IsTCPError": 1}}, "HostInfo.IsTCPError", "bool", "number"),
-    ("HostDown", {"HostInfo": {"Latency": "1"}}, "HostInfo.Latency", "float64", "string"),
-    ("HostDown", {"HostInfo": {"MetaData": {"api_id": 1}}}, "HostInfo.MetaData.api_id", "string",
-     "number"),
-    ("HostDown", {"HostInfo": {"Commands": {}}}, "HostInfo.Commands", "[]apidef.CheckCommand",
-     "object"),
-    ("HostDown", {"HostInfo": {"Commands": [{"name": 1}]}}, "HostInfo.Commands[0].Name", "string",
-     "number"),
-    ("HostDown", {"HostInfo": "x"}, "HostInfo", "gateway.HostHealthReport", "string"),
-    ("CertificateExpired", {"expired_at": "yesterday"}, "ExpiredAt", "time.Time",
-     "string 'yesterday' (not an RFC 3339 time)"),
-    ("KeyExpired", "not an object", "Meta", "gateway.EventKeyFailureMeta", "string"),
-    ("OAuth2ScopeCheckFailed", [1], "Meta", "map[string]interface {}", "array"),
-])
+@pytest.mark.parametrize(
+    "event,meta,field,expected,got",
+    [
+        ("QuotaExceeded", {"Path": 5}, "Path", "string", "number"),
+        ("QuotaExceeded", {"Key": ["a"]}, "Key", "string", "array"),
+        ("TriggerExceeded", {"trigger_limit": "80"}, "TriggerLimit", "int64", "string"),
+        ("TriggerExceeded", {"trigger_limit": 80.5}, "TriggerLimit", "int64", "number 80.5"),
+        ("TriggerExceeded", {"usage_percentage": True}, "UsagePercentage", "int64", "bool"),
+        (
+            "BreakerReset",
+            {"CircuitEvent": 2**63},
+            "CircuitEvent",
+            "circuit.BreakerEvent",
+            "number 9223372036854775808",
+        ),
+        ("HostDown", {"HostInfo": {"Timeout": "5s"}}, "HostInfo.Timeout", "time.Duration", "string"),
+        ("HostDown", {"HostInfo": {"IsTCPError": 1}}, "HostInfo.IsTCPError", "bool", "number"),
+        ("HostDown", {"HostInfo": {"Latency": "1"}}, "HostInfo.Latency", "float64", "string"),
+        (
+            "HostDown",
+            {"HostInfo": {"MetaData": {"api_id": 1}}},
+            "HostInfo.MetaData.api_id",
+            "string",
+            "number",
+        ),
+        ("HostDown", {"HostInfo": {"Commands": {}}}, "HostInfo.Commands", "[]apidef.CheckCommand", "object"),
+        (
+            "HostDown",
+            {"HostInfo": {"Commands": [{"name": 1}]}},
+            "HostInfo.Commands[0].Name",
+            "string",
+            "number",
+        ),
+        ("HostDown", {"HostInfo": "x"}, "HostInfo", "gateway.HostHealthReport", "string"),
+        (
+            "CertificateExpired",
+            {"expired_at": "yesterday"},
+            "ExpiredAt",
+            "time.Time",
+            "string 'yesterday' (not an RFC 3339 time)",
+        ),
+        ("KeyExpired", "not an object", "Meta", "gateway.EventKeyFailureMeta", "string"),
+        ("OAuth2ScopeCheckFailed", [1], "Meta", "map[string]interface {}", "array"),
+    ],
+)
 def test_wrong_types_are_meta_type_errors(event, meta, field, expected, got):
     with pytest.raises(MetaTypeError) as e:
         template_data(event, meta, "ts")
@@ -262,8 +383,10 @@ def test_wrong_types_are_meta_type_errors(event, meta, field, expected, got):
 def test_go_error_message_shape():
     with pytest.raises(MetaTypeError) as e:
         decode_meta("HostDown", {"HostInfo": {"Timeout": "5s"}})
-    assert str(e.value) == ("cannot unmarshal string into Go struct field "
-                            "EventHostStatusMeta.HostInfo.Timeout of type time.Duration")
+    assert str(e.value) == (
+        "cannot unmarshal string into Go struct field "
+        "EventHostStatusMeta.HostInfo.Timeout of type time.Duration"
+    )
 
 
 def test_map_custom_and_nil_metas():
@@ -272,8 +395,7 @@ def test_map_custom_and_nil_metas():
     assert decode_meta("QuotaExceeded", None) is None
     assert decode_meta("MyCustomEvent", None) is None
     custom = decode_meta("MyCustomEvent", {"Message": "payload"})
-    assert custom == GoStruct("model.EventMetaDefault", {"Message": "payload",
-                                                         "OriginatingRequest": ""})
+    assert custom == GoStruct("model.EventMetaDefault", {"Message": "payload", "OriginatingRequest": ""})
     assert decode_meta("MyCustomEvent", {}).fields == {"Message": "", "OriginatingRequest": ""}
     assert decode_meta("MyCustomEvent", "payload").fields["Message"] == "payload"
     own = {"Message": "m", "user": {"id": 7}}
@@ -329,8 +451,9 @@ def test_json_keyed_meta_equals_go_named_meta(vec):
     typ = d["Type"]
     t = meta_type_for(typ)
     json_meta = _to_json_keys(t, d["Meta"]) if t else d["Meta"]
-    assert template_data(typ, json_meta, d["TimeStamp"]) == \
-        template_data(typ, d["Meta"], d["TimeStamp"], go_names=True)
+    assert template_data(typ, json_meta, d["TimeStamp"]) == template_data(
+        typ, d["Meta"], d["TimeStamp"], go_names=True
+    )
 
 
 @pytest.mark.parametrize("vec", load("tyk_print.jsonl"))

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -15,19 +16,32 @@ from tykevents.model import Event
 JS = Path(__file__).resolve().parents[1] / "data" / "js"
 
 
-def event(type_: str = "AuthFailure", meta: Any = None, api_id: str = "api-1", org_id: str = "org-1",
-          ts: str = "2024-03-05 14:07:09.123456789 +0000 UTC") -> Event:
-    meta = {"Message": "Key not authorised", "Path": "/get", "Origin": "127.0.0.1",
-            "Key": "abcd1234"} if meta is None else meta
+def event(
+    type_: str = "AuthFailure",
+    meta: Any = None,
+    api_id: str = "api-1",
+    org_id: str = "org-1",
+    ts: str = "2024-03-05 14:07:09.123456789 +0000 UTC",
+) -> Event:
+    meta = (
+        {"Message": "Key not authorised", "Path": "/get", "Origin": "127.0.0.1", "Key": "abcd1234"}
+        if meta is None
+        else meta
+    )
     return Event(type_, orjson.dumps(meta), ts, api_id, org_id)
 
 
-def build_context(runtime: JSRuntime | None, api_id: str = "api-1", org_id: str = "org-1",
-                  **conf: Any) -> BuildContext:
+def build_context(
+    runtime: JSRuntime | None, api_id: str = "api-1", org_id: str = "org-1", **conf: Any
+) -> BuildContext:
     config = Config(**{"enable_jsvm": True, "base_dir": str(JS), **conf})
     services = {} if runtime is None else {"jsvm": runtime}
-    return BuildContext(config, APIInfo(api_id, org_id, "test api", "apps/test.json"),
-                        "apps/test.json:$.event_handlers.events.AuthFailure[0]", services)
+    return BuildContext(
+        config,
+        APIInfo(api_id, org_id, "test api", "apps/test.json"),
+        "apps/test.json:$.event_handlers.events.AuthFailure[0]",
+        services,
+    )
 
 
 @pytest.fixture
@@ -46,7 +60,9 @@ def make_runtime() -> Iterator[Callable[..., JSRuntime]]:
 
     def make(config: Any = None, store: Any = None, **kw: Any) -> JSRuntime:
         kw = {"call_time_limit": 0.5, "memory_limit": 32 << 20, "http_timeout": 2.0, **kw}
-        rt = JSRuntime(config if config is not None else Config(enable_jsvm=True, base_dir=str(JS)), store, **kw)
+        rt = JSRuntime(
+            config if config is not None else Config(enable_jsvm=True, base_dir=str(JS)), store, **kw
+        )
         made.append(rt)
         return rt
 

@@ -3,6 +3,7 @@
 Each case is evaluated in the VM and returned as JSON `{"t": typeof, "v": value}`, so that
 JS undefined and null stay apart. Ported from Tyk's jsvm_api_test.go where it has a case.
 """
+
 from __future__ import annotations
 
 import base64
@@ -38,42 +39,51 @@ class _Undefined:
 Undefined = _Undefined()
 
 
-@pytest.mark.parametrize("src, expected", [
-    ('b64enc("test")', "dGVzdA=="),
-    ('b64enc()', base64.b64encode(b"undefined").decode()),
-    ('b64enc({a: 1})', base64.b64encode(b"[object Object]").decode()),
-    ('b64enc(12.5)', base64.b64encode(b"12.5").decode()),
-    ('b64enc("é😀")', base64.b64encode("é😀".encode()).decode()),
-    ('b64dec("dGVzdA==")', "test"),
-    ('b64dec("dGVzdA")', "test"),  # std fails, raw std succeeds
-    ('b64dec("dGVz\\r\\ndA==")', "test"),  # Go skips CR and LF
-    ('b64dec("!!!!!invalid!!!!!")', Undefined),
-    ('b64dec("dGVzdA=")', Undefined),
-    ('b64dec("AGEA").length', 3),  # NUL bytes survive the trip
-    ('b64dec("AGEA").charCodeAt(0)', 0),
-    ('b64dec(b64enc("é😀"))', "é😀"),
-    ('b64dec("/w==")', "\ufffd"),  # invalid UTF-8 reads as U+FFFD, as in Go
-    ('rawb64enc("test")', "dGVzdA"),
-    ('rawb64dec("dGVzdA")', "test"),
-    ('rawb64dec("dGVzdA==")', Undefined),
-    ('rawb64dec("!!!!!invalid!!!!!")', Undefined),
-    ('log("x")', Undefined),
-    ('rawlog("x")', Undefined),
-    ('TykJsResponse({Body: "b"}, {k: 1})', '{"Response":{"Body":"b"},"SessionMeta":{"k":1}}'),
-    ('TykMakeHttpRequest("undefined")', Undefined),
-    ('TykMakeHttpRequest()', Undefined),
-    ('TykMakeHttpRequest("{not valid json}")', Undefined),
-    ('TykMakeHttpRequest(JSON.stringify({Method: "GET"}))', Undefined),  # empty URL
-    ('TykMakeHttpRequest(JSON.stringify({Domain: 5}))', Undefined),  # Go: type mismatch
-    ('TykMakeHttpRequest(JSON.stringify({Domain: "ftp://h", Resource: "/x"}))', Undefined),
-    ('TykBatchRequest("{invalid json}")', Undefined),
-    ('TykBatchRequest(JSON.stringify({requests: []}))', "[]"),
-    ('TykBatchRequest(JSON.stringify({requests: [{method: "G ET", relative_url: "http://x/"}]}))', Undefined),
-    ('TykGetKeyData("nonexistent", "api")', '{"status":"error","message":"Key not found"}'),
-    ('TykSetKeyData("k", "not valid json")', Undefined),
-    ('typeof TykJS.TykEventHandlers.NewEventHandler.prototype.NewHandler', "function"),
-    ('new TykJS.TykEventHandlers.NewEventHandler({}).constructor === TykJS.TykEventHandlers.NewEventHandler', True),
-])
+@pytest.mark.parametrize(
+    "src, expected",
+    [
+        ('b64enc("test")', "dGVzdA=="),
+        ("b64enc()", base64.b64encode(b"undefined").decode()),
+        ("b64enc({a: 1})", base64.b64encode(b"[object Object]").decode()),
+        ("b64enc(12.5)", base64.b64encode(b"12.5").decode()),
+        ('b64enc("é😀")', base64.b64encode("é😀".encode()).decode()),
+        ('b64dec("dGVzdA==")', "test"),
+        ('b64dec("dGVzdA")', "test"),  # std fails, raw std succeeds
+        ('b64dec("dGVz\\r\\ndA==")', "test"),  # Go skips CR and LF
+        ('b64dec("!!!!!invalid!!!!!")', Undefined),
+        ('b64dec("dGVzdA=")', Undefined),
+        ('b64dec("AGEA").length', 3),  # NUL bytes survive the trip
+        ('b64dec("AGEA").charCodeAt(0)', 0),
+        ('b64dec(b64enc("é😀"))', "é😀"),
+        ('b64dec("/w==")', "\ufffd"),  # invalid UTF-8 reads as U+FFFD, as in Go
+        ('rawb64enc("test")', "dGVzdA"),
+        ('rawb64dec("dGVzdA")', "test"),
+        ('rawb64dec("dGVzdA==")', Undefined),
+        ('rawb64dec("!!!!!invalid!!!!!")', Undefined),
+        ('log("x")', Undefined),
+        ('rawlog("x")', Undefined),
+        ('TykJsResponse({Body: "b"}, {k: 1})', '{"Response":{"Body":"b"},"SessionMeta":{"k":1}}'),
+        ('TykMakeHttpRequest("undefined")', Undefined),
+        ("TykMakeHttpRequest()", Undefined),
+        ('TykMakeHttpRequest("{not valid json}")', Undefined),
+        ('TykMakeHttpRequest(JSON.stringify({Method: "GET"}))', Undefined),  # empty URL
+        ("TykMakeHttpRequest(JSON.stringify({Domain: 5}))", Undefined),  # Go: type mismatch
+        ('TykMakeHttpRequest(JSON.stringify({Domain: "ftp://h", Resource: "/x"}))', Undefined),
+        ('TykBatchRequest("{invalid json}")', Undefined),
+        ("TykBatchRequest(JSON.stringify({requests: []}))", "[]"),
+        (
+            'TykBatchRequest(JSON.stringify({requests: [{method: "G ET", relative_url: "http://x/"}]}))',
+            Undefined,
+        ),
+        ('TykGetKeyData("nonexistent", "api")', '{"status":"error","message":"Key not found"}'),
+        ('TykSetKeyData("k", "not valid json")', Undefined),
+        ("typeof TykJS.TykEventHandlers.NewEventHandler.prototype.NewHandler", "function"),
+        (
+            "new TykJS.TykEventHandlers.NewEventHandler({}).constructor === TykJS.TykEventHandlers.NewEventHandler",
+            True,
+        ),
+    ],
+)
 async def test_api_shapes(rt, src, expected):
     assert await js(rt, src) == expected
 
@@ -98,10 +108,12 @@ async def test_rawlog_and_console(make_runtime, capsys):
 async def test_failed_base64_is_logged(rt, caplog):
     assert await js(rt, 'b64dec("!!!!!invalid!!!!!")') is Undefined
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR][0].startswith(
-        "Failed to base64 decode")
+        "Failed to base64 decode"
+    )
 
 
 # -- TykMakeHttpRequest against a real local receiver (jsvm_api_test.go:42-118) -------------
+
 
 def req(**kw) -> str:
     return json.dumps(json.dumps(kw))  # a JS string literal holding the request JSON
@@ -109,40 +121,72 @@ def req(**kw) -> str:
 
 async def test_get_returns_tyks_reply_shape(rt, receiver: Receiver):
     receiver.respond = lambda r: response(200, {"X-Reply": "yes", "set-cookie": "a=1"}, b"response body <&>")
-    out = await js(rt, f"TykMakeHttpRequest({req(Method='GET', Domain=receiver.url(''), Resource='/get?x=1')})")
+    out = await js(
+        rt, f"TykMakeHttpRequest({req(Method='GET', Domain=receiver.url(''), Resource='/get?x=1')})"
+    )
     assert isinstance(out, str) and "response body" in out
     reply = orjson.loads(out)
     assert list(reply) == ["Code", "Body", "Headers", "code", "body", "headers"]
     assert reply["Code"] == reply["code"] == 200
     assert reply["Body"] == reply["body"] == "response body <&>"
-    assert '\\u003c\\u0026\\u003e' in out  # Go's json.Marshal escapes
-    assert reply["Headers"] == reply["headers"] == {
-        "Content-Length": ["17"], "Set-Cookie": ["a=1"], "X-Reply": ["yes"]}
+    assert "\\u003c\\u0026\\u003e" in out  # Go's json.Marshal escapes
+    assert (
+        reply["Headers"]
+        == reply["headers"]
+        == {"Content-Length": ["17"], "Set-Cookie": ["a=1"], "X-Reply": ["yes"]}
+    )
     [r] = receiver.requests
     assert r.request_line == "GET /get?x=1 HTTP/1.1"
-    assert r.header_lines == [("Host", f"127.0.0.1:{receiver.port}"), ("User-Agent", "Go-http-client/1.1"),
-                              ("Connection", "close"), ("Accept-Encoding", "gzip")]
+    assert r.header_lines == [
+        ("Host", f"127.0.0.1:{receiver.port}"),
+        ("User-Agent", "Go-http-client/1.1"),
+        ("Connection", "close"),
+        ("Accept-Encoding", "gzip"),
+    ]
 
 
 async def test_post_body_and_headers_on_the_wire(rt, receiver: Receiver):
     receiver.respond = lambda r: 201
-    out = await js(rt, "JSON.parse(TykMakeHttpRequest(" + req(
-        Method="POST", Body="test body", Domain=receiver.url(""), Resource="/post",
-        Headers={"x-custom-header": "v1", "content-type": "text/plain", "Host": "ignored"}) + ")).Code")
+    out = await js(
+        rt,
+        "JSON.parse(TykMakeHttpRequest("
+        + req(
+            Method="POST",
+            Body="test body",
+            Domain=receiver.url(""),
+            Resource="/post",
+            Headers={"x-custom-header": "v1", "content-type": "text/plain", "Host": "ignored"},
+        )
+        + ")).Code",
+    )
     assert out == 201
     [r] = receiver.requests
     assert r.request_line == "POST /post HTTP/1.1"
-    assert r.header_lines == [("Host", f"127.0.0.1:{receiver.port}"), ("User-Agent", "Go-http-client/1.1"),
-                              ("Connection", "close"), ("Content-Length", "9"), ("Content-Type", "text/plain"),
-                              ("X-Custom-Header", "v1"), ("Accept-Encoding", "gzip")]
+    assert r.header_lines == [
+        ("Host", f"127.0.0.1:{receiver.port}"),
+        ("User-Agent", "Go-http-client/1.1"),
+        ("Connection", "close"),
+        ("Content-Length", "9"),
+        ("Content-Type", "text/plain"),
+        ("X-Custom-Header", "v1"),
+        ("Accept-Encoding", "gzip"),
+    ]
     assert r.body == b"test body"
 
 
 async def test_form_data_is_url_encoded_with_sorted_keys(rt, receiver: Receiver):
     receiver.respond = lambda r: response(200, body=b"form ok")
-    out = await js(rt, "TykMakeHttpRequest(" + req(
-        Method="POST", Domain=receiver.url(""), Resource="/form",
-        FormData={"key": "value", "b": "x y&z", "a": "1"}) + ")")
+    out = await js(
+        rt,
+        "TykMakeHttpRequest("
+        + req(
+            Method="POST",
+            Domain=receiver.url(""),
+            Resource="/form",
+            FormData={"key": "value", "b": "x y&z", "a": "1"},
+        )
+        + ")",
+    )
     assert "form ok" in out
     [r] = receiver.requests
     assert r.body == b"a=1&b=x+y%26z&key=value"
@@ -158,8 +202,14 @@ async def test_redirects_and_gzip_like_gos_client(rt, receiver: Receiver):
         return response(200, {"Content-Encoding": "gzip"}, gzip.compress(b"moved here"))
 
     receiver.respond = respond
-    reply = orjson.loads(await js(rt, "TykMakeHttpRequest(" + req(
-        Method="POST", Body="x", Domain=receiver.url(""), Resource="/old") + ")"))
+    reply = orjson.loads(
+        await js(
+            rt,
+            "TykMakeHttpRequest("
+            + req(Method="POST", Body="x", Domain=receiver.url(""), Resource="/old")
+            + ")",
+        )
+    )
     assert reply["Code"] == 200 and reply["Body"] == "moved here"
     assert "Content-Encoding" not in reply["Headers"] and "Content-Length" not in reply["Headers"]
     first, second = receiver.requests
@@ -171,9 +221,14 @@ async def test_http_timeout_does_not_count_against_the_call_limit(make_runtime, 
     rt = make_runtime(call_time_limit=0.3, http_timeout=0.8)
     rt.load_source(PROBE, "probe.js")
     receiver.respond = lambda r: Action("hang")
-    assert await js(rt, "TykMakeHttpRequest(" + req(Domain=receiver.url(""), Resource="/slow") + ")") is Undefined
+    assert (
+        await js(rt, "TykMakeHttpRequest(" + req(Domain=receiver.url(""), Resource="/slow") + ")")
+        is Undefined
+    )
     assert rt.stats.timeouts == 0
-    assert any("Client.Timeout exceeded" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert any(
+        "Client.Timeout exceeded" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+    )
 
 
 async def test_connection_refused_is_undefined(rt, caplog):
@@ -186,25 +241,43 @@ async def test_connection_refused_is_undefined(rt, caplog):
 
 # -- TykBatchRequest -----------------------------------------------------------------------
 
+
 async def test_batch_sequential_in_order_with_zero_entries(rt, receiver: Receiver):
-    receiver.respond = lambda r: response(200 if r.target == "/a" else 404, {"X-T": r.target}, r.target.encode())
+    receiver.respond = lambda r: response(
+        200 if r.target == "/a" else 404, {"X-T": r.target}, r.target.encode()
+    )
     dead = "http://127.0.0.1:1/unreachable"
-    batch = {"suppress_parallel_execution": True, "requests": [
-        {"method": "GET", "relative_url": receiver.url("/a"), "headers": {"x-one": "1"}},
-        {"method": "POST", "relative_url": receiver.url("/b"), "body": "payload"},
-        {"method": "GET", "relative_url": dead},
-    ]}
+    batch = {
+        "suppress_parallel_execution": True,
+        "requests": [
+            {"method": "GET", "relative_url": receiver.url("/a"), "headers": {"x-one": "1"}},
+            {"method": "POST", "relative_url": receiver.url("/b"), "body": "payload"},
+            {"method": "GET", "relative_url": dead},
+        ],
+    }
     out = await js(rt, f"TykBatchRequest({json.dumps(json.dumps(batch))})")
     assert orjson.loads(out) == [
-        {"relative_url": receiver.url("/a"), "code": 200, "headers": {"Content-Length": ["2"], "X-T": ["/a"]},
-         "body": "/a"},
-        {"relative_url": receiver.url("/b"), "code": 404, "headers": {"Content-Length": ["2"], "X-T": ["/b"]},
-         "body": "/b"},
+        {
+            "relative_url": receiver.url("/a"),
+            "code": 200,
+            "headers": {"Content-Length": ["2"], "X-T": ["/a"]},
+            "body": "/a",
+        },
+        {
+            "relative_url": receiver.url("/b"),
+            "code": 404,
+            "headers": {"Content-Length": ["2"], "X-T": ["/b"]},
+            "body": "/b",
+        },
         {"relative_url": "", "code": 0, "headers": None, "body": ""},
     ]
     a, b = receiver.requests
-    assert a.header_lines == [("Host", f"127.0.0.1:{receiver.port}"), ("User-Agent", "Go-http-client/1.1"),
-                              ("X-One", "1"), ("Accept-Encoding", "gzip")]
+    assert a.header_lines == [
+        ("Host", f"127.0.0.1:{receiver.port}"),
+        ("User-Agent", "Go-http-client/1.1"),
+        ("X-One", "1"),
+        ("Accept-Encoding", "gzip"),
+    ]
     assert b.body == b"payload" and b.header("Connection") is None
 
 
@@ -216,6 +289,7 @@ async def test_batch_parallel(rt, receiver: Receiver):
 
 
 # -- sessions through the API (the store itself: tests/store) ------------------------------
+
 
 async def test_set_key_data_rules(make_runtime, caplog):
     from tykevents.store.sessions import MemorySessionStore
@@ -249,8 +323,14 @@ async def test_set_key_data_rules(make_runtime, caplog):
 
 
 async def test_header_values_go_out_as_utf8_and_head_has_no_body(rt, receiver: Receiver):
-    out = orjson.loads(await js(rt, "TykMakeHttpRequest(" + req(
-        Method="HEAD", Domain=receiver.url(""), Resource="/h", Headers={"x-name": "café"}) + ")"))
+    out = orjson.loads(
+        await js(
+            rt,
+            "TykMakeHttpRequest("
+            + req(Method="HEAD", Domain=receiver.url(""), Resource="/h", Headers={"x-name": "café"})
+            + ")",
+        )
+    )
     assert out["Code"] == 200 and out["Body"] == ""
     [r] = receiver.requests
     assert "X-Name: café".encode() in r.head

@@ -1,11 +1,12 @@
 """The static scan behind `tykevents check`'s warning about globals two files both define."""
+
 from __future__ import annotations
 
 from tykevents.deliver.jsvm.collisions import find_global_collisions, top_level_names
 
 
 def test_declarations_at_top_level_only():
-    src = r'''
+    src = r"""
 var a = 1, b = f(1, 2), c;
 let d = 4
 const e = {x: 1, y: function () { var notTop = 1; }};
@@ -22,7 +23,7 @@ var s = "var fake = 1; function fake2() {}", r = /var re = 1/g, t = `var tmpl = 
 var l = a
     , m = 2;
 z = a / 2 / 3; var n = 1
-'''
+"""
     assert top_level_names(src) == {"a", "b", "c", "d", "e", "g", "h", "i", "l", "m", "s", "r", "t", "z", "n"}
 
 
@@ -34,5 +35,8 @@ def test_collisions_in_load_order(tmp_path):
     two.write_text("var handler = 2;\nvar helper = function () {};\n")
     three.write_text("handler = 3;\n")
     assert find_global_collisions([str(one), str(two), str(three), str(tmp_path / "missing.js")]) == [
-        ("handler", str(one), str(two)), ("helper", str(one), str(two)), ("handler", str(two), str(three))]
+        ("handler", str(one), str(two)),
+        ("helper", str(one), str(two)),
+        ("handler", str(two), str(three)),
+    ]
     assert find_global_collisions([str(one), str(one)]) == []

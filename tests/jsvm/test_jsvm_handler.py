@@ -1,4 +1,5 @@
 """JSHandler and its builder with Tyk-style sample scripts (tests/data/js)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,11 +35,14 @@ async def test_sample_logging_handler(make_runtime, js_logs):
 
 async def test_event_and_context_are_tyks_json(make_runtime, js_logs, tmp_path):
     rt = make_runtime()
-    rt.load_source("""
+    rt.load_source(
+        """
         var echo = new TykJS.TykEventHandlers.NewEventHandler({});
         echo.NewHandler(function (event, context) {
             log(JSON.stringify(event)); log(JSON.stringify(context)); log(String(this === echo));
-        });""", "echo.js")
+        });""",
+        "echo.js",
+    )
     hid = rt.register_handler("echo", "echo.js")
     h = JSHandler(JSVMConf(name="echo", path="echo.js"), "w", rt, hid, "api-<1>", "org&1")
     ev = event(meta={"Message": "m", "Key": "k", "Nested": {"a": [1, 2.5, None, True]}})
@@ -53,13 +57,19 @@ async def test_event_and_context_are_tyks_json(make_runtime, js_logs, tmp_path):
 
 def test_conf_decoding_as_tyk():
     # api_definitions_test.go:733-752 and event_handler_jsvm_test.go:9-45
-    conf = scan({"disabled": True, "id": "1234", "name": "myMethod", "path": "my_script.js"},
-                JSVMConf, "apidef.JSVMEventHandlerConf")
+    conf = scan(
+        {"disabled": True, "id": "1234", "name": "myMethod", "path": "my_script.js"},
+        JSVMConf,
+        "apidef.JSVMEventHandlerConf",
+    )
     assert conf == JSVMConf(disabled=True, id="1234", name="myMethod", path="my_script.js")
-    with pytest.raises(HandlerDisabled, match="skipping disabled jsvm event handler with method name "
-                                              "myMethod at path my_script.js"):
-        build_js_handler({"disabled": True, "id": "1234", "name": "myMethod", "path": "my_script.js"},
-                         build_context(None))
+    with pytest.raises(
+        HandlerDisabled,
+        match="skipping disabled jsvm event handler with method name myMethod at path my_script.js",
+    ):
+        build_js_handler(
+            {"disabled": True, "id": "1234", "name": "myMethod", "path": "my_script.js"}, build_context(None)
+        )
 
 
 def test_builder_errors(make_runtime):
@@ -85,8 +95,9 @@ def test_builder_errors(make_runtime):
 
 async def test_keys_match_case_insensitively(make_runtime, js_logs):
     rt = make_runtime()
-    h = build_js_handler({"Name": "sampleHandler", "PATH": "sample_event_handler.js", "Extra": 1},
-                         build_context(rt))
+    h = build_js_handler(
+        {"Name": "sampleHandler", "PATH": "sample_event_handler.js", "Extra": 1}, build_context(rt)
+    )
     await h.handle(event())
     assert any(line.startswith("Running sample JSVM Handler") for line in js_logs())
 
@@ -110,8 +121,10 @@ async def test_exception_at_call_time_is_logged_with_name_file_line(make_runtime
     await good.handle(event())
     errors = [r for r in caplog.records if r.name == "tykevents.jsvm" and r.levelno == logging.ERROR]
     assert len(errors) == 1
-    assert errors[0].getMessage() == ("executing JSVM method throwingHandler.DoProcessEvent at throws.js:7: "
-                                      "TypeError: cannot read property 'Field' of undefined")
+    assert errors[0].getMessage() == (
+        "executing JSVM method throwingHandler.DoProcessEvent at throws.js:7: "
+        "TypeError: cannot read property 'Field' of undefined"
+    )
     assert "about to fail" in js_logs()
     assert any(line.startswith("Running sample JSVM Handler") for line in js_logs())
     assert (rt.stats.calls, rt.stats.failures) == (2, 1)
@@ -127,8 +140,11 @@ async def test_undefined_handler_name_fails_per_event_like_tyk(make_runtime, cap
     h = handler(rt, "notDefinedAnywhere", "sample_event_handler.js")
     assert any("notDefinedAnywhere is not defined after loading" in r.getMessage() for r in caplog.records)
     await h.handle(event())
-    assert any("ReferenceError: 'notDefinedAnywhere' is not defined" in r.getMessage()
-               for r in caplog.records if r.levelno == logging.ERROR)
+    assert any(
+        "ReferenceError: 'notDefinedAnywhere' is not defined" in r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR
+    )
 
 
 async def test_endless_loop_is_stopped_and_others_keep_working(make_runtime, caplog, js_logs):
@@ -151,9 +167,11 @@ async def test_endless_loop_is_stopped_and_others_keep_working(make_runtime, cap
     assert err.startswith("executing JSVM method spinHandler.DoProcessEvent at endless_loop.js:")
     assert "time limit" in err
     # try/catch in the script cannot swallow the interrupt.
-    rt.load_source("""var sneaky = new TykJS.TykEventHandlers.NewEventHandler({});
+    rt.load_source(
+        """var sneaky = new TykJS.TykEventHandlers.NewEventHandler({});
         sneaky.NewHandler(function () { for (;;) { try { for (;;) {} } catch (e) { log("caught"); } } });""",
-                   "sneaky.js")
+        "sneaky.js",
+    )
     assert await rt.call_handler(rt.register_handler("sneaky", "sneaky.js"), "{}", "{}") is False
     assert "caught" not in js_logs()
     await good.handle(event())
@@ -185,10 +203,13 @@ async def test_memory_hog_is_stopped_and_others_keep_working(make_runtime, caplo
 
 async def test_memory_held_in_globals_rebuilds_the_vm(make_runtime, js_logs):
     rt = make_runtime(memory_limit=8 << 20, call_time_limit=5)
-    rt.load_source("""var hoard = [];
+    rt.load_source(
+        """var hoard = [];
         var hoarder = new TykJS.TykEventHandlers.NewEventHandler({});
         hoarder.NewHandler(function () { while (true) { hoard.push(new Array(1024).join("y") + hoard.length); } });
-        """, "hoarder.js")
+        """,
+        "hoarder.js",
+    )
     good = handler(rt, "sampleHandler", "sample_event_handler.js")
     assert await rt.call_handler(rt.register_handler("hoarder", "hoarder.js"), "{}", "{}") is False
     assert rt.stats.rebuilds == 1
@@ -207,7 +228,9 @@ async def test_same_global_in_two_files_last_loaded_wins(make_runtime, js_logs):
     a_path, b_path = str(JS / "collide_a.js"), str(JS / "collide_b.js")
     assert (a.path, b.path) == (a_path, b_path)  # what `tykevents check` scans
     assert find_global_collisions([a_path, b_path, a_path]) == [
-        ("formatEvent", a_path, b_path), ("notifyHandler", a_path, b_path)]
+        ("formatEvent", a_path, b_path),
+        ("notifyHandler", a_path, b_path),
+    ]
     assert find_global_collisions([str(JS / "sample_event_handler.js"), a_path]) == []
 
 
@@ -245,8 +268,17 @@ async def test_reload_reloads_every_script(make_runtime, js_logs, tmp_path):
 async def test_underscore_when_installed(make_runtime):
     rt = make_runtime(underscore_path="")
     assert await rt.call("eval", "typeof _") == "undefined"
-    path = next((p for p in ("/usr/share/javascript/underscore/underscore.min.js",
-                             "/usr/share/javascript/underscore/underscore.js") if __import__("os").path.exists(p)), None)
+    path = next(
+        (
+            p
+            for p in (
+                "/usr/share/javascript/underscore/underscore.min.js",
+                "/usr/share/javascript/underscore/underscore.js",
+            )
+            if __import__("os").path.exists(p)
+        ),
+        None,
+    )
     if path is None:
         pytest.skip("Debian's libjs-underscore is not installed")
     rt2 = make_runtime(underscore_path=path)
@@ -255,22 +287,28 @@ async def test_underscore_when_installed(make_runtime):
 
 async def test_tyk_js_path_is_loaded_after_the_bootstrap(make_runtime, js_logs, tmp_path, caplog):
     (tmp_path / "tyk_extra.js").write_text(
-        "function shout(s) { return s.toUpperCase() + '!'; }\nlog('user TykJS loaded');\n")
+        "function shout(s) { return s.toUpperCase() + '!'; }\nlog('user TykJS loaded');\n"
+    )
     (tmp_path / "uses_extra.js").write_text(
         "var handlers = {};\nhandlers.loud = new TykJS.TykEventHandlers.NewEventHandler({});\n"
-        "handlers.loud.NewHandler(function (event) { log(shout(event.Type)); });\n")
+        "handlers.loud.NewHandler(function (event) { log(shout(event.Type)); });\n"
+    )
     rt = make_runtime(build_context(None, base_dir=str(tmp_path), tyk_js_path="tyk_extra.js").config)
     assert rt.files == ["tyk_extra.js"] and "user TykJS loaded" in js_logs()
     # A dotted handler name works, as Tyk pastes the name into `<name>.DoProcessEvent(...)`.
-    h = build_js_handler({"name": "handlers.loud", "path": "uses_extra.js"},
-                         build_context(rt, base_dir=str(tmp_path)))
+    h = build_js_handler(
+        {"name": "handlers.loud", "path": "uses_extra.js"}, build_context(rt, base_dir=str(tmp_path))
+    )
     await h.handle(event("KeyExpired"))
     assert js_logs()[-1] == "KEYEXPIRED!"
     # A broken tyk_js_path is reported; the VM still works.
     (tmp_path / "bad_extra.js").write_text("function (\n")
     rt2 = make_runtime(build_context(None, base_dir=str(tmp_path), tyk_js_path="bad_extra.js").config)
-    assert any(r.getMessage().startswith("Could not load user's TykJS: bad_extra.js:1:")
-               for r in caplog.records if r.levelno == logging.ERROR)
+    assert any(
+        r.getMessage().startswith("Could not load user's TykJS: bad_extra.js:1:")
+        for r in caplog.records
+        if r.levelno == logging.ERROR
+    )
     assert await rt2.call("b64enc", "a") == "YQ=="
 
 

@@ -1,5 +1,6 @@
 """Tyk's session_editor sample against sessions stored in Tyk's own layout, in memory and in a
 real redis-server (tests/conftest.py starts it), with hashed and plain keys."""
+
 from __future__ import annotations
 
 import base64
@@ -15,10 +16,15 @@ from tykevents.store.sessions import MemorySessionStore, RedisSessionStore
 LEGACY = "hello"  # a legacy (org+id) token: murmur32, and "hello" is a published vector
 JSON_TOKEN = base64.b64encode(b'{"org":"org-1","id":"4f2a","h":"murmur64"}').decode()
 SESSION = {
-    "org_id": "org-1", "expires": 1700000000, "quota_max": 100, "quota_remaining": 3,
-    "quota_renews": 1600000000, "quota_renewal_rate": 3600,
+    "org_id": "org-1",
+    "expires": 1700000000,
+    "quota_max": 100,
+    "quota_remaining": 3,
+    "quota_renews": 1600000000,
+    "quota_renewal_rate": 3600,
     "access_rights": {"api-1": {"api_id": "api-1", "api_name": "test", "versions": ["Default"]}},
-    "meta_data": {"tier": "gold"}, "last_updated": "1600000000",
+    "meta_data": {"tier": "gold"},
+    "last_updated": "1600000000",
 }
 
 
@@ -63,11 +69,14 @@ def backend(request):
     return make
 
 
-@pytest.mark.parametrize("token, hash_keys, key", [
-    (LEGACY, False, "apikey-hello"),
-    (LEGACY, True, "apikey-248bfa47"),  # murmur3 x86_32("hello")
-    (JSON_TOKEN, True, None),  # murmur64 named by the token
-])
+@pytest.mark.parametrize(
+    "token, hash_keys, key",
+    [
+        (LEGACY, False, "apikey-hello"),
+        (LEGACY, True, "apikey-248bfa47"),  # murmur3 x86_32("hello")
+        (JSON_TOKEN, True, None),  # murmur64 named by the token
+    ],
+)
 async def test_session_editor_sample(backend, make_runtime, js_logs, caplog, token, hash_keys, key):
     from tykevents.store.keyhash import murmur3_128
 
@@ -75,15 +84,16 @@ async def test_session_editor_sample(backend, make_runtime, js_logs, caplog, tok
         key = "apikey-" + murmur3_128(JSON_TOKEN.encode())[0].to_bytes(8, "big").hex()
     store, raw = backend(hash_keys)
     raw.put(key, orjson.dumps(SESSION))
-    hashed = key[len("apikey-"):]
+    hashed = key[len("apikey-") :]
     raw.put("quota-" + hashed, b"42")
     rt = make_runtime(store=store)
     h = build_js_handler({"name": "sessionHandler", "path": "session_editor.js"}, build_context(rt))
     assert "Session JS event handler initialised" in js_logs()
 
     before = int(time.time())
-    await h.handle(event("QuotaExceeded", {"Message": "Quota exceeded", "Path": "/x", "Origin": "1.2.3.4",
-                                           "Key": token}))
+    await h.handle(
+        event("QuotaExceeded", {"Message": "Quota exceeded", "Path": "/x", "Origin": "1.2.3.4", "Key": token})
+    )
     after = int(time.time())
 
     assert "Expires: 1700000000" in js_logs() and "Expires now: 1700001000" in js_logs()

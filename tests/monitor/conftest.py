@@ -1,12 +1,14 @@
 """Fixtures for the quota monitor: both evaluator twins, a real HTTP receiver, a real
 webhook service, and a MonitorService on real lanes built from a real tyk.conf."""
+
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import msgspec
 import orjson
@@ -14,12 +16,11 @@ import pytest
 
 from tests.fast.conftest import TWINS, load_twin
 from tykevents.config import Lanes as LaneSettings
-from tykevents.config import load_config
-from tykevents.monitor.service import MonitorService
+from tykevents.config import WebhookSettings, load_config
 from tykevents.deliver.webhook.metrics import CountingMetrics
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.config import WebhookSettings
 from tykevents.model import Record
+from tykevents.monitor.service import MonitorService
 from tykevents.runtime.metrics import Stats
 from tykevents.work import Lanes
 
@@ -34,12 +35,24 @@ def table_cls(request: pytest.FixtureRequest) -> Any:
     return load_twin("thresholds", request.param).ThresholdTable
 
 
-def session(remaining: int, *, qmax: int = 10, renews: int | None = None, rate: int = HOUR,
-            limits: list[Any] | None = None, org: str = "org1", **extra: Any) -> dict[str, Any]:
+def session(
+    remaining: int,
+    *,
+    qmax: int = 10,
+    renews: int | None = None,
+    rate: int = HOUR,
+    limits: list[Any] | None = None,
+    org: str = "org1",
+    **extra: Any,
+) -> dict[str, Any]:
     """A Tyk session with the monitor's fields (renews defaults to now + 1 h)."""
-    doc: dict[str, Any] = {"org_id": org, "quota_max": qmax, "quota_remaining": remaining,
-                           "quota_renews": int(time.time()) + HOUR if renews is None else renews,
-                           "quota_renewal_rate": rate}
+    doc: dict[str, Any] = {
+        "org_id": org,
+        "quota_max": qmax,
+        "quota_remaining": remaining,
+        "quota_renews": int(time.time()) + HOUR if renews is None else renews,
+        "quota_renewal_rate": rate,
+    }
     if limits is not None:
         doc["monitor"] = {"trigger_limits": limits}
     doc.update(extra)
@@ -60,13 +73,30 @@ def write_conf(tmp: Path, monitor: dict[str, Any], **top: Any) -> Path:
     return p
 
 
-def monitor_conf(url: str, *, template: str | None = "monitor_template.json", limit: float = 0,
-                 user: bool = True, org: bool = True, enabled: bool = True, timeout: int = 0,
-                 **webhook: Any) -> dict[str, Any]:
-    return {"enable_trigger_monitors": enabled, "global_trigger_limit": limit,
-            "monitor_user_keys": user, "monitor_org_keys": org,
-            "configuration": {"method": "POST", "target_path": url, "event_timeout": timeout,
-                              "template_path": str(TEMPLATES / template) if template else "", **webhook}}
+def monitor_conf(
+    url: str,
+    *,
+    template: str | None = "monitor_template.json",
+    limit: float = 0,
+    user: bool = True,
+    org: bool = True,
+    enabled: bool = True,
+    timeout: int = 0,
+    **webhook: Any,
+) -> dict[str, Any]:
+    return {
+        "enable_trigger_monitors": enabled,
+        "global_trigger_limit": limit,
+        "monitor_user_keys": user,
+        "monitor_org_keys": org,
+        "configuration": {
+            "method": "POST",
+            "target_path": url,
+            "event_timeout": timeout,
+            "template_path": str(TEMPLATES / template) if template else "",
+            **webhook,
+        },
+    }
 
 
 class Rig:
@@ -87,20 +117,28 @@ class Rig:
         assert not self.webhooks.pending
 
 
-
-
 @pytest.fixture
 async def make_rig(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     made: list[Rig] = []
 
-    async def make(monitor: dict[str, Any], *, queue: int = 1024, top: dict[str, Any] | None = None,
-                   name: str = "a", **kw: Any) -> Rig:
+    async def make(
+        monitor: dict[str, Any],
+        *,
+        queue: int = 1024,
+        top: dict[str, Any] | None = None,
+        name: str = "a",
+        **kw: Any,
+    ) -> Rig:
         d = tmp_path / name
         d.mkdir(exist_ok=True)
         cfg = load_config(write_conf(d, monitor, **(top or {})), {})
-        ws = WebhookService(WebhookSettings(timeout=2.0, backoff_base=0.02, backoff_max=0.1,
-                                            dead_letter_path=str(d / "dl.jsonl")),
-                            metrics=CountingMetrics(), redis=kw.pop("webhook_redis", None))
+        ws = WebhookService(
+            WebhookSettings(
+                timeout=2.0, backoff_base=0.02, backoff_max=0.1, dead_letter_path=str(d / "dl.jsonl")
+            ),
+            metrics=CountingMetrics(),
+            redis=kw.pop("webhook_redis", None),
+        )
         await ws.start()
         stats = Stats()
         lanes = Lanes(LaneSettings(monitor_queue=queue, monitor_workers=2), stats)

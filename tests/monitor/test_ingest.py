@@ -2,6 +2,7 @@
 
 The daemon wires this in tykevents.services (docs/monitor.md, "Wiring"); here the same parts
 are put together in-process: Pipeline + Lanes + MonitorService + WebhookService."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +25,9 @@ async def wired(make_rig, receiver, **conf):
     api_hook, global_hook = Recorder("api", kind="webhook"), Recorder("global", kind="webhook")
     # Handlers registered for TriggerExceeded on an API and globally: Tyk never calls them
     # for the monitor's event (spec 7.4), and neither do we.
-    routes = RouteTable(by_api={"api1": {"TriggerExceeded": (api_hook,)}, "": {"TriggerExceeded": (global_hook,)}})
+    routes = RouteTable(
+        by_api={"api1": {"TriggerExceeded": (api_hook,)}, "": {"TriggerExceeded": (global_hook,)}}
+    )
     pipeline = Pipeline(routes, rig.lanes, rig.lanes["monitor"].stats, 1 << 16)
     pipeline.quota_sink = rig.svc.sink
     sock = datagram.udp_socket("127.0.0.1:0", 1 << 20)
@@ -50,10 +53,17 @@ async def test_quota_records_over_udp(make_rig, receiver) -> None:
     rig, pipeline, port, transport, hooks = await wired(make_rig, receiver, limit=80)
     try:
         q = lambda rem, key="key1": orjson.dumps(  # noqa: E731
-            {"Kind": "quota", "Key": key, "APIID": "api1", "Session": session(rem, limits=[50])})
+            {"Kind": "quota", "Key": key, "APIID": "api1", "Session": session(rem, limits=[50])}
+        )
         # One per datagram, then several in one (newline-separated), with a broken one between.
-        send(port, q(6), q(5), b"\n".join([q(4), b'{"Kind":"quota","Key":"key1","Session":{"quota_max":"x"}}',
-                                           q(2), q(1, "key2")]))
+        send(
+            port,
+            q(6),
+            q(5),
+            b"\n".join(
+                [q(4), b'{"Kind":"quota","Key":"key1","Session":{"quota_max":"x"}}', q(2), q(1, "key2")]
+            ),
+        )
         await wait_records(pipeline, 6)
         await rig.settle()
     finally:

@@ -1,5 +1,6 @@
 """The monitor with a real redis-server: sessions in Tyk's layout, and fired state shared by
 two instances (two MonitorService objects, each with its own ThresholdTable)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +8,8 @@ import json
 import random
 import re
 import time
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 import redis
@@ -16,8 +18,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tests.support.servers import free_port
-from tykevents.monitor.service import SHARED_PREFIX
 from tykevents.monitor import rule as m
+from tykevents.monitor.service import SHARED_PREFIX
 from tykevents.store.sessions import AsyncRedisSessionStore
 
 from .conftest import HOUR, monitor_conf, record, session
@@ -46,8 +48,9 @@ async def aredis_client(redis_url: str) -> AsyncIterator[Callable[[], Any]]:
 
 
 @pytest.mark.parametrize("hash_keys, stored_as", [(False, "abc"), (True, "b3dd93fa")])
-async def test_key_only_records_read_tyks_redis_layout(make_rig, receiver, redis_url, aredis_client,
-                                                       hash_keys, stored_as) -> None:
+async def test_key_only_records_read_tyks_redis_layout(
+    make_rig, receiver, redis_url, aredis_client, hash_keys, stored_as
+) -> None:
     sync = redis.Redis.from_url(redis_url)
     # As a Tyk gateway leaves them: the session JSON under apikey-<key or murmur32 hash>,
     # the used quota in the counter quota-<key or hash>, the org session under orgkey.<org>.
@@ -78,11 +81,15 @@ async def test_store_failure_is_a_counted_rejection(make_rig, receiver) -> None:
 
 # -- two instances, one Redis ------------------------------------------------------------------------
 
+
 async def pair(make_rig, receiver, aredis_client, table_cls, **conf: Any):
     rigs = []
     for name in ("a", "b"):
-        rigs.append(await make_rig(monitor_conf(receiver.url(), **conf), name=name, table=table_cls(),
-                                   redis=aredis_client()))
+        rigs.append(
+            await make_rig(
+                monitor_conf(receiver.url(), **conf), name=name, table=table_cls(), redis=aredis_client()
+            )
+        )
     return rigs
 
 
@@ -123,8 +130,9 @@ async def test_two_instances_many_keys_interleaved(make_rig, receiver, aredis_cl
     rng = random.Random(7)
     keys = [f"k{i}" for i in range(60)]
     for step in range(11):  # usage 0 % .. 100 % for every key, each record to a random instance
-        recs = [(k, record(Key=k, Session=session(10 - step, renews=renews, limits=[25, 50, 75])))
-                for k in keys]
+        recs = [
+            (k, record(Key=k, Session=session(10 - step, renews=renews, limits=[25, 50, 75]))) for k in keys
+        ]
         rng.shuffle(recs)
         for _, r in recs:
             (a if rng.random() < 0.5 else b).feed(r)
@@ -141,8 +149,9 @@ async def test_two_instances_many_keys_interleaved(make_rig, receiver, aredis_cl
     assert a.svc.stats.shared_suppressed + b.svc.stats.shared_suppressed > 0
 
 
-async def test_non_renewing_quota_shared_and_rearmed_after_a_reset(make_rig, receiver, aredis_client,
-                                                                  table_cls, redis_url) -> None:
+async def test_non_renewing_quota_shared_and_rearmed_after_a_reset(
+    make_rig, receiver, aredis_client, table_cls, redis_url
+) -> None:
     a, b = await pair(make_rig, receiver, aredis_client, table_cls)
     rec = lambda rem: record(Key="key1", Session=session(rem, rate=0, renews=0, limits=[50, 80]))  # noqa: E731
     a.feed(rec(1))
@@ -163,8 +172,9 @@ async def test_non_renewing_quota_shared_and_rearmed_after_a_reset(make_rig, rec
     assert limits_sent(receiver) == ["80", "50"]
 
 
-async def test_renewing_state_expires_with_its_period(make_rig, receiver, aredis_client, table_cls,
-                                                      redis_url) -> None:
+async def test_renewing_state_expires_with_its_period(
+    make_rig, receiver, aredis_client, table_cls, redis_url
+) -> None:
     (a,) = [await make_rig(monitor_conf(receiver.url()), table=table_cls(), redis=aredis_client())]
     renews = int(time.time()) + 100
     a.feed(record(Key="key1", Session=session(5, renews=renews, limits=[50])))

@@ -3,6 +3,7 @@
 Spec 7.6, every row, with tykevents' rule where it differs from Tyk's; each difference is
 named in a `DIFF` comment and in docs/monitor.md ("Differences from Tyk").
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,8 +67,22 @@ def test_spec_7_6_root_unlimited_then_access_rights(table_cls, qmax) -> None:
     st = state_of(doc)
     assert st.quotas == () and fire(t, doc, 80) is None  # never fires: counted as no_quota
     # The access-rights row: root quota_max 0, a1.limit {100, 20, now + 1 h} -> Fire(75, 80).
-    doc = session(0, qmax=qmax, renews=RENEWS, limits=[75], access_rights={"a1": {"limit": {
-        "quota_max": 100, "quota_remaining": 20, "quota_renews": RENEWS, "quota_renewal_rate": HOUR}}})
+    doc = session(
+        0,
+        qmax=qmax,
+        renews=RENEWS,
+        limits=[75],
+        access_rights={
+            "a1": {
+                "limit": {
+                    "quota_max": 100,
+                    "quota_remaining": 20,
+                    "quota_renews": RENEWS,
+                    "quota_renewal_rate": HOUR,
+                }
+            }
+        },
+    )
     assert fire(t, doc) == (75, 80)
 
 
@@ -87,6 +102,7 @@ def test_spec_7_6_remaining_above_max_is_rejected() -> None:
 
 
 # -- tykevents' rule: once per level per period -----------------------------------------------
+
 
 def test_each_level_fires_once_then_a_new_period_rearms(table_cls) -> None:
     t = table_cls()
@@ -126,10 +142,20 @@ def test_org_and_key_quotas_are_separate_states(table_cls) -> None:
 
 def test_access_rights_in_api_id_order_one_fire_per_record(table_cls) -> None:
     t = table_cls()
-    limit = lambda rem: {"limit": {"quota_max": 10, "quota_remaining": rem,  # noqa: E731
-                                   "quota_renews": RENEWS, "quota_renewal_rate": HOUR}}
-    doc = session(5, renews=RENEWS, limits=[50, 80],
-                  access_rights={"b-api": limit(1), "a-api": limit(4), "c": {"limit": None}, "d": None})
+    limit = lambda rem: {
+        "limit": {
+            "quota_max": 10,
+            "quota_remaining": rem,
+            "quota_renews": RENEWS,
+            "quota_renewal_rate": HOUR,
+        }
+    }
+    doc = session(
+        5,
+        renews=RENEWS,
+        limits=[50, 80],
+        access_rights={"b-api": limit(1), "a-api": limit(4), "c": {"limit": None}, "d": None},
+    )
     st = state_of(doc)
     assert [q.api_id for q in st.quotas] == ["", "a-api", "b-api"]  # own quota, then sorted
     assert len({q.state_key for q in st.quotas}) == 3
@@ -143,9 +169,17 @@ def test_access_rights_in_api_id_order_one_fire_per_record(table_cls) -> None:
 
 
 def test_empty_access_rights_limits_are_skipped() -> None:
-    empty = {"rate": 0, "per": 0, "quota_max": 0, "quota_remaining": 0, "quota_renews": 0,
-             "quota_renewal_rate": 0}
-    st = state_of(session(9, access_rights={"a": {"limit": empty}, "b": {"limit": {**empty, "quota_max": -1}}}))
+    empty = {
+        "rate": 0,
+        "per": 0,
+        "quota_max": 0,
+        "quota_remaining": 0,
+        "quota_renews": 0,
+        "quota_renewal_rate": 0,
+    }
+    st = state_of(
+        session(9, access_rights={"a": {"limit": empty}, "b": {"limit": {**empty, "quota_max": -1}}})
+    )
     assert [q.api_id for q in st.quotas] == [""]
 
 
@@ -186,8 +220,10 @@ BAD = [
     (b'{"quota_max": -2, "quota_remaining": 0}', m.NEGATIVE_QUOTA),
     (b'{"quota_max": 10, "quota_remaining": 2, "quota_renews": -5}', m.NEGATIVE_QUOTA),
     (b'{"quota_max": 10, "quota_remaining": 11}', m.REMAINING_ABOVE_MAX),
-    (b'{"quota_max": -1, "access_rights": {"a": {"limit": {"quota_max": 5, "quota_remaining": 9}}}}',
-     m.REMAINING_ABOVE_MAX),
+    (
+        b'{"quota_max": -1, "access_rights": {"a": {"limit": {"quota_max": 5, "quota_remaining": 9}}}}',
+        m.REMAINING_ABOVE_MAX,
+    ),
     (b'{"access_rights": {"a": {"limit": {"quota_max": 5}}}}', m.MISSING_QUOTA),
 ]
 
@@ -207,6 +243,7 @@ def test_quota_max_zero_or_unlimited_is_valid_and_never_fires(table_cls) -> None
 
 
 # -- gates, key hashing, the Meta bytes ------------------------------------------------------------
+
 
 def test_rule_gates() -> None:
     assert m.MonitorRule().skip(m.KEY) == m.DISABLED
@@ -228,7 +265,10 @@ def test_trigger_meta_is_go_json_of_the_struct() -> None:
     # Spec 1.3's verified sample of json.Marshal(EventTriggerExceededMeta).
     assert m.trigger_meta("org1", "key1", 80.0, 85.7) == (
         b'{"Message":"Quota trigger reached","OriginatingRequest":"","org_id":"org1","key":"key1",'
-        b'"trigger_limit":80,"usage_percentage":85}')
+        b'"trigger_limit":80,"usage_percentage":85}'
+    )
     odd = m.trigger_meta("<o&>", 'k"\u2028\\', 99.99, 100.0)
-    assert odd == (b'{"Message":"Quota trigger reached","OriginatingRequest":"","org_id":"\\u003co\\u0026\\u003e",'
-                   b'"key":"k\\"\\u2028\\\\","trigger_limit":99,"usage_percentage":100}')
+    assert odd == (
+        b'{"Message":"Quota trigger reached","OriginatingRequest":"","org_id":"\\u003co\\u0026\\u003e",'
+        b'"key":"k\\"\\u2028\\\\","trigger_limit":99,"usage_percentage":100}'
+    )

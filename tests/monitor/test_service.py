@@ -1,5 +1,6 @@
 """MonitorService end to end in-process: records -> sink -> monitor lane -> the monitor
 webhook -> a real HTTP receiver on loopback."""
+
 from __future__ import annotations
 
 import logging
@@ -10,17 +11,18 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
-from tykevents.monitor.service import MonitorService
-from tykevents.monitor import rule as m
-from tykevents.store.sessions import AsyncSessionView, MemorySessionStore
-
 from tykevents.config import load_config
+from tykevents.monitor import rule as m
+from tykevents.monitor.service import MonitorService
+from tykevents.store.sessions import AsyncSessionView, MemorySessionStore
 
 from .conftest import HOUR, monitor_conf, record, session, write_conf
 
 # Spec 3.3: the default template's TriggerExceeded branch, verified against Go.
-SPEC_3_3_BODY = (b'\n{\n    "event": "TriggerExceeded",\n    "message": "Quota trigger reached",\n'
-                 b'    "org": "org1",\n    "key": "key1",\n    "trigger_limit": "80"\n}\n\n\n')
+SPEC_3_3_BODY = (
+    b'\n{\n    "event": "TriggerExceeded",\n    "message": "Quota trigger reached",\n'
+    b'    "org": "org1",\n    "key": "key1",\n    "trigger_limit": "80"\n}\n\n\n'
+)
 # templates/monitor_template.json: the same keys without the if/else wrapper's newlines.
 MONITOR_TEMPLATE_BODY = SPEC_3_3_BODY[1:-2]
 
@@ -68,7 +70,9 @@ async def test_timestamp_is_go_time_now_string_with_monotonic_reading(make_rig, 
     ts, usage, orig, org = receiver.requests[0].body.decode().split("|")
     # Go's time.Now().String(): local zone, trailing zeros trimmed, then " m=+<s>.<9 digits>"
     # (html/template escapes the "+" signs).
-    mt = re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? (?:&#43;|-)\d{4} \S+ m=&#43;(\d+\.\d{9})", ts)
+    mt = re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? (?:&#43;|-)\d{4} \S+ m=&#43;(\d+\.\d{9})", ts
+    )
     assert mt, ts
     assert 2.5 <= float(mt.group(1)) < 30
     assert (usage, orig, org) == ("66", "", "from-record")  # int64(66.66…); org from the record
@@ -113,12 +117,16 @@ async def test_user_and_org_gates(make_rig, receiver) -> None:
     assert dict(rig.svc.stats.ignored) == {m.USER_KEYS_OFF: 1}
 
 
-async def test_failed_webhook_init_is_logged_and_records_rejected(make_rig, receiver, tmp_path, caplog) -> None:
+async def test_failed_webhook_init_is_logged_and_records_rejected(
+    make_rig, receiver, tmp_path, caplog
+) -> None:
     empty = tmp_path / "no-templates"
     empty.mkdir()
     caplog.set_level(logging.ERROR, "tykevents.monitor")
     # No template_path and no default template: Tyk's Init fails (and later panics, K5).
-    rig = await make_rig(monitor_conf(receiver.url(), limit=80, template=None), top={"template_path": str(empty)})
+    rig = await make_rig(
+        monitor_conf(receiver.url(), limit=80, template=None), top={"template_path": str(empty)}
+    )
     assert "Failed to initialise monitor!" in caplog.text and "default template" in caplog.text
     assert rig.feed(record(Key="key1", Session=session(0))) == [True]
     await rig.settle()
@@ -141,8 +149,10 @@ async def test_bad_records_are_counted_never_fired(make_rig, receiver, caplog) -
     rig.feed(
         record(Key="secret-key-1234", Session=b'{"quota_max": 10, "quota_remaining": 11}'),
         record(Key="secret-key-1234", Session={"quota_max": 10, "quota_remaining": -3}),
-        record(Key="secret-key-1234", Session={"quota_max": 10, "quota_remaining": 0,
-                                               "monitor": {"trigger_limits": ["x"]}}),
+        record(
+            Key="secret-key-1234",
+            Session={"quota_max": 10, "quota_remaining": 0, "monitor": {"trigger_limits": ["x"]}},
+        ),
         record(Key="secret-key-1234", Session={"quota_max": 10}),
         record(Key="secret-key-1234", Session=[1]),
         record(Session={"quota_max": 10, "quota_remaining": 0}),  # no Key
@@ -152,8 +162,14 @@ async def test_bad_records_are_counted_never_fired(make_rig, receiver, caplog) -
     )
     await rig.settle()
     assert receiver.requests == []
-    assert dict(rig.svc.stats.rejected) == {m.REMAINING_ABOVE_MAX: 1, m.NEGATIVE_QUOTA: 1, m.BAD_TRIGGER_LIMITS: 1,
-                                            m.MISSING_QUOTA: 1, m.BAD_SESSION: 1, m.MISSING_KEY: 2}
+    assert dict(rig.svc.stats.rejected) == {
+        m.REMAINING_ABOVE_MAX: 1,
+        m.NEGATIVE_QUOTA: 1,
+        m.BAD_TRIGGER_LIMITS: 1,
+        m.MISSING_QUOTA: 1,
+        m.BAD_SESSION: 1,
+        m.MISSING_KEY: 2,
+    }
     assert dict(rig.svc.stats.ignored) == {m.NO_QUOTA: 2}
     assert "secret-key-1234" not in caplog.text and "****1234" in caplog.text
 
@@ -178,6 +194,7 @@ async def test_full_lane_loses_no_fire(make_rig, receiver) -> None:
 
 
 # -- key-only records: the session from the store ----------------------------------------------------
+
 
 @pytest.mark.parametrize("hash_keys", [False, True])
 async def test_key_only_records_read_the_memory_store(make_rig, receiver, hash_keys) -> None:
@@ -233,6 +250,7 @@ async def test_no_session_store_rejects_key_only_records(make_rig, receiver) -> 
 
 # -- metrics ---------------------------------------------------------------------------------------------
 
+
 class _Metrics(Collector):
     def __init__(self, svc: MonitorService) -> None:
         self.svc = svc
@@ -248,11 +266,14 @@ async def test_metrics_exposition(make_rig, receiver) -> None:
     reg = CollectorRegistry()
     reg.register(_Metrics(rig.svc))
     text = generate_latest(reg).decode()
-    for line in ('tykevents_monitor_records_total{kind="quota"} 2.0',
-                 'tykevents_monitor_records_total{kind="org_quota"} 0.0',
-                 'tykevents_monitor_rejected_total{reason="bad_session"} 1.0',
-                 'tykevents_monitor_rejected_total{reason="monitor_unavailable"} 0.0',
-                 "tykevents_monitor_fired_total 1.0", "tykevents_monitor_sent_total 1.0",
-                 "tykevents_monitor_tracked_quotas 1.0"):
+    for line in (
+        'tykevents_monitor_records_total{kind="quota"} 2.0',
+        'tykevents_monitor_records_total{kind="org_quota"} 0.0',
+        'tykevents_monitor_rejected_total{reason="bad_session"} 1.0',
+        'tykevents_monitor_rejected_total{reason="monitor_unavailable"} 0.0',
+        "tykevents_monitor_fired_total 1.0",
+        "tykevents_monitor_sent_total 1.0",
+        "tykevents_monitor_tracked_quotas 1.0",
+    ):
         assert line in text.splitlines(), line
     assert "key1" not in text

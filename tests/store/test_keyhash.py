@@ -1,5 +1,6 @@
 """Tyk's key hashing (spec 7.5). Vectors: the reference strings of Go's murmur3 package that
 Tyk uses (TykTechnologies/murmur3 murmur_test.go) and the spec's `abc` -> b3dd93fa."""
+
 from __future__ import annotations
 
 import base64
@@ -8,24 +9,49 @@ import logging
 
 import pytest
 
-from tykevents.store.keyhash import hash_key, hash_str, hash_token, murmur3_32, murmur3_128, token_hash_algorithm
+from tykevents.store.keyhash import (
+    hash_key,
+    hash_str,
+    hash_token,
+    murmur3_32,
+    murmur3_128,
+    token_hash_algorithm,
+)
 
 VECTORS = [  # seed, x86_32, x64_128 h1, h2, input
     (0x00, 0x00000000, 0x0000000000000000, 0x0000000000000000, ""),
     (0x00, 0x248BFA47, 0xCBD8A7B341BD9B02, 0x5B1E906A48AE1D19, "hello"),
     (0x00, 0x149BBB7F, 0x342FAC623A5EBC8E, 0x4CDCBC079642414D, "hello, world"),
     (0x00, 0xE31E8A70, 0xB89E5988B737AFFC, 0x664FC2950231B2CB, "19 Jan 2038 at 3:14:07 AM"),
-    (0x00, 0xD5C48BFC, 0xCD99481F9EE902C9, 0x695DA1A38987B6E7, "The quick brown fox jumps over the lazy dog."),
+    (
+        0x00,
+        0xD5C48BFC,
+        0xCD99481F9EE902C9,
+        0x695DA1A38987B6E7,
+        "The quick brown fox jumps over the lazy dog.",
+    ),
     (0x01, 0x514E28B7, 0x4610ABE56EFF5CB5, 0x51622DAA78F83583, ""),
     (0x01, 0xBB4ABCAD, 0xA78DDFF5ADAE8D10, 0x128900EF20900135, "hello"),
     (0x01, 0x6F5CB2E9, 0x8B95F808840725C6, 0x1597ED5422BD493B, "hello, world"),
     (0x01, 0xF50E1F30, 0x2A929DE9C8F97B2F, 0x56A41D99AF43A2DB, "19 Jan 2038 at 3:14:07 AM"),
-    (0x01, 0x846F6A36, 0xFB3325171F9744DA, 0xAAF8B92A5F722952, "The quick brown fox jumps over the lazy dog."),
+    (
+        0x01,
+        0x846F6A36,
+        0xFB3325171F9744DA,
+        0xAAF8B92A5F722952,
+        "The quick brown fox jumps over the lazy dog.",
+    ),
     (0x2A, 0x087FCD5C, 0xF02AA77DFA1B8523, 0xD1016610DA11CBB9, ""),
     (0x2A, 0xE2DBD2E1, 0xC4B8B3C960AF6F08, 0x2334B875B0EFBC7A, "hello"),
     (0x2A, 0x7EC7C6C2, 0xB91864D797CAA956, 0xD5D139A55AFE6150, "hello, world"),
     (0x2A, 0x58F745F6, 0xFD8F19EBDC8C6B6A, 0xD30FDC310FA08FF9, "19 Jan 2038 at 3:14:07 AM"),
-    (0x2A, 0xC02D1434, 0x74F33C659CDA5AF7, 0x4EC7A891CAF316F0, "The quick brown fox jumps over the lazy dog."),
+    (
+        0x2A,
+        0xC02D1434,
+        0x74F33C659CDA5AF7,
+        0x4EC7A891CAF316F0,
+        "The quick brown fox jumps over the lazy dog.",
+    ),
 ]
 
 
@@ -57,16 +83,19 @@ def _token(doc: bytes) -> str:
     return base64.b64encode(doc).decode()
 
 
-@pytest.mark.parametrize("token, algo", [
-    ("5e9d9544a1dcd60001d0ed20abcdef", ""),  # legacy orgID+keyID
-    (_token(b'{"org":"o","id":"i","h":"murmur64"}'), "murmur64"),
-    (_token(b'{"org":"o","id":"i","h":"murmur128"}'), "murmur128"),
-    (_token(b'{"org":"o","id":"i","h":"sha256"}'), "sha256"),
-    (_token(b'{"org":"o","id":"i"}'), ""),  # no "h"
-    (_token(b'{"org":"o","id":"i","h":5}'), ""),  # not a string
-    ("eyNotBase64!", ""),
-    (_token(b'{"org":"o","id":"i","h":"murmur64"}').rstrip("="), ""),  # Go's StdEncoding wants padding
-])
+@pytest.mark.parametrize(
+    "token, algo",
+    [
+        ("5e9d9544a1dcd60001d0ed20abcdef", ""),  # legacy orgID+keyID
+        (_token(b'{"org":"o","id":"i","h":"murmur64"}'), "murmur64"),
+        (_token(b'{"org":"o","id":"i","h":"murmur128"}'), "murmur128"),
+        (_token(b'{"org":"o","id":"i","h":"sha256"}'), "sha256"),
+        (_token(b'{"org":"o","id":"i"}'), ""),  # no "h"
+        (_token(b'{"org":"o","id":"i","h":5}'), ""),  # not a string
+        ("eyNotBase64!", ""),
+        (_token(b'{"org":"o","id":"i","h":"murmur64"}').rstrip("="), ""),  # Go's StdEncoding wants padding
+    ],
+)
 def test_token_hash_algorithm(token, algo):
     assert token_hash_algorithm(token) == algo
 

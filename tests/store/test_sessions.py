@@ -1,5 +1,6 @@
 """Session stores in Tyk's layout (spec 7.5): memory, redis-py, and the asyncio twins, with the
 same cases run on each. Redis cases use the real redis-server of tests/conftest.py."""
+
 from __future__ import annotations
 
 import time
@@ -21,12 +22,23 @@ from tykevents.store.sessions import (
 TOKEN = "5e9d9544a1dcd60001d0ed20c0ffee"
 RIGHTS = {
     "api-1": {"api_id": "api-1", "versions": ["Default"]},
-    "api-2": {"api_id": "api-2", "allowance_scope": "shared",
-              "limit": {"rate": 10, "per": 1, "quota_max": 50, "quota_remaining": 1, "quota_renewal_rate": 60}},
+    "api-2": {
+        "api_id": "api-2",
+        "allowance_scope": "shared",
+        "limit": {"rate": 10, "per": 1, "quota_max": 50, "quota_remaining": 1, "quota_renewal_rate": 60},
+    },
     "api-3": {"api_id": "api-3", "limit": {"quota_max": 50}},  # no scope: the key's own counter
 }
-SESSION = {"org_id": "org-1", "quota_max": 100, "quota_remaining": 5, "quota_renews": 1,
-           "quota_renewal_rate": 3600, "expires": 0, "access_rights": RIGHTS, "last_updated": "1"}
+SESSION = {
+    "org_id": "org-1",
+    "quota_max": 100,
+    "quota_remaining": 5,
+    "quota_renews": 1,
+    "quota_renewal_rate": 3600,
+    "expires": 0,
+    "access_rights": RIGHTS,
+    "last_updated": "1",
+}
 
 
 class Sync:
@@ -50,8 +62,14 @@ class Raw:
         self.get, self.put, self.ttl = get, put, ttl
 
 
-@pytest.fixture(params=["memory", "memory-async", pytest.param("redis", marks=pytest.mark.redis),
-                        pytest.param("redis-async", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "memory-async",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-async", marks=pytest.mark.redis),
+    ]
+)
 async def stores(request):
     """make(hash_keys) -> (store with async methods, raw access to the keys)."""
     made = []
@@ -162,22 +180,35 @@ async def test_invalid_sessions_are_refused_before_any_write(stores):
     assert raw.get("apikey-" + TOKEN) is None and raw.get("quota-" + TOKEN) == b"7"
 
 
-@pytest.mark.parametrize("doc, message", [
-    ([], "cannot unmarshal array into Go value of type user.SessionState"),
-    ({"expires": "1"}, "cannot unmarshal string into Go struct field SessionState.expires of type int64"),
-    ({"rate": True}, "SessionState.rate of type float64"),
-    ({"is_inactive": 0}, "SessionState.is_inactive of type bool"),
-    ({"tags": ["a", 1]}, "SessionState.tags of type []string"),
-    ({"access_rights": []}, "SessionState.access_rights of type map[string]user.AccessDefinition"),
-    ({"access_rights": {"a": {"versions": "v1"}}}, "AccessDefinition.versions of type []string"),
-    ({"access_rights": {"a": {"limit": {"quota_max": "5"}}}}, "APILimit.quota_max of type int64"),
-    ({"quota_max": 1 << 63}, "SessionState.quota_max of type int64"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ([], "cannot unmarshal array into Go value of type user.SessionState"),
+        ({"expires": "1"}, "cannot unmarshal string into Go struct field SessionState.expires of type int64"),
+        ({"rate": True}, "SessionState.rate of type float64"),
+        ({"is_inactive": 0}, "SessionState.is_inactive of type bool"),
+        ({"tags": ["a", 1]}, "SessionState.tags of type []string"),
+        ({"access_rights": []}, "SessionState.access_rights of type map[string]user.AccessDefinition"),
+        ({"access_rights": {"a": {"versions": "v1"}}}, "AccessDefinition.versions of type []string"),
+        ({"access_rights": {"a": {"limit": {"quota_max": "5"}}}}, "APILimit.quota_max of type int64"),
+        ({"quota_max": 1 << 63}, "SessionState.quota_max of type int64"),
+    ],
+)
 def test_validate_session_as_go_decodes(doc, message):
     with pytest.raises(SessionError, match=message.replace("[", r"\[").replace("]", r"\]")):
         validate_session(doc)
 
 
 def test_validate_session_accepts_what_go_accepts():
-    validate_session({**SESSION, "rate": 1, "per": 2.5, "tags": None, "expires": None, "monitor": {},
-                      "unknown_field": {"x": 1}, "meta_data": {"n": [1, "a"]}})
+    validate_session(
+        {
+            **SESSION,
+            "rate": 1,
+            "per": 2.5,
+            "tags": None,
+            "expires": None,
+            "monitor": {},
+            "unknown_field": {"x": 1},
+            "meta_data": {"n": [1, "a"]},
+        }
+    )

@@ -4,6 +4,7 @@
 directory), API definitions and any extra files, runs `python -m tykevents run`, and offers
 senders for every transport plus readers for /health, /metrics and the log.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from tests.support.servers import free_port
 
@@ -35,8 +37,14 @@ def encode(records: Iterable[Any]) -> list[bytes]:
 
 
 class DaemonProcess:
-    def __init__(self, tmp: Path, conf: dict[str, Any] | None = None, apps: dict[str, Any] | None = None,
-                 files: dict[str, str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        conf: dict[str, Any] | None = None,
+        apps: dict[str, Any] | None = None,
+        files: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.tmp = tmp
         self.udp = free_port(socket.SOCK_DGRAM)
         self.tcp = free_port()
@@ -85,10 +93,15 @@ class DaemonProcess:
         p.write_text(doc if isinstance(doc, str) else json.dumps(doc, indent=2))
 
     # -- process ---------------------------------------------------------------------------
-    def start(self, wait: bool = True) -> "DaemonProcess":
+    def start(self, wait: bool = True) -> DaemonProcess:
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "tykevents", "run", "-c", str(self.conf_path)],
-                                     cwd=self.tmp, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tykevents", "run", "-c", str(self.conf_path)],
+            cwd=self.tmp,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
         if wait:
             self.wait_until(lambda: self._health_or_none() is not None, 20, "the daemon to answer /health")
         return self
@@ -101,8 +114,11 @@ class DaemonProcess:
         before = self.health()["generation"]
         reloads = self.stats_value("reloads") + self.stats_value("reload_failures")
         self.signal(signal.SIGHUP)
-        self.wait_until(lambda: self.stats_value("reloads") + self.stats_value("reload_failures") > reloads,
-                        10, "the reload to finish")
+        self.wait_until(
+            lambda: self.stats_value("reloads") + self.stats_value("reload_failures") > reloads,
+            10,
+            "the reload to finish",
+        )
         if expect_generation is not None:
             assert self.health()["generation"] == expect_generation, (before, self.log())
 
@@ -195,7 +211,7 @@ class DaemonProcess:
             s.shutdown(socket.SHUT_WR)
             s.settimeout(30)
             s.recv(1)  # the daemon closes at stop only; EOF or timeout both end the wait
-            
+
     def send_unix_stream(self, records: Iterable[Any]) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.connect(self.unix_stream)
@@ -210,13 +226,24 @@ class DaemonProcess:
             return e.code, {"body": e.read().decode(errors="replace")}
 
 
-def event(type: str, api_id: str = "", meta: Any = None, org_id: str = "org1", ts: str = "2024-03-05 14:07:09.123456789 +0000 UTC") -> dict[str, Any]:
-    return {"Type": type, "Meta": meta if meta is not None else {}, "TimeStamp": ts, "APIID": api_id, "OrgID": org_id}
+def event(
+    type: str,
+    api_id: str = "",
+    meta: Any = None,
+    org_id: str = "org1",
+    ts: str = "2024-03-05 14:07:09.123456789 +0000 UTC",
+) -> dict[str, Any]:
+    return {
+        "Type": type,
+        "Meta": meta if meta is not None else {},
+        "TimeStamp": ts,
+        "APIID": api_id,
+        "OrgID": org_id,
+    }
 
 
 def classic_api(api_id: str, events: dict[str, list[dict[str, Any]]], org_id: str = "org1") -> dict[str, Any]:
-    return {"name": f"API {api_id}", "api_id": api_id, "org_id": org_id,
-            "event_handlers": {"events": events}}
+    return {"name": f"API {api_id}", "api_id": api_id, "org_id": org_id, "event_handlers": {"events": events}}
 
 
 def log_handler(prefix: str, **extra: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """An asyncio test server on its own loop in a thread, for tests that drive a subprocess
 with blocking calls (the daemon harness) while the server keeps answering."""
+
 from __future__ import annotations
 
 import asyncio

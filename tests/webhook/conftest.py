@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
+from tykevents.config import WebhookSettings
 from tykevents.deliver.webhook.metrics import CountingMetrics
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.config import WebhookSettings
 
 # Fast settings for tests: short timeouts and backoff, same logic.
 FAST = dict(timeout=2.0, backoff_base=0.02, backoff_max=0.1, retry_after_max=2.0)

@@ -4,11 +4,13 @@ It parses only what it must (the head up to the blank line, then Content-Length 
 body), so tests see exactly what the client wrote. `respond` decides each answer: a status,
 a full raw response, or an action (hang, a huge lazily streamed body, close).
 """
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Union
+from typing import Any, Union
 
 
 @dataclass
@@ -80,7 +82,7 @@ class Receiver:
     _arrived: asyncio.Condition | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
-    async def start(self) -> "Receiver":
+    async def start(self) -> Receiver:
         self._arrived = asyncio.Condition()
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]

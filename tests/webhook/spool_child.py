@@ -3,6 +3,7 @@
     python -m tests.webhook.spool_child REDIS_URL TARGET_URL COUNT CONSUMER
 Prints "written" once every delivery is in the stream and "taken N" once N are in flight.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -11,16 +12,17 @@ import tempfile
 
 import redis.asyncio as aredis
 
+from tykevents.config import WebhookSettings
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.config import WebhookSettings
 
 
 async def main(redis_url: str, target: str, count: int, consumer: str) -> None:
     client = aredis.Redis.from_url(redis_url)
-    settings = WebhookSettings(spool=True, spool_consumer=consumer, timeout=600,
-                               dead_letter_path=tempfile.mktemp())
+    settings = WebhookSettings(
+        spool=True, spool_consumer=consumer, timeout=600, dead_letter_path=tempfile.mktemp()
+    )
     svc = WebhookService(settings, redis=client)
     await svc.start()
     plan = RequestPlan("POST", target, tyk_header({}, JSON, False))

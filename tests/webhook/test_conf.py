@@ -1,4 +1,5 @@
 """handler_meta decoding, Go encoding/json rules (spec 2.3; TestNewInvalid)."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,25 +15,45 @@ def test_missing_or_null_meta_is_all_zero() -> None:
 
 def test_oas_converted_meta() -> None:
     # apidef/oas/event_test.go extractTo, webhook case.
-    conf = from_meta({"disabled": False, "method": "POST", "template_path": "/path/to/template",
-                      "header_map": {"Auth": "key"}, "target_path": "https://webhook.site/uuid",
-                      "event_timeout": 20, "id": "random-id", "name": "test-webhook"})
-    assert conf == WebHookConf(False, "random-id", "test-webhook", "POST", "https://webhook.site/uuid",
-                               "/path/to/template", {"Auth": "key"}, 20)
+    conf = from_meta(
+        {
+            "disabled": False,
+            "method": "POST",
+            "template_path": "/path/to/template",
+            "header_map": {"Auth": "key"},
+            "target_path": "https://webhook.site/uuid",
+            "event_timeout": 20,
+            "id": "random-id",
+            "name": "test-webhook",
+        }
+    )
+    assert conf == WebHookConf(
+        False,
+        "random-id",
+        "test-webhook",
+        "POST",
+        "https://webhook.site/uuid",
+        "/path/to/template",
+        {"Auth": "key"},
+        20,
+    )
 
 
-@pytest.mark.parametrize("meta, key", [
-    ({"method": 123}, "method"),  # TestNewInvalid
-    ({"disabled": "true"}, "disabled"),
-    ({"event_timeout": "10"}, "event_timeout"),
-    ({"event_timeout": 10.5}, "event_timeout"),
-    ({"event_timeout": True}, "event_timeout"),
-    ({"event_timeout": 2.0 ** 63}, "event_timeout"),
-    ({"event_timeout": 1e21}, "event_timeout"),
-    ({"header_map": {"X-A": 1}}, "X-A"),
-    ({"header_map": ["a"]}, "header_map"),
-    ({"target_path": None, "template_path": ["x"]}, "template_path"),
-])
+@pytest.mark.parametrize(
+    "meta, key",
+    [
+        ({"method": 123}, "method"),  # TestNewInvalid
+        ({"disabled": "true"}, "disabled"),
+        ({"event_timeout": "10"}, "event_timeout"),
+        ({"event_timeout": 10.5}, "event_timeout"),
+        ({"event_timeout": True}, "event_timeout"),
+        ({"event_timeout": 2.0**63}, "event_timeout"),
+        ({"event_timeout": 1e21}, "event_timeout"),
+        ({"header_map": {"X-A": 1}}, "X-A"),
+        ({"header_map": ["a"]}, "header_map"),
+        ({"target_path": None, "template_path": ["x"]}, "template_path"),
+    ],
+)
 def test_type_mismatch_drops_the_handler(meta: dict, key: str) -> None:
     with pytest.raises(HandlerConfigError) as e:
         from_meta(meta)
@@ -53,10 +74,21 @@ def test_integral_float_timeout_is_accepted() -> None:
 
 
 def test_keys_match_case_insensitively() -> None:
-    conf = from_meta({"Target_Path": "http://x/", "METHOD": "post", "Header_Map": {"a": "b"},
-                      "Event_Timeout": 5, "unknown": [1, 2]})
-    assert (conf.target_path, conf.method, conf.header_map, conf.event_timeout) == \
-        ("http://x/", "post", {"a": "b"}, 5)
+    conf = from_meta(
+        {
+            "Target_Path": "http://x/",
+            "METHOD": "post",
+            "Header_Map": {"a": "b"},
+            "Event_Timeout": 5,
+            "unknown": [1, 2],
+        }
+    )
+    assert (conf.target_path, conf.method, conf.header_map, conf.event_timeout) == (
+        "http://x/",
+        "post",
+        {"a": "b"},
+        5,
+    )
 
 
 def test_exact_key_wins_because_it_sorts_last() -> None:

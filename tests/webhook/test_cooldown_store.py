@@ -1,4 +1,5 @@
 """Cooldown stores: atomic check-and-set in memory and in Redis (Tyk's key), shared by instances."""
+
 from __future__ import annotations
 
 import asyncio
@@ -75,8 +76,9 @@ async def test_redis_down_fires_and_counts() -> None:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    c = aredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5,
-                     retry=Retry(NoBackoff(), 0))
+    c = aredis.Redis(
+        host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     seen: list[BaseException] = []
     cd = RedisCooldown(c, on_error=seen.append)
     try:
@@ -90,6 +92,6 @@ async def test_redis_down_fires_and_counts() -> None:
 @pytest.mark.redis
 async def test_redis_huge_ttl_is_capped(client: Any) -> None:
     cd = RedisCooldown(client)
-    assert await cd.acquire(DIGEST, 2 ** 62) is True and cd.errors == 0
-    assert await cd.acquire(DIGEST, 2 ** 62) is False
+    assert await cd.acquire(DIGEST, 2**62) is True and cd.errors == 0
+    assert await cd.acquire(DIGEST, 2**62) is False
     assert await client.ttl("webhook.cache." + DIGEST.hex()) == 1 << 26

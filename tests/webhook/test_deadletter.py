@@ -1,4 +1,5 @@
 """Dead-letter stores (file, Redis) and `tykevents deadletter list | replay` as a real command."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,7 +49,13 @@ async def test_record_roundtrip_rebuilds_the_same_request() -> None:
     d.attempts, d.error, d.status = 3, "boom", 503
     back = Delivery.from_record(json.loads(json.dumps(d.to_record())))
     assert back.body == d.body and back.plan.wire_headers(6) == d.plan.wire_headers(6)
-    assert (back.attempts, back.error, back.status, back.handler, back.api_id) == (3, "boom", 503, "h1", "api1")
+    assert (back.attempts, back.error, back.status, back.handler, back.api_id) == (
+        3,
+        "boom",
+        503,
+        "h1",
+        "api1",
+    )
 
 
 @pytest.mark.redis
@@ -72,8 +79,16 @@ async def test_redis_store_and_service(redis_url: str, services: Any) -> None:
 async def run_cli(*args: str, cwd: Path) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tykevents", "deadletter", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "tykevents",
+        "deadletter",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await proc.communicate()
     return proc.returncode or 0, out.decode()
 
@@ -81,16 +96,22 @@ async def run_cli(*args: str, cwd: Path) -> tuple[int, str]:
 async def test_cli_list_and_replay(tmp_path: Path, services: Any) -> None:
     dl_path = tmp_path / "var" / "dead.jsonl"
     conf = tmp_path / "tyk.conf"
-    conf.write_text(json.dumps({"tykevents": {"webhooks": {"dead_letter_path": "var/dead.jsonl",
-                                                           "timeout": 5}}}))
+    conf.write_text(
+        json.dumps({"tykevents": {"webhooks": {"dead_letter_path": "var/dead.jsonl", "timeout": 5}}})
+    )
     healthy = True
     r = Receiver(respond=lambda req: 200 if healthy else 500)
     await r.start()
     try:
         svc = await services(dead_letter_path=str(dl_path), max_attempts=1)
         healthy = False
-        svc.submit(delivery(f"http://user:hunter2@127.0.0.1:{r.port}/hook", b'{"key": "secret-key-1234"}',
-                            headers={"X-Api-Key": "hdr-secret"}))
+        svc.submit(
+            delivery(
+                f"http://user:hunter2@127.0.0.1:{r.port}/hook",
+                b'{"key": "secret-key-1234"}',
+                headers={"X-Api-Key": "hdr-secret"},
+            )
+        )
         svc.submit(delivery("http://127.0.0.1:9/never", b"{}"))
         await wait_idle(svc)
         code, out = await run_cli("list", "-c", str(conf), cwd=tmp_path)

@@ -1,5 +1,6 @@
 """WebhookHandler: Init (spec 3.2), rendering (3.3), cooldown (3.5) and delivery end to end,
 ported from gateway/event_handler_webhooks_test.go (3.9) plus the section 9 extra cases."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,8 @@ from tests.webhook.receiver import Receiver
 from tykevents.config import Config
 from tykevents.deliver.base import APIInfo, BuildContext, HandlerConfigError, HandlerDisabled
 from tykevents.deliver.webhook.handler import WebhookHandler, build_webhook_handler
-from tykevents.tykmeta import template_data
 from tykevents.model import Event, MetaTypeError
+from tykevents.tykmeta import template_data
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -27,8 +28,12 @@ TS = "2024-03-05 14:07:09.123456789 +0000 UTC"
 
 def ctx(svc: Any, base: Path, **cfg: Any) -> BuildContext:
     config = Config(base_dir=str(base), **{"template_path": str(TEMPLATES), **cfg})
-    return BuildContext(config=config, api=APIInfo("api1", "org1", "API", "apps/api1.json"),
-                        where="apps/api1.json:$.event_handlers.events.X[0]", services={"webhooks": svc})
+    return BuildContext(
+        config=config,
+        api=APIInfo("api1", "org1", "API", "apps/api1.json"),
+        where="apps/api1.json:$.event_handlers.events.X[0]",
+        services={"webhooks": svc},
+    )
 
 
 def event(type_: str, meta: Any, ts: str = TS) -> Event:
@@ -52,15 +57,27 @@ async def svc(services: Any) -> Any:
 
 def helper_meta(url: str, **kw: Any) -> dict[str, Any]:
     """createWebHookHandler: GET, event_timeout 10, header x-tyk-test."""
-    return {"target_path": url, "method": "GET", "event_timeout": 10, "header_map": {"x-tyk-test": "TEST"}, **kw}
+    return {
+        "target_path": url,
+        "method": "GET",
+        "event_timeout": 10,
+        "header_map": {"x-tyk-test": "TEST"},
+        **kw,
+    }
 
 
 # -- Init ---------------------------------------------------------------------------------------
 
+
 async def test_new_valid_and_disabled(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
-    meta = {"disabled": False, "method": "POST", "target_path": receiver.url("/post"),
-            "template_path": str(TEMPLATES / "default_webhook.json"),
-            "header_map": {"X-Tyk-Test-Header": "Tyk v1.BANANA"}, "event_timeout": 10}
+    meta = {
+        "disabled": False,
+        "method": "POST",
+        "target_path": receiver.url("/post"),
+        "template_path": str(TEMPLATES / "default_webhook.json"),
+        "header_map": {"X-Tyk-Test-Header": "Tyk v1.BANANA"},
+        "event_timeout": 10,
+    }
     h = build_webhook_handler(meta, ctx(svc, tmp_path))
     assert isinstance(h, WebhookHandler) and h.kind == "webhook" and not h.conf.disabled
     with pytest.raises(HandlerDisabled, match="skipping disabled webhook n1"):
@@ -68,21 +85,28 @@ async def test_new_valid_and_disabled(svc: Any, tmp_path: Path, receiver: Receiv
 
 
 async def test_new_invalid(svc: Any, tmp_path: Path) -> None:
-    with pytest.raises(HandlerConfigError, match=r"^Problem getting configuration, skipping\. json: "
-                       r"cannot unmarshal number into Go struct field WebHookHandlerConf\.method"):
+    with pytest.raises(
+        HandlerConfigError,
+        match=r"^Problem getting configuration, skipping\. json: "
+        r"cannot unmarshal number into Go struct field WebHookHandlerConf\.method",
+    ):
         build_webhook_handler({"method": 123}, ctx(svc, tmp_path))
 
 
-@pytest.mark.parametrize("template, tpl_dir, ok", [
-    ("", None, True),
-    ("missing_webhook.json", None, True),
-    ("templates/breaker_webhook.json", None, True),  # not there from base_dir: falls back
-    ("", "missing-dir", False),
-    ("missing_webhook.json", "missing-dir", False),
-    (str(TEMPLATES / "breaker_webhook.json"), "missing-dir", True),
-])
-async def test_new_custom_template(svc: Any, tmp_path: Path, template: str, tpl_dir: str | None,
-                                   ok: bool) -> None:
+@pytest.mark.parametrize(
+    "template, tpl_dir, ok",
+    [
+        ("", None, True),
+        ("missing_webhook.json", None, True),
+        ("templates/breaker_webhook.json", None, True),  # not there from base_dir: falls back
+        ("", "missing-dir", False),
+        ("missing_webhook.json", "missing-dir", False),
+        (str(TEMPLATES / "breaker_webhook.json"), "missing-dir", True),
+    ],
+)
+async def test_new_custom_template(
+    svc: Any, tmp_path: Path, template: str, tpl_dir: str | None, ok: bool
+) -> None:
     c = ctx(svc, tmp_path, **({"template_path": tpl_dir} if tpl_dir else {}))
     meta = {"target_path": "http://127.0.0.1:16500/get", "template_path": template}
     if ok:
@@ -107,12 +131,15 @@ async def test_bad_method_warns_and_uses_get(svc: Any, tmp_path: Path, caplog: A
     assert "Method must be one of GET, PUT, POST, DELETE or PATCH, defaulting to GET" in caplog.text
 
 
-async def test_template_parse_error_reports_position_and_falls_back(svc: Any, tmp_path: Path,
-                                                                    caplog: Any) -> None:
+async def test_template_parse_error_reports_position_and_falls_back(
+    svc: Any, tmp_path: Path, caplog: Any
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{\n  "a": "{{.Type}}",\n  "b": "{{ if }}"\n}\n')
     with caplog.at_level(logging.WARNING):
-        h = build_webhook_handler({"target_path": "http://x/", "template_path": "bad.json"}, ctx(svc, tmp_path))
+        h = build_webhook_handler(
+            {"target_path": "http://x/", "template_path": "bad.json"}, ctx(svc, tmp_path)
+        )
     assert h.template_file == str(TEMPLATES / "default_webhook.json") and h.content_type == "application/json"
     [rec] = [r for r in caplog.records if "Custom template load failure" in r.getMessage()]
     assert f"Custom template load failure, using default: {bad}:3:" in rec.getMessage()
@@ -122,22 +149,34 @@ async def test_template_parse_error_reports_position_and_falls_back(svc: Any, tm
 
 # -- Content-Type (TestWebhookContentTypeHeader) --------------------------------------------------
 
-@pytest.mark.parametrize("template, headers, want", [
-    ("", {}, "application/json"),
-    ("", {"Content-Type": "application/xml"}, "application/xml"),
-    ("randomPath", {}, "application/json"),
-    ("randomPath", {"Content-Type": "application/xml"}, "application/xml"),
-    ("transform_test.tmpl", {}, ""),
-    ("breaker.json", {"Content-Type": "application/xml"}, "application/xml"),
-    ("UPPER.JSON", {}, ""),  # the .json test is case-sensitive
-])
-async def test_content_type_header(svc: Any, tmp_path: Path, receiver: Receiver, template: str,
-                                   headers: dict, want: str) -> None:
+
+@pytest.mark.parametrize(
+    "template, headers, want",
+    [
+        ("", {}, "application/json"),
+        ("", {"Content-Type": "application/xml"}, "application/xml"),
+        ("randomPath", {}, "application/json"),
+        ("randomPath", {"Content-Type": "application/xml"}, "application/xml"),
+        ("transform_test.tmpl", {}, ""),
+        ("breaker.json", {"Content-Type": "application/xml"}, "application/xml"),
+        ("UPPER.JSON", {}, ""),  # the .json test is case-sensitive
+    ],
+)
+async def test_content_type_header(
+    svc: Any, tmp_path: Path, receiver: Receiver, template: str, headers: dict, want: str
+) -> None:
     (tmp_path / "transform_test.tmpl").write_text("{{.Type}}")
     (tmp_path / "UPPER.JSON").write_text("{{.Type}}")
     shutil.copy(TEMPLATES / "breaker_webhook.json", tmp_path / "breaker.json")
-    h = build_webhook_handler({"target_path": receiver.url("/"), "method": "POST", "template_path": template,
-                               "header_map": headers}, ctx(svc, tmp_path))
+    h = build_webhook_handler(
+        {
+            "target_path": receiver.url("/"),
+            "method": "POST",
+            "template_path": template,
+            "header_map": headers,
+        },
+        ctx(svc, tmp_path),
+    )
     await h.handle(event("BreakerTripped", {"Message": "m", "Path": "/p", "APIID": "a", "CircuitEvent": 0}))
     await settle(svc)
     [req] = receiver.requests
@@ -146,6 +185,7 @@ async def test_content_type_header(svc: Any, tmp_path: Path, receiver: Receiver,
 
 # -- Rendering and sending -----------------------------------------------------------------------
 
+
 async def test_create_body(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
     h = build_webhook_handler(helper_meta(receiver.url("/get")), ctx(svc, tmp_path))
     await h.handle(event("QuotaExceeded", {}, ts="0"))
@@ -153,7 +193,9 @@ async def test_create_body(svc: Any, tmp_path: Path, receiver: Receiver) -> None
     assert b'"event": "QuotaExceeded"' in receiver.requests[0].body
 
 
-async def test_get_sets_the_cooldown_and_carries_the_body(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
+async def test_get_sets_the_cooldown_and_carries_the_body(
+    svc: Any, tmp_path: Path, receiver: Receiver
+) -> None:
     # TestGet: after HandleEvent, WasHookFired(md5 of the request) is true.
     h = build_webhook_handler(helper_meta(receiver.url("/get")), ctx(svc, tmp_path))
     ev = event("KeyExpired", key_meta())
@@ -162,8 +204,13 @@ async def test_get_sets_the_cooldown_and_carries_the_body(svc: Any, tmp_path: Pa
     [req] = receiver.requests
     assert req.method == "GET" and req.body and req.header("Content-Length") == str(len(req.body))
     assert req.header("User-Agent") == "Tyk-Hookshot" and req.header("X-Tyk-Test") == "TEST"
-    assert json.loads(req.body) == {"event": "KeyExpired", "message": "THIS IS A TEST", "path": "/banana",
-                                    "origin": "tyk.io", "key": "123456789"}
+    assert json.loads(req.body) == {
+        "event": "KeyExpired",
+        "message": "THIS IS A TEST",
+        "path": "/banana",
+        "origin": "tyk.io",
+        "key": "123456789",
+    }
     digest = h.plan.checksum(req.body)
     assert await svc.cooldown.acquire(digest, 10) is False  # armed by the handler
     await h.handle(ev)
@@ -173,8 +220,15 @@ async def test_get_sets_the_cooldown_and_carries_the_body(svc: Any, tmp_path: Pa
 
 async def test_post_to_an_invalid_url_still_sets_the_cooldown(svc: Any, tmp_path: Path) -> None:
     # TestPost: the target is the literal "`+testHttpPost+`"; the dedupe key is still set.
-    h = build_webhook_handler({"target_path": "`+testHttpPost+`", "method": "POST", "event_timeout": 10,
-                               "template_path": "templates/default_webhook.json"}, ctx(svc, tmp_path))
+    h = build_webhook_handler(
+        {
+            "target_path": "`+testHttpPost+`",
+            "method": "POST",
+            "event_timeout": 10,
+            "template_path": "templates/default_webhook.json",
+        },
+        ctx(svc, tmp_path),
+    )
     ev = event("KeyExpired", key_meta())
     await h.handle(ev)
     assert svc.pending == 0 and svc.metrics.total("invalid_request") == 1
@@ -190,10 +244,14 @@ async def test_unparsable_url_sets_no_cooldown(svc: Any, tmp_path: Path) -> None
     assert svc.metrics.total("invalid_request") == 2 and svc.metrics.total("suppressed") == 0
 
 
-async def test_header_with_newline_is_never_sent_but_cools_down(svc: Any, tmp_path: Path, caplog: Any) -> None:
+async def test_header_with_newline_is_never_sent_but_cools_down(
+    svc: Any, tmp_path: Path, caplog: Any
+) -> None:
     with caplog.at_level(logging.ERROR):
-        h = build_webhook_handler({"target_path": "http://127.0.0.1:9/", "event_timeout": 10,
-                                   "header_map": {"X-Bad": "a\nb"}}, ctx(svc, tmp_path))
+        h = build_webhook_handler(
+            {"target_path": "http://127.0.0.1:9/", "event_timeout": 10, "header_map": {"X-Bad": "a\nb"}},
+            ctx(svc, tmp_path),
+        )
     assert "can never be sent" in caplog.text
     ev = event("AuthFailure", key_meta())
     await h.handle(ev)
@@ -202,22 +260,42 @@ async def test_header_with_newline_is_never_sent_but_cools_down(svc: Any, tmp_pa
     assert svc.pending == 0
 
 
-@pytest.mark.parametrize("type_, meta_key, remaining_key", [
-    ("CertificateExpiringSoon", "expires_at", "days_remaining"),
-    ("CertificateExpired", "expired_at", "days_since_expiry"),
-])
-async def test_templates_cert_events(svc: Any, tmp_path: Path, receiver: Receiver, type_: str,
-                                     meta_key: str, remaining_key: str) -> None:
+@pytest.mark.parametrize(
+    "type_, meta_key, remaining_key",
+    [
+        ("CertificateExpiringSoon", "expires_at", "days_remaining"),
+        ("CertificateExpired", "expired_at", "days_since_expiry"),
+    ],
+)
+async def test_templates_cert_events(
+    svc: Any, tmp_path: Path, receiver: Receiver, type_: str, meta_key: str, remaining_key: str
+) -> None:
     # TestTemplates: the default template's cert branches give valid JSON.
     h = build_webhook_handler({"target_path": receiver.url("/"), "method": "POST"}, ctx(svc, tmp_path))
-    await h.handle(event(type_, {"Message": "Certificate will expire in 1 day", "cert_id": "123abc",
-                                 "cert_name": "Cert Soon To Expire", meta_key: "2024-03-06T14:07:09Z",
-                                 remaining_key: 1, "api_id": "123abc", "cert_role": "client"},
-                         ts="2024-03-05 16:07:09.123 +0200 CEST"))
+    await h.handle(
+        event(
+            type_,
+            {
+                "Message": "Certificate will expire in 1 day",
+                "cert_id": "123abc",
+                "cert_name": "Cert Soon To Expire",
+                meta_key: "2024-03-06T14:07:09Z",
+                remaining_key: 1,
+                "api_id": "123abc",
+                "cert_role": "client",
+            },
+            ts="2024-03-05 16:07:09.123 +0200 CEST",
+        )
+    )
     await settle(svc)
     body = json.loads(receiver.requests[0].body)
-    assert (body["event"], body["cert_id"], body["cert_name"], body[remaining_key], body["api_id"]) == \
-        (type_, "123abc", "Cert Soon To Expire", 1, "123abc")
+    assert (body["event"], body["cert_id"], body["cert_name"], body[remaining_key], body["api_id"]) == (
+        type_,
+        "123abc",
+        "Cert Soon To Expire",
+        1,
+        "123abc",
+    )
     assert body[meta_key] == "2024-03-06T14:07:09Z"
     assert body["timestamp"] == "2024-03-05T16:07:09&#43;02:00"
 
@@ -226,10 +304,15 @@ async def test_cert_checksum_ignores_the_body(svc: Any, tmp_path: Path, receiver
     # TestChecksum/cert: same cert, different bodies -> one webhook; Soon vs Expired -> two.
     (tmp_path / "dyn.json").write_text("dynamic {{.TimeStamp}}")
     c = ctx(svc, tmp_path)
-    h = build_webhook_handler({"target_path": receiver.url("/"), "template_path": "dyn.json",
-                               "event_timeout": 60}, c)
-    soon = {"cert_id": "123abc", "cert_name": "Cert Soon To Expire", "expires_at": "2025-01-02T03:04:05Z",
-            "api_id": "123abc"}
+    h = build_webhook_handler(
+        {"target_path": receiver.url("/"), "template_path": "dyn.json", "event_timeout": 60}, c
+    )
+    soon = {
+        "cert_id": "123abc",
+        "cert_name": "Cert Soon To Expire",
+        "expires_at": "2025-01-02T03:04:05Z",
+        "api_id": "123abc",
+    }
     await h.handle(event("CertificateExpiringSoon", soon, ts="1"))
     await h.handle(event("CertificateExpiringSoon", soon, ts="2"))
     await h.handle(event("CertificateExpired", {**soon, "expired_at": soon["expires_at"]}, ts="3"))
@@ -241,8 +324,9 @@ async def test_cert_checksum_ignores_the_body(svc: Any, tmp_path: Path, receiver
 
 async def test_cert_event_with_a_nil_meta_is_a_checksum_error(svc: Any, tmp_path: Path) -> None:
     (tmp_path / "plain.json").write_text("{{.Type}}")
-    h = build_webhook_handler({"target_path": "http://127.0.0.1:9/", "template_path": "plain.json"},
-                              ctx(svc, tmp_path))
+    h = build_webhook_handler(
+        {"target_path": "http://127.0.0.1:9/", "template_path": "plain.json"}, ctx(svc, tmp_path)
+    )
     await h.handle(event("CertificateExpired", None))
     assert svc.metrics.total("checksum_error") == 1 and svc.pending == 0
 
@@ -250,7 +334,9 @@ async def test_cert_event_with_a_nil_meta_is_a_checksum_error(svc: Any, tmp_path
 @pytest.mark.parametrize("type_", ["BreakerTripped", "BreakerReset"])
 async def test_circuit_breaker_bodies(svc: Any, tmp_path: Path, receiver: Receiver, type_: str) -> None:
     h = build_webhook_handler({"target_path": receiver.url("/"), "method": "POST"}, ctx(svc, tmp_path))
-    await h.handle(event(type_, {"Message": "Breaker Tripped", "Path": "/p", "APIID": "api1", "CircuitEvent": 0}))
+    await h.handle(
+        event(type_, {"Message": "Breaker Tripped", "Path": "/p", "APIID": "api1", "CircuitEvent": 0})
+    )
     await settle(svc)
     body = json.loads(receiver.requests[0].body)
     assert body["event"] == type_ and body["api_id"] == "api1" and body["path"] == "/p"
@@ -258,25 +344,41 @@ async def test_circuit_breaker_bodies(svc: Any, tmp_path: Path, receiver: Receiv
 
 async def test_quota_body_escaping_and_header(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
     # TestQuota-style, with the spec 3.3 escaping vector.
-    h = build_webhook_handler({"target_path": receiver.url("/"), "method": "POST",
-                               "header_map": {"x-tyk-test": "TEST"}}, ctx(svc, tmp_path))
-    await h.handle(event("QuotaExceeded", {"Message": "Key \"Quota\" <Limit> & 'x' +1",
-                                           "Path": "/api/v1/x?a=1&b=2", "Origin": "10.0.0.1", "Key": "abc+def/="}))
+    h = build_webhook_handler(
+        {"target_path": receiver.url("/"), "method": "POST", "header_map": {"x-tyk-test": "TEST"}},
+        ctx(svc, tmp_path),
+    )
+    await h.handle(
+        event(
+            "QuotaExceeded",
+            {
+                "Message": "Key \"Quota\" <Limit> & 'x' +1",
+                "Path": "/api/v1/x?a=1&b=2",
+                "Origin": "10.0.0.1",
+                "Key": "abc+def/=",
+            },
+        )
+    )
     await settle(svc)
     [req] = receiver.requests
-    assert req.body == (b'\n{\n    "event": "QuotaExceeded",\n    "message": "Key &#34;Quota&#34; &lt;Limit&gt; '
-                        b'&amp; &#39;x&#39; &#43;1",\n    "path": "/api/v1/x?a=1&amp;b=2",\n    "origin": '
-                        b'"10.0.0.1",\n    "key": "abc&#43;def/="\n}\n\n\n')
+    assert req.body == (
+        b'\n{\n    "event": "QuotaExceeded",\n    "message": "Key &#34;Quota&#34; &lt;Limit&gt; '
+        b'&amp; &#39;x&#39; &#43;1",\n    "path": "/api/v1/x?a=1&amp;b=2",\n    "origin": '
+        b'"10.0.0.1",\n    "key": "abc&#43;def/="\n}\n\n\n'
+    )
     assert req.header("X-Tyk-Test") == "TEST"
 
 
-async def test_token_event_with_tyk_default_template_sends_nothing(svc: Any, tmp_path: Path,
-                                                                   caplog: Any) -> None:
+async def test_token_event_with_tyk_default_template_sends_nothing(
+    svc: Any, tmp_path: Path, caplog: Any
+) -> None:
     tpl = tmp_path / "tyk-templates"
     tpl.mkdir()
     shutil.copy(TYK_DEFAULT, tpl / "default_webhook.json")
-    h = build_webhook_handler({"target_path": "http://127.0.0.1:9/", "event_timeout": 10},
-                              ctx(svc, tmp_path, template_path=str(tpl)))
+    h = build_webhook_handler(
+        {"target_path": "http://127.0.0.1:9/", "event_timeout": 10},
+        ctx(svc, tmp_path, template_path=str(tpl)),
+    )
     ev = event("TokenCreated", {"Message": "Key generated.", "Org": "o", "Key": "k"})
     with caplog.at_level(logging.ERROR):
         await h.handle(ev)
@@ -286,7 +388,9 @@ async def test_token_event_with_tyk_default_template_sends_nothing(svc: Any, tmp
     assert "can't evaluate field Path" in caplog.text
 
 
-async def test_token_event_with_our_default_template_is_sent(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
+async def test_token_event_with_our_default_template_is_sent(
+    svc: Any, tmp_path: Path, receiver: Receiver
+) -> None:
     h = build_webhook_handler({"target_path": receiver.url("/"), "method": "POST"}, ctx(svc, tmp_path))
     await h.handle(event("TokenCreated", {"Message": "Key generated.", "Org": "o", "Key": "k"}))
     await settle(svc)
@@ -307,15 +411,25 @@ async def test_wrong_typed_meta_is_a_render_error(svc: Any, tmp_path: Path) -> N
 async def test_custom_template_may_use_tyk_functions(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
     # Tyk falls back to the default template here; we use the custom one (deliberate).
     # TestWebhookTemplateFuncs' three vectors, through a custom template.
-    (tmp_path / "times.tmpl").write_text('{{.TimeStamp | as_rfc3339_from_string}} {{.Meta.ExpiresAt | as_rfc3339}} '
-                                         '{{"2025/01/02 03:04:05" | as_rfc3339_from_string}}')
-    h = build_webhook_handler({"target_path": receiver.url("/"), "template_path": "times.tmpl"},
-                              ctx(svc, tmp_path))
+    (tmp_path / "times.tmpl").write_text(
+        "{{.TimeStamp | as_rfc3339_from_string}} {{.Meta.ExpiresAt | as_rfc3339}} "
+        '{{"2025/01/02 03:04:05" | as_rfc3339_from_string}}'
+    )
+    h = build_webhook_handler(
+        {"target_path": receiver.url("/"), "template_path": "times.tmpl"}, ctx(svc, tmp_path)
+    )
     assert h.template_file.endswith("times.tmpl") and h.content_type == ""
-    await h.handle(event("CertificateExpiringSoon", {"expires_at": "2025-01-02T03:04:05.000000006Z"},
-                         ts="2025-01-02 03:04:05.999999 +0200 CEST"))
+    await h.handle(
+        event(
+            "CertificateExpiringSoon",
+            {"expires_at": "2025-01-02T03:04:05.000000006Z"},
+            ts="2025-01-02 03:04:05.999999 +0200 CEST",
+        )
+    )
     await settle(svc)
-    assert receiver.requests[0].body == b"2025-01-02T03:04:05&#43;02:00 2025-01-02T03:04:05Z 2025/01/02 03:04:05"
+    assert (
+        receiver.requests[0].body == b"2025-01-02T03:04:05&#43;02:00 2025-01-02T03:04:05Z 2025/01/02 03:04:05"
+    )
 
 
 async def test_event_timeout_zero_means_no_cooldown(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
@@ -329,10 +443,12 @@ async def test_event_timeout_zero_means_no_cooldown(svc: Any, tmp_path: Path, re
 
 async def test_headers_are_not_in_the_cooldown_key(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
     c = ctx(svc, tmp_path)
-    a = build_webhook_handler({"target_path": receiver.url("/"), "event_timeout": 10,
-                               "header_map": {"X-A": "1"}}, c)
-    b = build_webhook_handler({"target_path": receiver.url("/"), "event_timeout": 10,
-                               "header_map": {"X-B": "2"}}, c)
+    a = build_webhook_handler(
+        {"target_path": receiver.url("/"), "event_timeout": 10, "header_map": {"X-A": "1"}}, c
+    )
+    b = build_webhook_handler(
+        {"target_path": receiver.url("/"), "event_timeout": 10, "header_map": {"X-B": "2"}}, c
+    )
     ev = event("AuthFailure", key_meta())
     await a.handle(ev)
     await b.handle(ev)
@@ -357,7 +473,9 @@ async def test_overload_drops_before_arming_the_cooldown(services: Any, tmp_path
         await r.close()
 
 
-async def test_cooldown_store_outage_fires_and_counts(services: Any, tmp_path: Path, receiver: Receiver) -> None:
+async def test_cooldown_store_outage_fires_and_counts(
+    services: Any, tmp_path: Path, receiver: Receiver
+) -> None:
     import redis.asyncio as aredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
@@ -365,7 +483,9 @@ async def test_cooldown_store_outage_fires_and_counts(services: Any, tmp_path: P
     from tests.support.servers import free_port
     from tykevents.store.cooldown import RedisCooldown
 
-    dead = aredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    dead = aredis.Redis(
+        host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     try:
         svc = await services(cooldown=RedisCooldown(dead))
         h = build_webhook_handler({"target_path": receiver.url("/"), "event_timeout": 10}, ctx(svc, tmp_path))
@@ -379,8 +499,9 @@ async def test_cooldown_store_outage_fires_and_counts(services: Any, tmp_path: P
 
 
 @pytest.mark.redis
-async def test_two_instances_share_cooldowns_through_redis(redis_url: str, services: Any, tmp_path: Path,
-                                                           receiver: Receiver) -> None:
+async def test_two_instances_share_cooldowns_through_redis(
+    redis_url: str, services: Any, tmp_path: Path, receiver: Receiver
+) -> None:
     import redis.asyncio as aredis
 
     clients = [aredis.Redis.from_url(redis_url) for _ in range(2)]

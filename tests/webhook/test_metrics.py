@@ -1,4 +1,5 @@
 """Prometheus outcome counters: per kind, per handler and target host; never a key in a label."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,22 +9,25 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.webhook.receiver import Receiver
 from tests.webhook.test_handler import ctx, event, key_meta, settle
+from tykevents.config import WebhookSettings
 from tykevents.deliver.webhook.handler import build_webhook_handler
 from tykevents.deliver.webhook.metrics import PrometheusWebhookMetrics
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.config import WebhookSettings
 
 
 async def test_prometheus_outcomes(tmp_path: Path, receivers: Any) -> None:
     registry = CollectorRegistry()
     metrics = PrometheusWebhookMetrics(registry)
-    svc = WebhookService(WebhookSettings(dead_letter_path=str(tmp_path / "dl"), max_attempts=1),
-                         metrics=metrics)
+    svc = WebhookService(
+        WebhookSettings(dead_letter_path=str(tmp_path / "dl"), max_attempts=1), metrics=metrics
+    )
     await svc.start()
     try:
         r: Receiver = await receivers(lambda req: 200 if req.index == 0 else 500)
-        h = build_webhook_handler({"target_path": r.url("/hook?api_key=sekrit"), "name": "alerts",
-                                   "event_timeout": 10}, ctx(svc, tmp_path))
+        h = build_webhook_handler(
+            {"target_path": r.url("/hook?api_key=sekrit"), "name": "alerts", "event_timeout": 10},
+            ctx(svc, tmp_path),
+        )
         await h.handle(event("AuthFailure", key_meta(Key="secret-token-1")))
         await h.handle(event("AuthFailure", key_meta(Key="secret-token-1")))  # suppressed
         await h.handle(event("AuthFailure", key_meta(Key="secret-token-2")))  # 500: failed
@@ -34,8 +38,13 @@ async def test_prometheus_outcomes(tmp_path: Path, receivers: Any) -> None:
     get = registry.get_sample_value
     assert get("tykevents_webhook_outcomes_total", {"kind": "webhook", "outcome": "delivered"}) == 1
     assert get("tykevents_webhook_outcomes_total", {"kind": "webhook", "outcome": "suppressed"}) == 1
-    assert get("tykevents_webhook_target_outcomes_total",
-               {"handler": "alerts", "host": host, "outcome": "failed"}) == 1
+    assert (
+        get(
+            "tykevents_webhook_target_outcomes_total",
+            {"handler": "alerts", "host": host, "outcome": "failed"},
+        )
+        == 1
+    )
     assert get("tykevents_webhook_attempt_seconds_count", {"host": host, "result": "5xx"}) == 1
     text = generate_latest(registry).decode()
     assert "secret-token" not in text and "sekrit" not in text
@@ -68,6 +77,11 @@ def test_prometheus_label_children_are_cached_and_bounded(monkeypatch: Any) -> N
     get = registry.get_sample_value
     assert get("tykevents_webhook_outcomes_total", {"kind": "webhook", "outcome": "delivered"}) == 9
     for host in ("a:80", "b:80", "c:80"):
-        assert get("tykevents_webhook_target_outcomes_total",
-                   {"handler": "h", "host": host, "outcome": "delivered"}) == 3
+        assert (
+            get(
+                "tykevents_webhook_target_outcomes_total",
+                {"handler": "h", "host": host, "outcome": "delivered"},
+            )
+            == 3
+        )
         assert get("tykevents_webhook_attempt_seconds_count", {"host": host, "result": "2xx"}) == 3

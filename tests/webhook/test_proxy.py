@@ -1,13 +1,14 @@
 """HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as Go's default client (Tyk's webhook client) uses them."""
+
 from __future__ import annotations
 
 import pytest
 
 from tests.webhook.receiver import Receiver
-from tykevents.deliver.webhook.client import HttpSender
-from tykevents.golang.http.proxy import env_proxies, proxy_for
-from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
 from tykevents.config import WebhookSettings
+from tykevents.deliver.webhook.client import HttpSender
+from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
+from tykevents.golang.http.proxy import env_proxies, proxy_for
 
 
 def plan(url: str) -> RequestPlan:
@@ -15,28 +16,34 @@ def plan(url: str) -> RequestPlan:
 
 
 def test_env_proxies() -> None:
-    assert env_proxies({"HTTP_PROXY": "proxy:3128", "https_proxy": "http://p2:1", "NO_PROXY": "x"}) == \
-        {"http": "http://proxy:3128", "https": "http://p2:1", "no": "x"}
+    assert env_proxies({"HTTP_PROXY": "proxy:3128", "https_proxy": "http://p2:1", "NO_PROXY": "x"}) == {
+        "http": "http://proxy:3128",
+        "https": "http://p2:1",
+        "no": "x",
+    }
     assert env_proxies({"HTTP_PROXY": "http://a", "http_proxy": "http://b"})["http"] == "http://a"
     assert env_proxies({"HTTP_PROXY": "http://a", "REQUEST_METHOD": "GET"})["http"] == ""
 
 
-@pytest.mark.parametrize("url, no_proxy, proxied", [
-    ("http://example.com/x", "", True),
-    ("https://example.com/x", "", False),  # no HTTPS_PROXY
-    ("http://localhost:8080/x", "", False),
-    ("http://127.0.0.5/x", "", False),
-    ("http://[::1]/x", "", False),
-    ("http://api.example.com/x", "example.com", False),
-    ("http://example.com/x", ".example.com", True),  # a leading dot: subdomains only
-    ("http://a.example.com/x", "*.example.com", False),
-    ("http://example.com:8080/x", "example.com:9090", True),
-    ("http://example.com:8080/x", "example.com:8080", False),
-    ("http://10.1.2.3/x", "10.0.0.0/8", False),
-    ("http://other.org/x", "example.com, *", False),
-    ("http://other.org/x", "example.com", True),
-    ("http://other.org/x", "*", False),
-])
+@pytest.mark.parametrize(
+    "url, no_proxy, proxied",
+    [
+        ("http://example.com/x", "", True),
+        ("https://example.com/x", "", False),  # no HTTPS_PROXY
+        ("http://localhost:8080/x", "", False),
+        ("http://127.0.0.5/x", "", False),
+        ("http://[::1]/x", "", False),
+        ("http://api.example.com/x", "example.com", False),
+        ("http://example.com/x", ".example.com", True),  # a leading dot: subdomains only
+        ("http://a.example.com/x", "*.example.com", False),
+        ("http://example.com:8080/x", "example.com:9090", True),
+        ("http://example.com:8080/x", "example.com:8080", False),
+        ("http://10.1.2.3/x", "10.0.0.0/8", False),
+        ("http://other.org/x", "example.com, *", False),
+        ("http://other.org/x", "example.com", True),
+        ("http://other.org/x", "*", False),
+    ],
+)
 def test_proxy_selection(url: str, no_proxy: str, proxied: bool) -> None:
     proxies = {"http": "http://proxy:3128", "https": "", "no": no_proxy}
     assert (proxy_for(plan(url), proxies) is not None) is proxied
@@ -56,8 +63,10 @@ async def test_request_goes_through_the_proxy(receiver: Receiver) -> None:
 
 
 def test_proxy_decision_is_cached_per_scheme_and_host() -> None:
-    sender = HttpSender(WebhookSettings(), proxies={"http": "http://p:1", "https": "http://p:2",
-                                                   "no": "skip.example, 10.0.0.0/8"})
+    sender = HttpSender(
+        WebhookSettings(),
+        proxies={"http": "http://p:1", "https": "http://p:2", "no": "skip.example, 10.0.0.0/8"},
+    )
     assert sender._proxy(plan("http://h.example:443/a")) == "http://p:1"
     assert sender._proxy(plan("https://h.example/b")) == "http://p:2"  # same host:port, other scheme
     assert sender._proxy(plan("http://H.example:443/c?q=1")) == "http://p:1"  # cached

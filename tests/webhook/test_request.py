@@ -1,24 +1,36 @@
 """Request construction (spec 3.4, 3.4a) and the cooldown checksum (3.5), without a network."""
+
 from __future__ import annotations
 
 import pytest
 
-from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.request import (
-    JSON, RequestPlan, canonical_header_key, cert_checksum, redirect_header, request_method, tyk_header,
+    JSON,
+    RequestPlan,
+    canonical_header_key,
+    cert_checksum,
+    redirect_header,
+    request_method,
+    tyk_header,
 )
+from tykevents.golang import url as gourl
 
 # TestChecksum's body (gateway/event_handler_webhooks_test.go:83-107), 198 bytes.
 CHECKSUM_BODY = (
-    '{\n\t\t"event": "QuotaExceeded",\n\t\t"message": "Key Quota Limit Exceeded",\n\t\t'
-    '"path": "/about-lonelycoder/",\n\t\t"origin": "",\n\t\t"key": "4321",\n\t\t'
-    '"timestamp": 2014-11-27 12:52:05.944549825 &#43;0000 GMT\n\t}'
-).encode()
+    b'{\n\t\t"event": "QuotaExceeded",\n\t\t"message": "Key Quota Limit Exceeded",\n\t\t'
+    b'"path": "/about-lonelycoder/",\n\t\t"origin": "",\n\t\t"key": "4321",\n\t\t'
+    b'"timestamp": 2014-11-27 12:52:05.944549825 &#43;0000 GMT\n\t}'
+)
 TEST_HTTP_GET = "http://127.0.0.1:16500/get"
 
 
-def plan(method: str = "GET", url: str = TEST_HTTP_GET, headers: dict | None = None,
-         ct: str = JSON, ignore: bool = False) -> RequestPlan:
+def plan(
+    method: str = "GET",
+    url: str = TEST_HTTP_GET,
+    headers: dict | None = None,
+    ct: str = JSON,
+    ignore: bool = False,
+) -> RequestPlan:
     return RequestPlan(method, url, tyk_header(headers or {}, ct, ignore))
 
 
@@ -32,8 +44,9 @@ def test_checksum_vector_post() -> None:
 
 
 def test_cert_checksum_vector() -> None:
-    digest = cert_checksum("CertificateExpiringSoon", "123abc", "Cert Soon To Expire",
-                           "2025-01-02 03:04:05 +0000 UTC", "123abc")
+    digest = cert_checksum(
+        "CertificateExpiringSoon", "123abc", "Cert Soon To Expire", "2025-01-02 03:04:05 +0000 UTC", "123abc"
+    )
     assert digest.hex() == "2912d3017969fabedaf4f51ce350f12a"
 
 
@@ -48,26 +61,46 @@ def test_checksum_content_length_rule() -> None:
     import hashlib
 
     def go(method: str, cl: str) -> bytes:
-        return hashlib.md5(f"{method} /get HTTP/1.1\r\nHost: 127.0.0.1:16500\r\n"
-                           f"User-Agent: Go-http-client/1.1\r\n{cl}\r\n".encode()).digest()
+        return hashlib.md5(
+            f"{method} /get HTTP/1.1\r\nHost: 127.0.0.1:16500\r\n"
+            f"User-Agent: Go-http-client/1.1\r\n{cl}\r\n".encode()
+        ).digest()
+
     assert plan("GET").checksum(b"") == go("GET", "")
     assert plan("DELETE").checksum(b"") == go("DELETE", "")
     assert plan("PATCH").checksum(b"") == go("PATCH", "Content-Length: 0\r\n")
 
 
-@pytest.mark.parametrize("given, want", [
-    ("post", ("POST", True)), ("Patch", ("PATCH", True)), ("", ("GET", False)),
-    ("OPTIONS", ("GET", False)), ("HEAD", ("GET", False)),
-])
+@pytest.mark.parametrize(
+    "given, want",
+    [
+        ("post", ("POST", True)),
+        ("Patch", ("PATCH", True)),
+        ("", ("GET", False)),
+        ("OPTIONS", ("GET", False)),
+        ("HEAD", ("GET", False)),
+    ],
+)
 def test_request_method(given: str, want: tuple) -> None:
     assert request_method(given) == want
 
 
-@pytest.mark.parametrize("name, canon", [
-    ("x-tyk-test", "X-Tyk-Test"), ("X-CertificateOuid", "X-Certificateouid"), ("x_under", "X_under"),
-    ("etag", "Etag"), ("CONTENT-TYPE", "Content-Type"), ("-a--b-", "-A--B-"), ("x.y", "X.y"),
-    ("X Foo", "X Foo"), ("ümlaut", "ümlaut"), ("x:y", "x:y"), ("", ""),
-])
+@pytest.mark.parametrize(
+    "name, canon",
+    [
+        ("x-tyk-test", "X-Tyk-Test"),
+        ("X-CertificateOuid", "X-Certificateouid"),
+        ("x_under", "X_under"),
+        ("etag", "Etag"),
+        ("CONTENT-TYPE", "Content-Type"),
+        ("-a--b-", "-A--B-"),
+        ("x.y", "X.y"),
+        ("X Foo", "X Foo"),
+        ("ümlaut", "ümlaut"),
+        ("x:y", "x:y"),
+        ("", ""),
+    ],
+)
 def test_canonical_header_key(name: str, canon: str) -> None:
     assert canonical_header_key(name) == canon
 
@@ -96,11 +129,25 @@ def test_header_map_overrides() -> None:
 
 
 def test_wire_header_order() -> None:
-    p = plan("POST", headers={"zeta": "z", "Alpha": " a \t", "Host": "evil", "Content-Length": "9",
-                              "Transfer-Encoding": "chunked", "Trailer": "t"})
+    p = plan(
+        "POST",
+        headers={
+            "zeta": "z",
+            "Alpha": " a \t",
+            "Host": "evil",
+            "Content-Length": "9",
+            "Transfer-Encoding": "chunked",
+            "Trailer": "t",
+        },
+    )
     assert p.wire_headers(3) == [
-        ("Host", "127.0.0.1:16500"), ("User-Agent", "Tyk-Hookshot"), ("Content-Length", "3"),
-        ("Alpha", "a"), ("Content-Type", JSON), ("Zeta", "z"), ("Accept-Encoding", "gzip"),
+        ("Host", "127.0.0.1:16500"),
+        ("User-Agent", "Tyk-Hookshot"),
+        ("Content-Length", "3"),
+        ("Alpha", "a"),
+        ("Content-Type", JSON),
+        ("Zeta", "z"),
+        ("Accept-Encoding", "gzip"),
     ]
     # Empty body: only POST/PUT/PATCH say Content-Length: 0.
     assert ("Content-Length", "0") in p.wire_headers(0)
@@ -116,14 +163,17 @@ def test_user_agent_removed_and_accept_encoding_kept() -> None:
     assert all(v != "gzip" for _, v in plan(headers={"Range": "bytes=0-1"}).wire_headers(0))
 
 
-@pytest.mark.parametrize("headers, error", [
-    ({"X-A": "a\nb"}, 'invalid header field value for "X-A"'),
-    ({"X-A": "a\rb"}, 'invalid header field value for "X-A"'),
-    ({"X-A": "a\x00"}, 'invalid header field value for "X-A"'),
-    ({"X A": "v"}, 'invalid header field name "X A"'),
-    ({"": "v"}, 'invalid header field name ""'),
-    ({"Host": "a\nb"}, 'invalid header field value for "Host"'),
-])
+@pytest.mark.parametrize(
+    "headers, error",
+    [
+        ({"X-A": "a\nb"}, 'invalid header field value for "X-A"'),
+        ({"X-A": "a\rb"}, 'invalid header field value for "X-A"'),
+        ({"X-A": "a\x00"}, 'invalid header field value for "X-A"'),
+        ({"X A": "v"}, 'invalid header field name "X A"'),
+        ({"": "v"}, 'invalid header field name ""'),
+        ({"Host": "a\nb"}, 'invalid header field value for "Host"'),
+    ],
+)
 def test_headers_go_refuses_to_send(headers: dict, error: str) -> None:
     p = plan("POST", headers=headers)
     assert p.build_error is None
@@ -135,15 +185,18 @@ def test_tab_and_obs_text_are_valid_values() -> None:
     assert plan(headers={"X-A": "a\tb", "X-B": "é"}).send_error is None
 
 
-@pytest.mark.parametrize("url, error", [
-    ("http://[::1", 'parse "http://[::1": missing \']\' in host'),
-    ("http://h:12a/", 'invalid port ":12a" after host'),
-    ("http://h/%zz", 'invalid URL escape "%zz"'),
-    ("http://ex ample/", 'invalid character " " in host name'),
-    ("http://h/\x7f", "invalid control character in URL"),
-    (":foo", "missing protocol scheme"),
-    ("a:b/c", None),  # opaque: parses, fails at send
-])
+@pytest.mark.parametrize(
+    "url, error",
+    [
+        ("http://[::1", "parse \"http://[::1\": missing ']' in host"),
+        ("http://h:12a/", 'invalid port ":12a" after host'),
+        ("http://h/%zz", 'invalid URL escape "%zz"'),
+        ("http://ex ample/", 'invalid character " " in host name'),
+        ("http://h/\x7f", "invalid control character in URL"),
+        (":foo", "missing protocol scheme"),
+        ("a:b/c", None),  # opaque: parses, fails at send
+    ],
+)
 def test_urls_new_request_refuses(url: str, error: str | None) -> None:
     p = plan(url=url)
     if error is None:
@@ -153,29 +206,35 @@ def test_urls_new_request_refuses(url: str, error: str | None) -> None:
         assert p.build_error.startswith("Failed to create request object: parse ")
 
 
-@pytest.mark.parametrize("url, error", [
-    ("`+testHttpPost+`", 'Get "%60+testHttpPost+%60": unsupported protocol scheme ""'),  # TestPost
-    ("ftp://h/x", 'unsupported protocol scheme "ftp"'),
-    ("http:///x", "http: no Host in request URL"),
-    ("", 'Get "": unsupported protocol scheme ""'),
-])
+@pytest.mark.parametrize(
+    "url, error",
+    [
+        ("`+testHttpPost+`", 'Get "%60+testHttpPost+%60": unsupported protocol scheme ""'),  # TestPost
+        ("ftp://h/x", 'unsupported protocol scheme "ftp"'),
+        ("http:///x", "http: no Host in request URL"),
+        ("", 'Get "": unsupported protocol scheme ""'),
+    ],
+)
 def test_urls_the_client_refuses(url: str, error: str) -> None:
     p = plan(url=url)
     assert p.build_error is None and error in (p.send_error or "")
 
 
-@pytest.mark.parametrize("url, host, uri", [
-    ("http://127.0.0.1:16500/get", "127.0.0.1:16500", "/get"),
-    ("HTTP://Example.COM:80", "Example.COM:80", "/"),
-    ("http://h/a/../b//c%2Fd?x=1&y=%zz#frag", "h", "/a/../b//c%2Fd?x=1&y=%zz"),
-    ("http://h/a b/é", "h", "/a%20b/%C3%A9"),
-    ("http://h/p?", "h", "/p?"),
-    ("http://h:/x", "h", "/x"),
-    ("http://[::1]:8080/x", "[::1]:8080", "/x"),
-    ("http://[fe80::1%25eth0]/", "[fe80::1]", "/"),
-    ("http://bücher.example/x", "xn--bcher-kva.example", "/x"),
-    ("http://u:p@h/x", "h", "/x"),
-])
+@pytest.mark.parametrize(
+    "url, host, uri",
+    [
+        ("http://127.0.0.1:16500/get", "127.0.0.1:16500", "/get"),
+        ("HTTP://Example.COM:80", "Example.COM:80", "/"),
+        ("http://h/a/../b//c%2Fd?x=1&y=%zz#frag", "h", "/a/../b//c%2Fd?x=1&y=%zz"),
+        ("http://h/a b/é", "h", "/a%20b/%C3%A9"),
+        ("http://h/p?", "h", "/p?"),
+        ("http://h:/x", "h", "/x"),
+        ("http://[::1]:8080/x", "[::1]:8080", "/x"),
+        ("http://[fe80::1%25eth0]/", "[fe80::1]", "/"),
+        ("http://bücher.example/x", "xn--bcher-kva.example", "/x"),
+        ("http://u:p@h/x", "h", "/x"),
+    ],
+)
 def test_host_and_request_uri(url: str, host: str, uri: str) -> None:
     p = plan(url=url)
     assert (p.host, p.uri) == (host, uri)
@@ -205,11 +264,19 @@ def test_redirect_header_strips_credentials_off_domain() -> None:
     assert strip and "Authorization" not in back
 
 
-@pytest.mark.parametrize("ref, want", [
-    ("d", "http://h:1/a/b/d"), ("../d", "http://h:1/a/d"), ("/x/../y", "http://h:1/y"),
-    ("//o/p", "http://o/p"), ("?z", "http://h:1/a/b/c?z"), ("", "http://h:1/a/b/c?q"),
-    ("../../../../x", "http://h:1/x"), (".", "http://h:1/a/b/"),
-])
+@pytest.mark.parametrize(
+    "ref, want",
+    [
+        ("d", "http://h:1/a/b/d"),
+        ("../d", "http://h:1/a/d"),
+        ("/x/../y", "http://h:1/y"),
+        ("//o/p", "http://o/p"),
+        ("?z", "http://h:1/a/b/c?z"),
+        ("", "http://h:1/a/b/c?q"),
+        ("../../../../x", "http://h:1/x"),
+        (".", "http://h:1/a/b/"),
+    ],
+)
 def test_location_resolution(ref: str, want: str) -> None:
     assert gourl.resolve(gourl.parse("http://h:1/a/b/c?q"), ref).string() == want
 

@@ -1,5 +1,6 @@
 """Webhook URLs may carry `user:password@` and `?api_key=...`: neither may reach a log line at
 INFO or above, an error text, or `tykevents deadletter list` (without --full)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,24 +17,27 @@ from tests.webhook.test_handler import TEMPLATES, event, key_meta, settle
 from tests.webhook.test_service import dead_letters, delivery
 from tykevents.config import Config
 from tykevents.deliver.base import APIInfo, BuildContext
-from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.handler import build_webhook_handler
+from tykevents.golang import url as gourl
 
 PW, KEY = "secret", "topsecret"  # "secret" is in both: one check covers both
 
 
-@pytest.mark.parametrize("url, want", [
-    ("http://u:secret@127.0.0.1:1/x?api_key=topsecret", "http://u:***@127.0.0.1:1/x?***"),
-    ("http://u:secret@[::1/x?api_key=topsecret", "http://u:***@[::1/x?***"),  # Go refuses it
-    ("http:u:secret@h/x", "http:***@h/x"),  # opaque: no `//`, the userinfo is hidden anyway
-    ("u:secret@h", "u:***@h"),
-    ("http://u@h/p", "http://u@h/p"),  # no password: nothing to hide
-    ("http://us@er:pa@ss@h/x", "http://us@er:***@h/x"),  # the last @ ends the userinfo, as in Go
-    ("http://h/a/b@c?k=v#frag", "http://h/a/b@c?***#***"),  # an @ in the path is not userinfo
-    ("http://h/p?", "http://h/p?"),
-    ("http://[::1", "http://[::1"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "url, want",
+    [
+        ("http://u:secret@127.0.0.1:1/x?api_key=topsecret", "http://u:***@127.0.0.1:1/x?***"),
+        ("http://u:secret@[::1/x?api_key=topsecret", "http://u:***@[::1/x?***"),  # Go refuses it
+        ("http:u:secret@h/x", "http:***@h/x"),  # opaque: no `//`, the userinfo is hidden anyway
+        ("u:secret@h", "u:***@h"),
+        ("http://u@h/p", "http://u@h/p"),  # no password: nothing to hide
+        ("http://us@er:pa@ss@h/x", "http://us@er:***@h/x"),  # the last @ ends the userinfo, as in Go
+        ("http://h/a/b@c?k=v#frag", "http://h/a/b@c?***#***"),  # an @ in the path is not userinfo
+        ("http://h/p?", "http://h/p?"),
+        ("http://[::1", "http://[::1"),
+        ("", ""),
+    ],
+)
 def test_redact(url: str, want: str) -> None:
     assert gourl.redact(url) == want
 
@@ -42,7 +46,7 @@ def test_parse_errors_carry_no_secret() -> None:
     raw = f"http://u:{PW}@[::1/x?api_key={KEY}"
     with pytest.raises(gourl.GoURLError) as info:
         gourl.parse(raw)
-    assert str(info.value) == 'parse "http://u:***@[::1/x?***": missing \']\' in host'
+    assert str(info.value) == "parse \"http://u:***@[::1/x?***\": missing ']' in host"
     assert info.value.url == raw and info.value.reason == "missing ']' in host"
     with pytest.raises(gourl.GoURLError) as info:
         gourl.parse_request_uri(f"-u:{PW}@h/?k={KEY}")
@@ -60,8 +64,12 @@ def _ctx(svc: Any, tmp_path: Path, where: str) -> BuildContext:
     # A `where` of its own: the handler's rate-limited log lines are keyed by it, so lines of
     # other tests cannot suppress the ones checked here.
     config = Config(base_dir=str(tmp_path), template_path=str(TEMPLATES))
-    return BuildContext(config=config, api=APIInfo("api1", "org1", "API", "apps/api1.json"),
-                        where=where, services={"webhooks": svc})
+    return BuildContext(
+        config=config,
+        api=APIInfo("api1", "org1", "API", "apps/api1.json"),
+        where=where,
+        services={"webhooks": svc},
+    )
 
 
 def _shown(caplog: Any) -> str:
@@ -77,16 +85,20 @@ async def test_no_credentials_in_logs_errors_or_listing(services: Any, tmp_path:
     svc = await services(max_attempts=2)
     with caplog.at_level(logging.DEBUG):
         for i, url in enumerate((refused, invalid, no_host)):
-            h = build_webhook_handler({"target_path": url, "name": f"h{i}", "method": "POST", "event_timeout": 0},
-                                      _ctx(svc, tmp_path, f"{tmp_path}:hook[{i}]"))
+            h = build_webhook_handler(
+                {"target_path": url, "name": f"h{i}", "method": "POST", "event_timeout": 0},
+                _ctx(svc, tmp_path, f"{tmp_path}:hook[{i}]"),
+            )
             await h.handle(event("AuthFailure", key_meta()))
         svc.submit(delivery(invalid))  # a delivery Go cannot build becomes a dead letter too
         await settle(svc)
         await asyncio.sleep(0.05)  # the dead-letter writer
     shown = _shown(caplog)
     # The lines are there, with the URLs redacted ...
-    assert 'Failed to parse URL! parse "http://u:***@[::1/x?***": missing \']\' in host' \
-           "http://u:***@[::1/x?***" in shown
+    assert (
+        "Failed to parse URL! parse \"http://u:***@[::1/x?***\": missing ']' in host"
+        "http://u:***@[::1/x?***" in shown
+    )
     assert 'Failed to create request object: parse "http://u:***@[::1/x?***"' in shown
     assert 'Post "http:***@127.0.0.1/x?***": http: no Host in request URL' in shown
     assert f'Post "http://u:***@127.0.0.1:{port}/x?***": dial tcp' in shown  # retried

@@ -1,5 +1,6 @@
 """Delivery against real receivers that misbehave: retries, backoff, dead letters, limits,
 drain. None of them may hold up deliveries to other hosts."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,15 +12,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.servers import free_port
 from tests.webhook.receiver import Action, RawRequest, response
 from tykevents.deliver.webhook.client import parse_retry_after
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
-from tests.support.servers import free_port
 
 
-def delivery(url: str, body: bytes = b'{"event": "AuthFailure"}', method: str = "POST",
-             headers: dict[str, str] | None = None) -> Delivery:
+def delivery(
+    url: str,
+    body: bytes = b'{"event": "AuthFailure"}',
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+) -> Delivery:
     plan = RequestPlan(method, url, tyk_header(headers or {}, JSON, False))
     return Delivery(plan, body, handler="h1", api_id="api1")
 
@@ -84,7 +89,7 @@ async def test_refused_connection_is_retried_then_dead_lettered(services: Any) -
     [dl] = dead_letters(svc)
     assert dl["attempts"] == 3 and dl["status"] is None
     # Go's text with the URL redacted: no password, no query (the error is logged and listed)
-    assert dl["error"].endswith("/hook?***\": dial tcp 127.0.0.1:%d: connect: connection refused" % port)
+    assert dl["error"].endswith('/hook?***": dial tcp 127.0.0.1:%d: connect: connection refused' % port)
     assert (dl["method"], dl["url"], dl["handler"], dl["api_id"]) == ("POST", url, "h1", "api1")
     assert base64.b64decode(dl["body"]) == b"\x00binary\xff"
     assert ["X-Secret", ["s"]] in dl["headers"]
@@ -150,7 +155,12 @@ async def test_redirect_methods_and_headers(services: Any, receivers: Any) -> No
     a, b, c = r.requests
     assert (a.method, a.body, a.header("Authorization")) == ("POST", b"body", "t")
     # 303: GET without a body; Content-Type stays (Go copies the first request's headers).
-    assert (b.method, b.body, b.header("Content-Length"), b.header("Content-Type")) == ("GET", b"", None, JSON)
+    assert (b.method, b.body, b.header("Content-Length"), b.header("Content-Type")) == (
+        "GET",
+        b"",
+        None,
+        JSON,
+    )
     assert b.header("Referer") == f"http://127.0.0.1:{r.port}/a" and b.header("Authorization") == "t"
     # 307 to another domain: method and (empty) body kept, credentials dropped.
     assert c.method == "GET" and c.header("Authorization") is None
@@ -162,7 +172,10 @@ async def test_307_keeps_post_and_body(services: Any, receivers: Any) -> None:
     svc = await services()
     svc.submit(delivery(r.url("/first"), b"xyz"))
     await wait_idle(svc)
-    assert [(q.method, q.target, q.body) for q in r.requests] == [("POST", "/first", b"xyz"), ("POST", "/next", b"xyz")]
+    assert [(q.method, q.target, q.body) for q in r.requests] == [
+        ("POST", "/first", b"xyz"),
+        ("POST", "/next", b"xyz"),
+    ]
 
 
 async def test_client_errors_are_not_retried(services: Any, receivers: Any) -> None:
@@ -189,8 +202,10 @@ async def test_unsendable_request_is_not_retried(services: Any) -> None:
     svc.submit(delivery("relative/path"))
     await wait_idle(svc)
     errors = sorted(d["error"] for d in dead_letters(svc))
-    assert errors == ['Post "http://127.0.0.1:9/x": net/http: invalid header field value for "X-Bad"',
-                      'Post "relative/path": unsupported protocol scheme ""']
+    assert errors == [
+        'Post "http://127.0.0.1:9/x": net/http: invalid header field value for "X-Bad"',
+        'Post "relative/path": unsupported protocol scheme ""',
+    ]
 
 
 async def test_pending_limit_drops_and_counts(services: Any, receivers: Any) -> None:

@@ -1,4 +1,5 @@
 """The Redis spool: shared work across instances, once each, and nothing lost on a crash."""
+
 from __future__ import annotations
 
 import asyncio
@@ -60,8 +61,17 @@ async def run_child(redis_url: str, target: str, count: int, consumer: str) -> N
     """Start an instance in a subprocess, let it take the work, then SIGKILL it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.webhook.spool_child", redis_url, target, str(count), consumer,
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "tests.webhook.spool_child",
+        redis_url,
+        target,
+        str(count),
+        consumer,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(20):
@@ -73,8 +83,9 @@ async def run_child(redis_url: str, target: str, count: int, consumer: str) -> N
 
 
 @pytest.mark.parametrize("same_consumer", [True, False])
-async def test_nothing_is_lost_when_an_instance_crashes(redis_url: str, client: Any, services: Any,
-                                                        receivers: Any, same_consumer: bool) -> None:
+async def test_nothing_is_lost_when_an_instance_crashes(
+    redis_url: str, client: Any, services: Any, receivers: Any, same_consumer: bool
+) -> None:
     healthy = False
     answered: list[bytes] = []
 
@@ -90,8 +101,9 @@ async def test_nothing_is_lost_when_an_instance_crashes(redis_url: str, client: 
     healthy = True
     # The restarted instance (same consumer name) re-reads its own pending entries at once;
     # another instance claims them once they have been idle for spool_claim_after.
-    svc = await services(redis=client, spool=True, spool_consumer="node1" if same_consumer else "node2",
-                         spool_claim_after=0.3)
+    svc = await services(
+        redis=client, spool=True, spool_consumer="node1" if same_consumer else "node2", spool_claim_after=0.3
+    )
     async with asyncio.timeout(10):
         while await settled(client) != (0, 0):
             await asyncio.sleep(0.05)
@@ -111,8 +123,9 @@ async def test_drain_leaves_unfinished_work_in_the_stream(client: Any, services:
 
 async def test_redis_outage_falls_back_to_memory(tmp_path: Path, services: Any, receiver: Receiver) -> None:
     server = RedisServer(tmp_path)
-    c = aredis.Redis(host="127.0.0.1", port=server.port, socket_connect_timeout=0.5,
-                     retry=Retry(NoBackoff(), 0))
+    c = aredis.Redis(
+        host="127.0.0.1", port=server.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     try:
         svc = await services(redis=c, spool=True, spool_consumer="a", cooldown=MemoryCooldown())
         server.stop()

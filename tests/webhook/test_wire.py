@@ -1,14 +1,16 @@
 """What reaches a real receiver, byte for byte (spec 3.4, 3.4a; TestGet/TestPost style)."""
+
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from tests.webhook.receiver import Receiver
+from tykevents.config import WebhookSettings
 from tykevents.deliver.webhook.client import HttpSender
 from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
-from tykevents.config import WebhookSettings
 
 
 @pytest.fixture
@@ -19,9 +21,17 @@ async def sender() -> AsyncIterator[HttpSender]:
     await s.close()
 
 
-async def send(sender: HttpSender, receiver: Receiver, method: str, path: str, body: bytes,
-               header_map: dict[str, str] | None = None, ct: str = JSON, ignore: bool = False,
-               url: str | None = None) -> Any:
+async def send(
+    sender: HttpSender,
+    receiver: Receiver,
+    method: str,
+    path: str,
+    body: bytes,
+    header_map: dict[str, str] | None = None,
+    ct: str = JSON,
+    ignore: bool = False,
+    url: str | None = None,
+) -> Any:
     plan = RequestPlan(method, url or receiver.url(path), tyk_header(header_map or {}, ct, ignore))
     res = await sender.send(plan, body)
     assert res.ok, res
@@ -30,10 +40,14 @@ async def send(sender: HttpSender, receiver: Receiver, method: str, path: str, b
 
 async def test_post_default_template_request(sender: HttpSender, receiver: Receiver) -> None:
     req = await send(sender, receiver, "POST", "/post", b'{"event": "x"}', {"x-tyk-test": "TEST"})
-    assert req.head == (
-        f"POST /post HTTP/1.1\r\nHost: 127.0.0.1:{receiver.port}\r\nUser-Agent: Tyk-Hookshot\r\n"
-        "Content-Length: 14\r\nContent-Type: application/json\r\nX-Tyk-Test: TEST\r\n"
-        "Accept-Encoding: gzip\r\n\r\n").encode()
+    assert (
+        req.head
+        == (
+            f"POST /post HTTP/1.1\r\nHost: 127.0.0.1:{receiver.port}\r\nUser-Agent: Tyk-Hookshot\r\n"
+            "Content-Length: 14\r\nContent-Type: application/json\r\nX-Tyk-Test: TEST\r\n"
+            "Accept-Encoding: gzip\r\n\r\n"
+        ).encode()
+    )
     assert req.body == b'{"event": "x"}'
 
 
@@ -44,10 +58,12 @@ async def test_get_and_delete_carry_the_body(sender: HttpSender, receiver: Recei
         assert req.header("Content-Length") == "7" and req.body == b"payload"
 
 
-@pytest.mark.parametrize("method, has_cl", [("GET", False), ("DELETE", False), ("POST", True),
-                                            ("PUT", True), ("PATCH", True)])
-async def test_empty_body_content_length(sender: HttpSender, receiver: Receiver, method: str,
-                                         has_cl: bool) -> None:
+@pytest.mark.parametrize(
+    "method, has_cl", [("GET", False), ("DELETE", False), ("POST", True), ("PUT", True), ("PATCH", True)]
+)
+async def test_empty_body_content_length(
+    sender: HttpSender, receiver: Receiver, method: str, has_cl: bool
+) -> None:
     req = await send(sender, receiver, method, "/x", b"")
     assert (req.header("Content-Length") == "0") is has_cl
     if not has_cl:
@@ -60,25 +76,58 @@ async def test_non_json_template_sends_an_empty_content_type(sender: HttpSender,
 
 
 async def test_header_map_quirks_on_the_wire(sender: HttpSender, receiver: Receiver) -> None:
-    req = await send(sender, receiver, "POST", "/x", b"{}", {
-        "User-Agent": "", "x_under": "1", "X-CertificateOuid": "o", "etag": " padded\t",
-        "Host": "evil.example", "Content-Length": "999", "Transfer-Encoding": "chunked",
-        "Trailer": "X", "Content-Type": "", "X-Utf8": "é",
-    })
+    req = await send(
+        sender,
+        receiver,
+        "POST",
+        "/x",
+        b"{}",
+        {
+            "User-Agent": "",
+            "x_under": "1",
+            "X-CertificateOuid": "o",
+            "etag": " padded\t",
+            "Host": "evil.example",
+            "Content-Length": "999",
+            "Transfer-Encoding": "chunked",
+            "Trailer": "X",
+            "Content-Type": "",
+            "X-Utf8": "é",
+        },
+    )
     assert req.header_lines == [
-        ("Host", f"127.0.0.1:{receiver.port}"), ("Content-Length", "2"),
-        ("Content-Type", JSON), ("Etag", "padded"), ("X-Certificateouid", "o"), ("X-Utf8", "Ã©"),
-        ("X_under", "1"), ("Accept-Encoding", "gzip"),
+        ("Host", f"127.0.0.1:{receiver.port}"),
+        ("Content-Length", "2"),
+        ("Content-Type", JSON),
+        ("Etag", "padded"),
+        ("X-Certificateouid", "o"),
+        ("X-Utf8", "Ã©"),
+        ("X_under", "1"),
+        ("Accept-Encoding", "gzip"),
     ]
     assert "é".encode() in req.head  # UTF-8 bytes, as Go writes them
 
 
 async def test_ignore_canonical_sends_both_content_types(sender: HttpSender, receiver: Receiver) -> None:
-    req = await send(sender, receiver, "POST", "/x", b"{}", {"content-type": "text/plain",
-                                                            "X-CertificateOuid": "v"}, ignore=True)
+    req = await send(
+        sender,
+        receiver,
+        "POST",
+        "/x",
+        b"{}",
+        {"content-type": "text/plain", "X-CertificateOuid": "v"},
+        ignore=True,
+    )
     names = [k for k, _ in req.header_lines]
-    assert names == ["Host", "User-Agent", "Content-Length", "Content-Type", "X-CertificateOuid",
-                     "content-type", "Accept-Encoding"]
+    assert names == [
+        "Host",
+        "User-Agent",
+        "Content-Length",
+        "Content-Type",
+        "X-CertificateOuid",
+        "content-type",
+        "Accept-Encoding",
+    ]
 
 
 async def test_url_forms(sender: HttpSender, receiver: Receiver) -> None:
@@ -110,17 +159,35 @@ async def test_gzip_reply_is_not_decoded(sender: HttpSender, receivers: Any) -> 
     assert res.ok and res.body == b"not gzip at all"
 
 
-async def test_https_with_an_untrusted_certificate_fails_without_retry(tmp_path: Any, services: Any,
-                                                                       receivers: Any) -> None:
+async def test_https_with_an_untrusted_certificate_fails_without_retry(
+    tmp_path: Any, services: Any, receivers: Any
+) -> None:
     import ssl
     import subprocess
 
     from tests.webhook.test_service import dead_letters, delivery, wait_idle
 
     key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     r = await receivers(ssl=ctx)

@@ -11,6 +11,7 @@ twins. Otherwise the compiled twins are used; if one fails to import, the select
 to the pure twin but records why in COMPILE_ERROR, and COMPILED says False, so a broken build
 is visible (`tykevents --version` prints COMPILED; a test fails on it).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -39,8 +40,8 @@ def _select(name: str) -> ModuleType:
 
 
 from .cooldown import CooldownTable  # noqa: E402
-from .thresholds import ThresholdTable  # noqa: E402
 from .recv import BatchReceiver  # noqa: E402
+from .thresholds import ThresholdTable  # noqa: E402
 
 COMPILED: bool = all(_loaded_compiled.values())
 

@@ -4,6 +4,7 @@ Both twins must reject the same bad inputs with the same exception types, so the
 here once. The compiled twin uses these only off the hot path (batch argument conversion);
 its per-call checks are written in C with the same outcomes, which the tests pin.
 """
+
 from __future__ import annotations
 
 import operator
@@ -114,4 +115,3 @@ def capacity(value: object) -> int:
     if not 1 <= n <= MAX_CAPACITY:
         raise ValueError(f"capacity must be in [1, {MAX_CAPACITY}], got {n}")
     return n
-

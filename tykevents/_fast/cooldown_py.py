@@ -36,6 +36,7 @@ twins, which is why the twin property tests stay below capacity:
   - compiled twin: drop one entry from the probe neighbourhood of the new key (32 slots
     from its home slot): the first expired entry found, else the one expiring soonest.
 """
+
 from __future__ import annotations
 
 import math

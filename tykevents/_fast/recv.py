@@ -2,6 +2,7 @@
 
 The specification and the type stubs are recv_py.py.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -13,6 +13,7 @@ routing, so the datagram ingest reads in batches instead: on readability it asks
 A datagram longer than `bufsize` is never returned cut: it is dropped and counted, so the
 caller can report it as oversized.
 """
+
 from __future__ import annotations
 
 import errno

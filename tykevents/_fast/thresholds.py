@@ -1,6 +1,7 @@
 """Quota-threshold evaluator selector: the compiled twin unless disabled (see
 tykevents/_fast/__init__.py). The specification and the type stubs are thresholds_py.py.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -49,6 +49,7 @@ passed levels at most once more (the state is rebuilt on that fire), never lose 
     ones last.
 The `now` used by load_state's eviction is the `now` of the latest evaluate/purge call.
 """
+
 from __future__ import annotations
 
 import struct

@@ -7,6 +7,7 @@ Builders report some problems only as log lines, as Tyk does (a template that fa
 the default, a URL that is not absolute, a JS name no file defines); check collects those
 lines too, so that it finds everything `run` would complain about.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,8 +60,11 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
         print(f"{_NAMES.get(p.level, 'error')}: {p}", file=out)
     errors = sum(p.level >= logging.ERROR for p in problems)
     warnings = sum(p.level == logging.WARNING for p in problems)
-    print(f"{cfg.source}: {len(apis)} APIs, {len(routes.handlers)} handlers, "
-          f"{errors} errors, {warnings} warnings", file=out)
+    print(
+        f"{cfg.source}: {len(apis)} APIs, {len(routes.handlers)} handlers, "
+        f"{errors} errors, {warnings} warnings",
+        file=out,
+    )
     return 1 if errors or (strict and warnings) else 0
 
 
@@ -84,6 +88,12 @@ def _js_collisions(routes: RouteTable) -> list[Problem]:
         return []
     from tykevents.deliver.jsvm.collisions import find_global_collisions
 
-    return [Problem(str(f2), f"global {name!r} is also defined in {f1}: the file loaded last wins "
-                    "(one JS namespace, as in Tyk)", logging.WARNING)
-            for name, f1, f2 in find_global_collisions(paths)]
+    return [
+        Problem(
+            str(f2),
+            f"global {name!r} is also defined in {f1}: the file loaded last wins "
+            "(one JS namespace, as in Tyk)",
+            logging.WARNING,
+        )
+        for name, f1, f2 in find_global_collisions(paths)
+    ]

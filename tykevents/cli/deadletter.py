@@ -4,6 +4,7 @@ The store is the daemon's: the dead-letter file of `tykevents.webhooks.dead_lett
 (state "memory") or the Redis stream (state "redis"), as tyk.conf says. Listing never shows
 bodies or header values (they may hold API keys) unless --full is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,11 @@ def add_subcommands(subparsers: Any) -> None:
     ls = sub.add_parser("list", help="list dead letters")
     ls.add_argument("-c", "--conf", "--config", dest="conf", default=conf_default, help="tyk.conf path")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
-    ls.add_argument("--full", action="store_true",
-                    help="whole records, headers and bodies included (they may hold API keys)")
+    ls.add_argument(
+        "--full",
+        action="store_true",
+        help="whole records, headers and bodies included (they may hold API keys)",
+    )
     ls.set_defaults(func=cmd_list)
 
     rp = sub.add_parser("replay", help="send dead letters again; delivered ones are removed")
@@ -48,8 +52,9 @@ def _load(conf_path: str) -> Any:
     from tykevents.config import ConfigError, load_config
 
     if not os.path.isfile(conf_path):
-        raise ConfError(f"{conf_path}: no such config file (give the daemon's tyk.conf with -c or "
-                        "TYKEVENTS_CONF)")
+        raise ConfError(
+            f"{conf_path}: no such config file (give the daemon's tyk.conf with -c or TYKEVENTS_CONF)"
+        )
     try:
         return load_config(conf_path)
     except ConfigError as e:
@@ -106,9 +111,11 @@ def print_list(records: list[dict[str, Any]], out: TextIO, as_json: bool, full: 
     for s in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["time"])) if s["time"] else "-"
         status = s["status"] if s["status"] is not None else "-"
-        out.write(f"{s['id']}  {when}  {s['method']} {s['url']}  status={status} "
-                  f"attempts={s['attempts']} body={s['body_bytes']}B handler={s['handler']}\n"
-                  f"    error: {s['error']}\n")
+        out.write(
+            f"{s['id']}  {when}  {s['method']} {s['url']}  status={status} "
+            f"attempts={s['attempts']} body={s['body_bytes']}B handler={s['handler']}\n"
+            f"    error: {s['error']}\n"
+        )
     out.write(f"{len(rows)} dead letter(s)\n")
 
 

@@ -1,4 +1,5 @@
 """Command line: run | check | send | render | deadletter, and --version."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,8 @@ import logging
 import os
 import socket
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -59,7 +61,13 @@ def _event_from_args(args: argparse.Namespace) -> list[bytes]:
     meta = orjson.loads(args.meta) if args.meta else {}
     from tykevents.golang.time import go_time_string
 
-    rec = {"Type": args.type, "Meta": meta, "TimeStamp": go_time_string(), "APIID": args.api_id, "OrgID": args.org_id}
+    rec = {
+        "Type": args.type,
+        "Meta": meta,
+        "TimeStamp": go_time_string(),
+        "APIID": args.api_id,
+        "OrgID": args.org_id,
+    }
     return [orjson.dumps(rec)]
 
 
@@ -76,8 +84,12 @@ def _send(args: argparse.Namespace) -> int:
     if args.http:
         import urllib.request
 
-        req = urllib.request.Request(args.http, data=b"\n".join(records), method="POST",
-                                     headers={"Content-Type": "application/x-ndjson"})
+        req = urllib.request.Request(
+            args.http,
+            data=b"\n".join(records),
+            method="POST",
+            headers={"Content-Type": "application/x-ndjson"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             print(resp.read().decode())
         return 0
@@ -118,7 +130,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tykevents", description="Event-handling daemon for Tyk API gateways.")
-    p.add_argument("--version", action="store_true", help="print the version and whether the compiled hot path is in use")
+    p.add_argument(
+        "--version", action="store_true", help="print the version and whether the compiled hot path is in use"
+    )
     sub = p.add_subparsers(dest="command")
 
     r = sub.add_parser("run", help="run the daemon")

@@ -1,5 +1,6 @@
 """`tykevents render`: preview what a webhook template sends for an event, exactly as the
 webhook handler would render it (html/template, Tyk's functions, Meta as Tyk's structs)."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,12 @@ import orjson
 def render_cli(args: argparse.Namespace) -> int:
     from tykevents.deliver.webhook.handler import TemplateLoadError, load_template, template_funcs
     from tykevents.gotemplate import TemplateError, parse
-    from tykevents.tykmeta import template_data
     from tykevents.model import MetaTypeError
+    from tykevents.tykmeta import template_data
 
-    path = Path(args.templates) / "default_webhook.json" if args.template == "default" else Path(args.template)
+    path = (
+        Path(args.templates) / "default_webhook.json" if args.template == "default" else Path(args.template)
+    )
     try:
         raw = sys.stdin.buffer.read() if args.event == "-" else Path(args.event).read_bytes()
         ev = orjson.loads(raw)

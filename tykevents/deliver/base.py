@@ -5,6 +5,7 @@ tykevents.apps for how handler_meta is decoded) and then called for each routed 
 worker of its lane. Lanes are per handler kind, so a slow webhook target never delays log or
 JS handlers (see tykevents.work).
 """
+
 from __future__ import annotations
 
 import abc
@@ -42,7 +43,7 @@ class BuildContext:
     runtime, session store, metrics); builders look up what they need by name.
     """
 
-    config: "Config"
+    config: Config
     api: APIInfo
     where: str  # "<file>:$.event_handlers.events.AuthFailure[0]" for messages
     services: dict[str, Any] = field(default_factory=dict)
@@ -59,9 +60,8 @@ class Handler(abc.ABC):
         self.where = where
 
     @abc.abstractmethod
-    async def handle(self, event: "Event") -> None:
+    async def handle(self, event: Event) -> None:
         """Handle one event. Exceptions are caught, counted and logged by the worker."""
 
     async def close(self) -> None:
         """Release resources when the configuration generation is retired."""
-

@@ -4,6 +4,7 @@ Tyk logs `<prefix>:<Type>` at WARNING. Since v5.8 its richer LogMessage detail i
 pointer-receiver bug (K6); by default we write the detail Tyk intended, with keys obfuscated
 unless `enable_key_logging` (docs/compatibility.md). `log_detail: "tyk"` gives Tyk's exact line.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -78,8 +79,9 @@ class LogHandler(Handler):
         if isinstance(status, bool) or not isinstance(status, int):
             got = f"number {status!r}" if isinstance(status, float) else json_kind(status)
             raise MetaTypeError("CircuitEvent", "circuit.BreakerEvent", got, struct)
-        return (f"{msg}:{_str_field(meta, 'APIID', struct)}:{_str_field(meta, 'Path', struct)}"
-                f": [STATUS] {status}")
+        return (
+            f"{msg}:{_str_field(meta, 'APIID', struct)}:{_str_field(meta, 'Path', struct)}: [STATUS] {status}"
+        )
 
     async def handle(self, event: Event) -> None:
         try:

@@ -3,6 +3,7 @@
 Both follow Go's algorithms digit for digit: String's output reaches webhook bodies (a
 Duration printed by a template), ParseDuration reads the durations of API definitions.
 """
+
 from __future__ import annotations
 
 _NS = 1_000_000_000
@@ -55,9 +56,14 @@ class GoDuration(int):
 
     _go_type = "time.Duration"
     _go_methods = {
-        "String": "go_string", "Hours": "hours", "Minutes": "minutes", "Seconds": "seconds",
-        "Milliseconds": "milliseconds", "Microseconds": "microseconds",
-        "Nanoseconds": "nanoseconds", "Abs": "abs",
+        "String": "go_string",
+        "Hours": "hours",
+        "Minutes": "minutes",
+        "Seconds": "seconds",
+        "Milliseconds": "milliseconds",
+        "Microseconds": "microseconds",
+        "Nanoseconds": "nanoseconds",
+        "Abs": "abs",
     }
 
     def go_string(self) -> str:
@@ -87,7 +93,7 @@ class GoDuration(int):
     def nanoseconds(self) -> int:
         return int(self)
 
-    def abs(self) -> "GoDuration":
+    def abs(self) -> GoDuration:
         return GoDuration(abs(int(self)) if self != -(1 << 63) else (1 << 63) - 1)
 
 
@@ -101,8 +107,16 @@ def _trunc_divmod(a: int, b: int) -> tuple[int, int]:
     return q, a - q * b
 
 
-_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 1_000_000, "s": _NS,
-          "m": 60 * _NS, "h": 3600 * _NS}
+_UNITS = {
+    "ns": 1,
+    "us": 1000,
+    "µs": 1000,
+    "μs": 1000,
+    "ms": 1_000_000,
+    "s": _NS,
+    "m": 60 * _NS,
+    "h": 3600 * _NS,
+}
 
 
 def time_quote(s: str) -> str:
@@ -174,8 +188,9 @@ def parse_go_duration(s: str) -> int:
         unit_name, s = s[:i], s[i:]
         unit = _UNITS.get(unit_name)
         if unit is None:
-            raise ValueError("time: unknown unit " + time_quote(unit_name)
-                             + " in duration " + time_quote(orig))
+            raise ValueError(
+                "time: unknown unit " + time_quote(unit_name) + " in duration " + time_quote(orig)
+            )
         if v > (1 << 63) // unit:
             raise bad
         v *= unit

@@ -13,6 +13,7 @@ accepted for integers because float64(10) re-marshals as `10`; 10.5 or "10" are 
 Also here: Go's key folding (go_fold, go_get), the JSON kind names of Go's type errors
 (json_kind), int64 range checks, and json.Marshal's HTML-safe string output (go_marshal).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,7 +25,7 @@ import orjson
 T = TypeVar("T")
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
-_TWO63 = 2.0 ** 63
+_TWO63 = 2.0**63
 _MISSING: Any = object()
 
 
@@ -107,8 +108,13 @@ def go_marshal(value: Any) -> str:
     that need Go's sorted map keys pass sorted dicts)."""
     out = orjson.dumps(value).decode()
     if any(c in out for c in "<>&\u2028\u2029"):
-        out = (out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-               .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+        out = (
+            out.replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029")
+        )
     return out
 
 
@@ -119,9 +125,7 @@ def scan(meta: Any, cls: type[T], go_name: str | None = None) -> T:
     if meta is None:
         return cls()
     if not isinstance(meta, dict):
-        raise GoJSONError(
-            f"json: cannot unmarshal {json_kind(meta)} into Go value of type {go_name}"
-        )
+        raise GoJSONError(f"json: cannot unmarshal {json_kind(meta)} into Go value of type {go_name}")
     hints = get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     json_names = {n: getattr(cls, "_json_names", {}).get(n, n) for n in names}

@@ -4,6 +4,7 @@ CanBackquote.
 They are the leaves of fmt's output (%v of a float is FormatFloat 'g' shortest, %q is Quote)
 and land in webhook bodies, so they follow Go's algorithms byte for byte.
 """
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ layouts in timelayout.py, Duration in duration.py) because the bytes end up in w
 and in the cooldown checksum (spec 1.1, 3.3, 3.5). The rest of tykevents imports its time
 API from this module, Duration's included.
 """
+
 from __future__ import annotations
 
 import time as _time
@@ -12,13 +13,29 @@ from typing import Any
 
 from tykevents.golang.duration import GoDuration, duration_string, parse_go_duration, time_quote
 from tykevents.golang.timelayout import (
-    LONG_DAYS, LONG_MONTHS, RFC3339, civil_to_days, days_to_civil, go_format,
-    go_string_time_fields, rfc3339_fields)
+    LONG_DAYS,
+    LONG_MONTHS,
+    RFC3339,
+    civil_to_days,
+    days_to_civil,
+    go_format,
+    go_string_time_fields,
+    rfc3339_fields,
+)
 
 __all__ = [
-    "TYK_FUNCS", "GoDuration", "GoMonth", "GoTime", "GoWeekday", "as_rfc3339",
-    "as_rfc3339_from_string", "duration_string", "go_time_string", "parse_go_duration",
-    "parse_go_string_time", "parse_rfc3339nano",
+    "TYK_FUNCS",
+    "GoDuration",
+    "GoMonth",
+    "GoTime",
+    "GoWeekday",
+    "as_rfc3339",
+    "as_rfc3339_from_string",
+    "duration_string",
+    "go_time_string",
+    "parse_go_duration",
+    "parse_go_string_time",
+    "parse_rfc3339nano",
 ]
 
 _NS = 1_000_000_000
@@ -64,16 +81,40 @@ class GoTime:
     __slots__ = ("sec", "nsec", "offset", "zone", "loc", "mono")
     _go_type = "time.Time"
     _go_methods = {
-        "Format": "format", "String": "go_string", "Unix": "unix", "UnixNano": "unix_nano",
-        "UnixMilli": "unix_milli", "UnixMicro": "unix_micro", "UTC": "utc", "Year": "year",
-        "Month": "month", "Day": "day", "Hour": "hour", "Minute": "minute",
-        "Second": "second", "Nanosecond": "nanosecond", "Weekday": "weekday",
-        "YearDay": "year_day", "IsZero": "is_zero", "Add": "add", "Sub": "sub",
-        "Before": "before", "After": "after", "Equal": "equal", "GoString": "go_syntax",
+        "Format": "format",
+        "String": "go_string",
+        "Unix": "unix",
+        "UnixNano": "unix_nano",
+        "UnixMilli": "unix_milli",
+        "UnixMicro": "unix_micro",
+        "UTC": "utc",
+        "Year": "year",
+        "Month": "month",
+        "Day": "day",
+        "Hour": "hour",
+        "Minute": "minute",
+        "Second": "second",
+        "Nanosecond": "nanosecond",
+        "Weekday": "weekday",
+        "YearDay": "year_day",
+        "IsZero": "is_zero",
+        "Add": "add",
+        "Sub": "sub",
+        "Before": "before",
+        "After": "after",
+        "Equal": "equal",
+        "GoString": "go_syntax",
     }
 
-    def __init__(self, sec: int, nsec: int = 0, offset: int = 0, zone: str = "UTC",
-                 loc: str | None = None, mono: int | None = None) -> None:
+    def __init__(
+        self,
+        sec: int,
+        nsec: int = 0,
+        offset: int = 0,
+        zone: str = "UTC",
+        loc: str | None = None,
+        mono: int | None = None,
+    ) -> None:
         extra, nsec = divmod(nsec, _NS)
         self.sec = sec + extra
         self.nsec = nsec
@@ -84,24 +125,34 @@ class GoTime:
 
     # constructors ---------------------------------------------------------------------------
     @classmethod
-    def zero(cls) -> "GoTime":
+    def zero(cls) -> GoTime:
         return cls(-_UNIX_TO_ZERO)
 
     @classmethod
-    def from_unix_nano(cls, ns: int, offset: int = 0, zone: str = "UTC") -> "GoTime":
+    def from_unix_nano(cls, ns: int, offset: int = 0, zone: str = "UTC") -> GoTime:
         sec, nsec = divmod(ns, _NS)
         return cls(sec, nsec, offset, zone)
 
     @classmethod
-    def date(cls, year: int, month: int, day: int, hour: int = 0, minute: int = 0,
-             sec: int = 0, nsec: int = 0, offset: int = 0, zone: str = "UTC") -> "GoTime":
+    def date(
+        cls,
+        year: int,
+        month: int,
+        day: int,
+        hour: int = 0,
+        minute: int = 0,
+        sec: int = 0,
+        nsec: int = 0,
+        offset: int = 0,
+        zone: str = "UTC",
+    ) -> GoTime:
         """time.Date in a fixed zone (out-of-range fields normalise, as in Go)."""
         extra_y, m0 = divmod(month - 1, 12)
         days = civil_to_days(year + extra_y, m0 + 1, 1) + day - 1
         return cls(days * 86400 + hour * 3600 + minute * 60 + sec - offset, nsec, offset, zone)
 
     @classmethod
-    def now(cls, local: bool = True, monotonic: bool = False) -> "GoTime":
+    def now(cls, local: bool = True, monotonic: bool = False) -> GoTime:
         """time.Now() in the process's zone (Go's Local); `monotonic` keeps the m=± reading."""
         ns = _time.time_ns()
         sec, nsec = divmod(ns, _NS)
@@ -165,32 +216,37 @@ class GoTime:
     def is_zero(self) -> bool:
         return self.sec == -_UNIX_TO_ZERO and self.nsec == 0
 
-    def utc(self) -> "GoTime":
+    def utc(self) -> GoTime:
         return GoTime(self.sec, self.nsec, 0, "UTC")
 
-    def add(self, d: int) -> "GoTime":
+    def add(self, d: int) -> GoTime:
         mono = None if self.mono is None else self.mono + int(d)
         return GoTime(self.sec, self.nsec + int(d), self.offset, self.zone, self.loc, mono)
 
-    def sub(self, other: "GoTime") -> GoDuration:
+    def sub(self, other: GoTime) -> GoDuration:
         if self.mono is not None and other.mono is not None:
             d = self.mono - other.mono
         else:
             d = self.unix_nano() - other.unix_nano()
         return GoDuration(max(-(1 << 63), min((1 << 63) - 1, d)))
 
-    def before(self, other: "GoTime") -> bool:
+    def before(self, other: GoTime) -> bool:
         return (self.sec, self.nsec) < (other.sec, other.nsec)
 
-    def after(self, other: "GoTime") -> bool:
+    def after(self, other: GoTime) -> bool:
         return (self.sec, self.nsec) > (other.sec, other.nsec)
 
-    def equal(self, other: "GoTime") -> bool:
+    def equal(self, other: GoTime) -> bool:
         return (self.sec, self.nsec) == (other.sec, other.nsec)
 
     def __eq__(self, other: object) -> bool:  # Go's == on Time compares zone and reading too
-        return (isinstance(other, GoTime) and self.sec == other.sec and self.nsec == other.nsec
-                and self.offset == other.offset and self.zone == other.zone)
+        return (
+            isinstance(other, GoTime)
+            and self.sec == other.sec
+            and self.nsec == other.nsec
+            and self.offset == other.offset
+            and self.zone == other.zone
+        )
 
     def __hash__(self) -> int:
         return hash((self.sec, self.nsec, self.offset))
@@ -220,8 +276,7 @@ class GoTime:
             loc = "time.Local"
         else:
             loc = "time.Location(" + time_quote(self.loc) + ")"
-        return (f"time.Date({y}, time.{LONG_MONTHS[m - 1]}, {d}, {hh}, {mm}, {ss}, "
-                f"{self.nsec}, {loc})")
+        return f"time.Date({y}, time.{LONG_MONTHS[m - 1]}, {d}, {hh}, {mm}, {ss}, {self.nsec}, {loc})"
 
 
 _PROCESS_START_MONO = _time.monotonic_ns()
@@ -243,8 +298,7 @@ def parse_go_string_time(s: str) -> GoTime:
     return GoTime.date(*go_string_time_fields(s))
 
 
-def go_time_string(value: Any = None, *, monotonic_ns: int | None = None,
-                   local: bool = True) -> str:
+def go_time_string(value: Any = None, *, monotonic_ns: int | None = None, local: bool = True) -> str:
     """Go's time.String() for a TimeStamp: GoTime, aware datetime, int Unix ns, or now.
 
     `monotonic_ns` appends the " m=+…" reading that the monitor's time.Now().String() has

@@ -5,6 +5,7 @@ These work on plain fields so that gotime.GoTime can build on them without an im
 `go_format` takes anything with GoTime's `_civil`, `year_day`, `nsec`, `offset` and `zone`,
 and the parsers return the arguments of `GoTime.date`.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -12,8 +13,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tykevents.golang.time import GoTime
 
-LONG_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-               "September", "October", "November", "December")
+LONG_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 LONG_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 
 
@@ -55,10 +68,20 @@ def days_in(month: int, year: int) -> int:
 # Layouts (Go's nextStdChunk / appendFormat)
 
 _STD0X = ("zmonth", "zday", "zhour12", "zminute", "zsecond", "year")
-_TZ_CHUNKS = (("-070000", "num_s"), ("-07:00:00", "num_cs"), ("-0700", "num"),
-              ("-07:00", "num_c"), ("-07", "num_short"))
-_ISO_CHUNKS = (("Z070000", "iso_s"), ("Z07:00:00", "iso_cs"), ("Z0700", "iso"),
-               ("Z07:00", "iso_c"), ("Z07", "iso_short"))
+_TZ_CHUNKS = (
+    ("-070000", "num_s"),
+    ("-07:00:00", "num_cs"),
+    ("-0700", "num"),
+    ("-07:00", "num_c"),
+    ("-07", "num_short"),
+)
+_ISO_CHUNKS = (
+    ("Z070000", "iso_s"),
+    ("Z07:00:00", "iso_cs"),
+    ("Z0700", "iso"),
+    ("Z07:00", "iso_c"),
+    ("Z07", "iso_short"),
+)
 
 
 def _lower_start(s: str) -> bool:
@@ -74,51 +97,51 @@ def next_std_chunk(layout: str) -> tuple[str, Any, str]:
         rest = layout[i:]
         if c == "J" and rest.startswith("Jan"):
             if rest.startswith("January"):
-                return layout[:i], "long_month", layout[i + 7:]
-            if not _lower_start(layout[i + 3:]):
-                return layout[:i], "month", layout[i + 3:]
+                return layout[:i], "long_month", layout[i + 7 :]
+            if not _lower_start(layout[i + 3 :]):
+                return layout[:i], "month", layout[i + 3 :]
         elif c == "M":
             if rest.startswith("Mon"):
                 if rest.startswith("Monday"):
-                    return layout[:i], "long_weekday", layout[i + 6:]
-                if not _lower_start(layout[i + 3:]):
-                    return layout[:i], "weekday", layout[i + 3:]
+                    return layout[:i], "long_weekday", layout[i + 6 :]
+                if not _lower_start(layout[i + 3 :]):
+                    return layout[:i], "weekday", layout[i + 3 :]
             if rest.startswith("MST"):
-                return layout[:i], "tz", layout[i + 3:]
+                return layout[:i], "tz", layout[i + 3 :]
         elif c == "0":
             if i + 1 < n and "1" <= layout[i + 1] <= "6":
-                return layout[:i], _STD0X[ord(layout[i + 1]) - 49], layout[i + 2:]
+                return layout[:i], _STD0X[ord(layout[i + 1]) - 49], layout[i + 2 :]
             if rest.startswith("002"):
-                return layout[:i], "zyday", layout[i + 3:]
+                return layout[:i], "zyday", layout[i + 3 :]
         elif c == "1":
             if rest.startswith("15"):
-                return layout[:i], "hour", layout[i + 2:]
-            return layout[:i], "num_month", layout[i + 1:]
+                return layout[:i], "hour", layout[i + 2 :]
+            return layout[:i], "num_month", layout[i + 1 :]
         elif c == "2":
             if rest.startswith("2006"):
-                return layout[:i], "long_year", layout[i + 4:]
-            return layout[:i], "day", layout[i + 1:]
+                return layout[:i], "long_year", layout[i + 4 :]
+            return layout[:i], "day", layout[i + 1 :]
         elif c == "_":
             if rest.startswith("_2"):
                 if rest.startswith("_2006"):
-                    return layout[:i + 1], "long_year", layout[i + 5:]
-                return layout[:i], "under_day", layout[i + 2:]
+                    return layout[: i + 1], "long_year", layout[i + 5 :]
+                return layout[:i], "under_day", layout[i + 2 :]
             if rest.startswith("__2"):
-                return layout[:i], "under_yday", layout[i + 3:]
+                return layout[:i], "under_yday", layout[i + 3 :]
         elif c == "3":
-            return layout[:i], "hour12", layout[i + 1:]
+            return layout[:i], "hour12", layout[i + 1 :]
         elif c == "4":
-            return layout[:i], "minute", layout[i + 1:]
+            return layout[:i], "minute", layout[i + 1 :]
         elif c == "5":
-            return layout[:i], "second", layout[i + 1:]
+            return layout[:i], "second", layout[i + 1 :]
         elif c == "P" and rest.startswith("PM"):
-            return layout[:i], "PM", layout[i + 2:]
+            return layout[:i], "PM", layout[i + 2 :]
         elif c == "p" and rest.startswith("pm"):
-            return layout[:i], "pm", layout[i + 2:]
+            return layout[:i], "pm", layout[i + 2 :]
         elif c == "-" or c == "Z":
-            for text, code in (_TZ_CHUNKS if c == "-" else _ISO_CHUNKS):
+            for text, code in _TZ_CHUNKS if c == "-" else _ISO_CHUNKS:
                 if rest.startswith(text):
-                    return layout[:i], code, layout[i + len(text):]
+                    return layout[:i], code, layout[i + len(text) :]
         elif c in ".," and i + 1 < n and layout[i + 1] in "09":
             ch = layout[i + 1]
             j = i + 1
@@ -229,8 +252,7 @@ def go_format(t: GoTime, layout: str) -> str:
                 out.append(t.zone)
             else:
                 zone = int(t.offset / 60)
-                out.append(("-" if zone < 0 else "+") + _pad(abs(zone) // 60, 2)
-                           + _pad(abs(zone) % 60, 2))
+                out.append(("-" if zone < 0 else "+") + _pad(abs(zone) // 60, 2) + _pad(abs(zone) % 60, 2))
         else:
             out.append(_zone_text(t.offset, std))
     return "".join(out)
@@ -253,6 +275,7 @@ def rfc3339_fields(s: str) -> TimeFields:
 
     The local zone is taken as UTC: "+00:00" gives a UTC time, any other offset an unnamed
     fixed zone (printed "+0200 +0200"), as in a Go process running in UTC."""
+
     def num(part: str, lo: int, hi: int) -> int:
         if not part.isascii() or not part.isdigit():
             raise ValueError(f"parsing time {s!r}: bad number {part!r}")
@@ -261,8 +284,7 @@ def rfc3339_fields(s: str) -> TimeFields:
             raise ValueError(f"parsing time {s!r}: {part!r} out of range")
         return v
 
-    if len(s) < 19 or s[4] != "-" or s[7] != "-" or s[10] != "T" or s[13] != ":" \
-            or s[16] != ":":
+    if len(s) < 19 or s[4] != "-" or s[7] != "-" or s[10] != "T" or s[13] != ":" or s[16] != ":":
         raise ValueError(f"parsing time {s!r} as RFC 3339: bad layout")
     year = num(s[0:4], 0, 9999)
     month = num(s[5:7], 1, 12)

@@ -5,6 +5,7 @@ the request line on the wire (and therefore the cooldown checksum, spec 3.5) fol
 url.Parse and URL.RequestURI, not Python's urllib or yarl. Strings are handled as UTF-8 bytes,
 as Go does; results are str (undecodable bytes kept as surrogate escapes).
 """
+
 from __future__ import annotations
 
 import base64
@@ -131,12 +132,12 @@ def unescape(s: bytes, mode: int) -> bytes:
         c = s[i]
         if c == 0x25:  # %
             if i + 2 >= n or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-                raise ValueError(f"invalid URL escape {_go_quote(_s(s[i:i + 3]))}")
+                raise ValueError(f"invalid URL escape {_go_quote(_s(s[i : i + 3]))}")
             v = int(s[i + 1 : i + 3], 16)
             if mode == HOST and int(s[i + 1 : i + 2], 16) < 8 and s[i : i + 3] != b"%25":
-                raise ValueError(f"invalid URL escape {_go_quote(_s(s[i:i + 3]))}")
+                raise ValueError(f"invalid URL escape {_go_quote(_s(s[i : i + 3]))}")
             if mode == ZONE and s[i : i + 3] != b"%25" and v != 0x20 and should_escape(v, HOST):
-                raise ValueError(f"invalid URL escape {_go_quote(_s(s[i:i + 3]))}")
+                raise ValueError(f"invalid URL escape {_go_quote(_s(s[i : i + 3]))}")
             out.append(v)
             i += 3
             continue

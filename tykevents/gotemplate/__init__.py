@@ -33,10 +33,12 @@ through {{template}} stops at Python's stack depth (a few hundred levels) with G
 "exceeded maximum template depth" message; a template name containing `%` does not
 get Go's mangled error message.
 """
+
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .builtins import BUILTINS, Func, describe
 from .errors import EscapeError, ExecError, ParseError, TemplateError, go_quote
@@ -45,8 +47,7 @@ from .parser import parse_trees
 
 __all__ = ["parse", "Template", "TemplateError", "ParseError", "ExecError", "EscapeError"]
 
-_MISSINGKEY = {"default": MK_DEFAULT, "invalid": MK_DEFAULT, "zero": MK_ZERO,
-               "error": MK_ERROR}
+_MISSINGKEY = {"default": MK_DEFAULT, "invalid": MK_DEFAULT, "zero": MK_ZERO, "error": MK_ERROR}
 
 
 class Template:
@@ -68,6 +69,7 @@ class Template:
         if self.engine != "html" or name in self._escaped:
             return
         from .escape import escape_template
+
         with self._lock:
             if name not in self._escaped:
                 escape_template(self._prog, self._trees, name)
@@ -81,7 +83,9 @@ class Template:
                 msg = "html/template: %s is undefined" % go_quote(target)
             else:
                 msg = "template: no template %s associated with template %s" % (
-                    go_quote(target), go_quote(self.name))
+                    go_quote(target),
+                    go_quote(self.name),
+                )
             raise ExecError(msg, target)
         self._prepare(target)
         return self._prog.execute(target, data)
@@ -94,9 +98,15 @@ class Template:
         return out.encode("utf-8", "surrogateescape")
 
 
-def parse(text: str, *, name: str = "", engine: str = "html",
-          funcs: dict[str, Callable[..., Any]] | None = None,
-          delims: tuple[str, str] | None = None, missingkey: str = "default") -> Template:
+def parse(
+    text: str,
+    *,
+    name: str = "",
+    engine: str = "html",
+    funcs: dict[str, Callable[..., Any]] | None = None,
+    delims: tuple[str, str] | None = None,
+    missingkey: str = "default",
+) -> Template:
     """Parse `text` as template `name` (Go's template.New(name).Parse(text))."""
     if engine not in ("html", "text"):
         raise ValueError("engine must be 'html' or 'text', not %r" % (engine,))
@@ -115,6 +125,7 @@ def parse(text: str, *, name: str = "", engine: str = "html",
     html = engine == "html"
     if html:
         from .escapers import escaper_funcs
+
         table.update(escaper_funcs())
     prog = Program(table, mk, html)
     prog.trees = trees

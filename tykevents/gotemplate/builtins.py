@@ -5,11 +5,13 @@ Argument types are named as Go names them: "reflect.Value" (raw, nil and missing
 kept apart), "interface {}", "string", "int", "float64", "bool", or any other Go type
 name, matched against the value's type name.
 """
+
 from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote_plus
 
 from . import govalues as V
@@ -26,6 +28,7 @@ class FuncError(Exception):
 
 def _fmt():
     from . import gofmt
+
     return gofmt
 
 
@@ -34,8 +37,14 @@ class Func:
 
     __slots__ = ("name", "fn", "params", "variadic", "builtin")
 
-    def __init__(self, name: str, fn: Callable[..., Any], params: tuple[str, ...],
-                 variadic: bool = False, builtin: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        params: tuple[str, ...],
+        variadic: bool = False,
+        builtin: bool = False,
+    ) -> None:
         self.name = name
         self.fn = fn
         self.params = params
@@ -93,6 +102,7 @@ def _go_type_of(hint: Any) -> str:
 
 # -- helpers --------------------------------------------------------------------
 
+
 def indirect_interface(v: Any) -> Any:
     return MISSING if v is None else v
 
@@ -126,6 +136,7 @@ def _index_arg(index: Any, cap: int) -> int:
 
 
 # -- builtins -------------------------------------------------------------------
+
 
 def b_index(item: Any, *indexes: Any) -> Any:
     item = indirect_interface(item)
@@ -184,7 +195,7 @@ def b_slice(item: Any, *indexes: Any) -> Any:
         raise FuncError("invalid slice index: %d > %d" % (idx[0], idx[1]))
     if len(indexes) == 3 and idx[1] > idx[2]:
         raise FuncError("invalid slice index: %d > %d" % (idx[1], idx[2]))
-    out = data[idx[0]:idx[1]]
+    out = data[idx[0] : idx[1]]
     if isinstance(out, bytes):
         return V.from_bytes(out)
     return list(out) if isinstance(out, tuple) else out
@@ -222,8 +233,9 @@ def b_eq(arg1: Any, *arg2: Any) -> bool:
             if (k1 == V.INT_KIND and k2 == V.UINT_KIND) or (k1 == V.UINT_KIND and k2 == V.INT_KIND):
                 t = arg1 == arg
             elif arg1 is not MISSING and arg is not MISSING:
-                raise FuncError("incompatible types for comparison: %s and %s"
-                                % (type_name(arg1), type_name(arg)))
+                raise FuncError(
+                    "incompatible types for comparison: %s and %s" % (type_name(arg1), type_name(arg))
+                )
             else:
                 t = False
         elif k1 != V.INVALID_KIND:
@@ -231,14 +243,17 @@ def b_eq(arg1: Any, *arg2: Any) -> bool:
         else:
             if not _can_compare(arg1, arg):
                 f = _fmt()
-                raise FuncError("non-comparable types %s: %s, %s: %s" % (
-                    f.sprintf("%s", arg1), type_name(arg1), type_name(arg), f.sprintf("%v", arg)))
+                raise FuncError(
+                    "non-comparable types %s: %s, %s: %s"
+                    % (f.sprintf("%s", arg1), type_name(arg1), type_name(arg), f.sprintf("%v", arg))
+                )
             if _is_nil(arg1) or _is_nil(arg):
                 t = _is_nil(arg) == _is_nil(arg1)
             else:
                 if isinstance(arg, (dict, list, tuple)) or callable(arg):
-                    raise FuncError("non-comparable type %s: %s"
-                                    % (_fmt().sprintf("%s", arg), type_name(arg)))
+                    raise FuncError(
+                        "non-comparable type %s: %s" % (_fmt().sprintf("%s", arg), type_name(arg))
+                    )
                 t = arg1 == arg
         if t:
             return True
@@ -280,8 +295,7 @@ def b_lt(arg1: Any, arg2: Any) -> bool:
     if k1 != k2:
         if (k1 == V.INT_KIND and k2 == V.UINT_KIND) or (k1 == V.UINT_KIND and k2 == V.INT_KIND):
             return arg1 < arg2
-        raise FuncError("incompatible types for comparison: %s and %s"
-                        % (type_name(arg1), type_name(arg2)))
+        raise FuncError("incompatible types for comparison: %s and %s" % (type_name(arg1), type_name(arg2)))
     if k1 == V.BOOL_KIND or k1 == V.COMPLEX_KIND:
         raise FuncError("invalid type for comparison")
     if k1 == V.STRING_KIND:
@@ -308,8 +322,14 @@ def _eval_args(args: tuple) -> str:
     return _fmt().sprint(*["<no value>" if a is None else a for a in args])
 
 
-_HTML_ESC = {ord('"'): "&#34;", ord("'"): "&#39;", ord("&"): "&amp;", ord("<"): "&lt;",
-             ord(">"): "&gt;", 0: "\ufffd"}
+_HTML_ESC = {
+    ord('"'): "&#34;",
+    ord("'"): "&#39;",
+    ord("&"): "&amp;",
+    ord("<"): "&lt;",
+    ord(">"): "&gt;",
+    0: "\ufffd",
+}
 
 
 def html_escape_string(s: str) -> str:
@@ -321,8 +341,15 @@ def b_html(*args: Any) -> str:
     return html_escape_string(_eval_args(args))
 
 
-_JS_ESC = {ord("\\"): "\\\\", ord("'"): "\\'", ord('"'): '\\"', ord("<"): "\\u003C",
-           ord(">"): "\\u003E", ord("&"): "\\u0026", ord("="): "\\u003D"}
+_JS_ESC = {
+    ord("\\"): "\\\\",
+    ord("'"): "\\'",
+    ord('"'): '\\"',
+    ord("<"): "\\u003C",
+    ord(">"): "\\u003E",
+    ord("&"): "\\u0026",
+    ord("="): "\\u003D",
+}
 
 
 def js_escape_string(s: str) -> str:
@@ -373,24 +400,27 @@ def _unreachable(*args: Any) -> Any:  # and/or/call are special-cased by the exe
     raise AssertionError("unreachable")
 
 
-BUILTINS: dict[str, Func] = {f.name: f for f in (
-    Func("and", _unreachable, (VALUE, VALUE), True, True),
-    Func("or", _unreachable, (VALUE, VALUE), True, True),
-    Func("call", _unreachable, (VALUE, VALUE), True, True),
-    Func("html", b_html, (ANY,), True, True),
-    Func("index", b_index, (VALUE, VALUE), True, True),
-    Func("slice", b_slice, (VALUE, VALUE), True, True),
-    Func("js", b_js, (ANY,), True, True),
-    Func("len", b_len, (VALUE,), False, True),
-    Func("not", b_not, (VALUE,), False, True),
-    Func("print", b_print, (ANY,), True, True),
-    Func("printf", b_printf, ("string", ANY), True, True),
-    Func("println", b_println, (ANY,), True, True),
-    Func("urlquery", b_urlquery, (ANY,), True, True),
-    Func("eq", b_eq, (VALUE, VALUE), True, True),
-    Func("ge", b_ge, (VALUE, VALUE), False, True),
-    Func("gt", b_gt, (VALUE, VALUE), False, True),
-    Func("le", b_le, (VALUE, VALUE), False, True),
-    Func("lt", b_lt, (VALUE, VALUE), False, True),
-    Func("ne", b_ne, (VALUE, VALUE), False, True),
-)}
+BUILTINS: dict[str, Func] = {
+    f.name: f
+    for f in (
+        Func("and", _unreachable, (VALUE, VALUE), True, True),
+        Func("or", _unreachable, (VALUE, VALUE), True, True),
+        Func("call", _unreachable, (VALUE, VALUE), True, True),
+        Func("html", b_html, (ANY,), True, True),
+        Func("index", b_index, (VALUE, VALUE), True, True),
+        Func("slice", b_slice, (VALUE, VALUE), True, True),
+        Func("js", b_js, (ANY,), True, True),
+        Func("len", b_len, (VALUE,), False, True),
+        Func("not", b_not, (VALUE,), False, True),
+        Func("print", b_print, (ANY,), True, True),
+        Func("printf", b_printf, ("string", ANY), True, True),
+        Func("println", b_println, (ANY,), True, True),
+        Func("urlquery", b_urlquery, (ANY,), True, True),
+        Func("eq", b_eq, (VALUE, VALUE), True, True),
+        Func("ge", b_ge, (VALUE, VALUE), False, True),
+        Func("gt", b_gt, (VALUE, VALUE), False, True),
+        Func("le", b_le, (VALUE, VALUE), False, True),
+        Func("lt", b_lt, (VALUE, VALUE), False, True),
+        Func("ne", b_ne, (VALUE, VALUE), False, True),
+    )
+}

@@ -5,18 +5,31 @@ loops and two private exceptions for break/continue. Specialised closures cover 
 shapes the default webhook templates use (an `if eq .Type "..."` chain, escaped
 field prints) without changing what Go would do; exprs.py compiles the expressions.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from .errors import go_quote
-from .exec import (MAX_EXEC_DEPTH, _Break, _Continue, fail, fast_fields,
-                   format_value, set_var)
+from .exec import MAX_EXEC_DEPTH, _Break, _Continue, fail, fast_fields, format_value, set_var
 from .exprs import ExprCompiler, Run
 from .govalues import MISSING, is_true, type_name
-from .nodes import (ActionNode, BranchNode, BreakNode, CommentNode, ContinueNode,
-                    FieldNode, IdentifierNode, IfNode, ListNode, RangeNode, StringNode,
-                    TemplateNode, TextNode, WithNode)
+from .nodes import (
+    ActionNode,
+    BranchNode,
+    BreakNode,
+    CommentNode,
+    ContinueNode,
+    FieldNode,
+    IdentifierNode,
+    IfNode,
+    ListNode,
+    RangeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
+    WithNode,
+)
 
 
 class Compiler(ExprCompiler):
@@ -35,8 +48,12 @@ class Compiler(ExprCompiler):
         i = 0
         while i < len(nodes):
             n = nodes[i]
-            if isinstance(n, TextNode) and i + 1 < len(nodes) \
-                    and isinstance(nodes[i + 1], ActionNode) and not nodes[i + 1].pipe.decl:
+            if (
+                isinstance(n, TextNode)
+                and i + 1 < len(nodes)
+                and isinstance(nodes[i + 1], ActionNode)
+                and not nodes[i + 1].pipe.decl
+            ):
                 parts.append(self.action(nodes[i + 1], n.text))  # text and action in one step
                 i += 2
                 continue
@@ -54,11 +71,13 @@ class Compiler(ExprCompiler):
             def run2(st, dot):
                 a(st, dot)
                 b(st, dot)
+
             return run2
 
         def run(st, dot):
             for p in parts:
                 p(st, dot)
+
         return run
 
     def node(self, n) -> Run | None:
@@ -67,6 +86,7 @@ class Compiler(ExprCompiler):
 
             def text_run(st, dot):
                 st.out.append(text)
+
             return text_run
         if isinstance(n, ActionNode):
             return self.action(n)
@@ -81,14 +101,18 @@ class Compiler(ExprCompiler):
         if isinstance(n, TemplateNode):
             return self.template_call(n)
         if isinstance(n, BreakNode):
+
             def brk(st, dot):
                 st.at = n
                 raise _Break
+
             return brk
         if isinstance(n, ContinueNode):
+
             def cont(st, dot):
                 st.at = n
                 raise _Continue
+
             return cont
         if isinstance(n, ListNode):
             return self.list(n)
@@ -102,8 +126,12 @@ class Compiler(ExprCompiler):
         cmds = n.pipe.cmds
         plain_field = isinstance(cmds[0].args[0], FieldNode) and len(cmds[0].args) == 1
         if self.prog.html and _is_escaper_cmd(cmds[-1]):
-            if plain_field and len(cmds) == 2 and not cmds[1].args[1:] \
-                    and cmds[1].args[0].ident == "_html_template_htmlescaper":
+            if (
+                plain_field
+                and len(cmds) == 2
+                and not cmds[1].args[1:]
+                and cmds[1].args[0].ident == "_html_template_htmlescaper"
+            ):
                 idents = tuple(cmds[0].args[0].ident)
                 from .escapers import html_escape_str as esc
 
@@ -118,6 +146,7 @@ class Compiler(ExprCompiler):
                         v = esc(v)
                     st.at = n
                     out.append(v)
+
                 return run_field_escaped
 
             def run_escaped(st, dot):  # the escaper always yields a string
@@ -126,6 +155,7 @@ class Compiler(ExprCompiler):
                 v = pipe(st, dot)
                 st.at = n
                 st.out.append(v)
+
             return run_escaped
 
         def run_print(st, dot):
@@ -141,6 +171,7 @@ class Compiler(ExprCompiler):
                 if callable(v) and not hasattr(type(v), "_go_methods"):
                     fail(st, n, "can't print %s of type %s" % (n, type_name(v)))
                 st.out.append(format_value(v))
+
         return run_print
 
     def if_with(self, n: BranchNode, is_with: bool) -> Run:
@@ -168,6 +199,7 @@ class Compiler(ExprCompiler):
                     body(st, dot)
                 elif other is not None:
                     other(st, dot)
+
             return run_if
 
         def run(st, dot):
@@ -187,6 +219,7 @@ class Compiler(ExprCompiler):
             elif other is not None:
                 other(st, dot)
             del st.vars[mark:]
+
         return run
 
     def _eq_chain(self, n: IfNode) -> Run | None:
@@ -203,9 +236,13 @@ class Compiler(ExprCompiler):
             if len(cmds) != 1:
                 break
             args = cmds[0].args
-            if not (len(args) >= 3 and isinstance(args[0], IdentifierNode)
-                    and args[0].ident == "eq" and isinstance(args[1], FieldNode)
-                    and all(isinstance(a, StringNode) for a in args[2:])):
+            if not (
+                len(args) >= 3
+                and isinstance(args[0], IdentifierNode)
+                and args[0].ident == "eq"
+                and isinstance(args[1], FieldNode)
+                and all(isinstance(a, StringNode) for a in args[2:])
+            ):
                 break
             if idents is None:
                 idents = tuple(args[1].ident)
@@ -213,8 +250,13 @@ class Compiler(ExprCompiler):
                 break
             links.append(node)
             el = node.else_list
-            if el is None or len(el.nodes) != 1 or not isinstance(el.nodes[0], IfNode) \
-                    or el.pos != el.nodes[0].pos and False:
+            if (
+                el is None
+                or len(el.nodes) != 1
+                or not isinstance(el.nodes[0], IfNode)
+                or el.pos != el.nodes[0].pos
+                and False
+            ):
                 node = None
                 break
             node = el.nodes[0]
@@ -241,6 +283,7 @@ class Compiler(ExprCompiler):
                 hit[0](st, dot)
             elif rest is not None:
                 rest(st, dot)
+
         return run_chain
 
     def _plain_if(self, n: IfNode) -> Run:
@@ -255,6 +298,7 @@ class Compiler(ExprCompiler):
                 body(st, dot)
             elif other is not None:
                 other(st, dot)
+
         return run
 
     def range(self, n: RangeNode) -> Run:
@@ -311,8 +355,11 @@ class Compiler(ExprCompiler):
                         iteration(st, mark, k, val[k], iface)
                 elif isinstance(val, int) and not isinstance(val, bool):
                     if len(decl) > 1:
-                        fail(st, st.at, "can't use %s to iterate over more than one variable"
-                             % format_value(val))
+                        fail(
+                            st,
+                            st.at,
+                            "can't use %s to iterate over more than one variable" % format_value(val),
+                        )
                     cls = type(val)
                     for i in range(int(val)):
                         ran = True
@@ -331,6 +378,7 @@ class Compiler(ExprCompiler):
                 pass
             finally:
                 del st.vars[mark0:]
+
         return run
 
     def template_call(self, n: TemplateNode) -> Run:
@@ -359,9 +407,11 @@ class Compiler(ExprCompiler):
                 fail(st, n, "exceeded maximum template depth (%d)" % MAX_EXEC_DEPTH)
             st.depth -= 1
             st.vars, st.name, st.dot_iface, st.at = saved
+
         return run
 
     # -- pipelines ----------------------------------------------------------------
+
 
 def _declares(n: BranchNode) -> bool:
     """Whether a branch's pipeline or its own lists can push variables."""
@@ -374,7 +424,11 @@ def _declares(n: BranchNode) -> bool:
                     return True
     return False
 
+
 def _is_escaper_cmd(cmd) -> bool:
     a = cmd.args[0]
-    return isinstance(a, IdentifierNode) and a.ident.startswith("_html_template_") \
+    return (
+        isinstance(a, IdentifierNode)
+        and a.ident.startswith("_html_template_")
         and a.ident not in ("_html_template_urlfilter", "_html_template_cssvaluefilter")
+    )

@@ -5,6 +5,7 @@ Messages keep Go's shapes (`template: name:line: ...` for parse errors,
 `html/template:name:line:col: ...` for escaping errors) so that logs read the same
 as Tyk's.
 """
+
 from __future__ import annotations
 
 import unicodedata

@@ -6,30 +6,85 @@ and then edits the trees: actions get escaper commands, text nodes lose comments
 stray `<`, and template calls made from a non-text context go to a copy of the
 callee escaped for that context. Failures raise EscapeError with Go's message.
 """
+
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from .context import (A_NONE, D_NONE, D_SPACE, J_DIV_OP, J_UNKNOWN,
-                      S_ATTR, S_ATTR_NAME, S_CSS, S_CSS_BLOCK_CMT, S_CSS_DQ_STR,
-                      S_CSS_DQ_URL, S_CSS_SQ_STR, S_CSS_SQ_URL, S_CSS_URL, S_DEAD,
-                      S_ERROR, S_HTML_CMT, S_JS, S_JS_BLOCK_CMT, S_JS_DQ_STR,
-                      S_JS_HTML_CLOSE_CMT, S_JS_HTML_OPEN_CMT, S_JS_REGEXP, S_JS_SQ_STR,
-                      S_JS_TMPL_LIT, S_META_CONTENT, S_META_CONTENT_URL, S_RCDATA,
-                      S_SRCSET, S_TAG, S_TEXT, S_URL, S_AFTER_NAME, S_BEFORE_VALUE,
-                      U_NONE, U_PRE_QUERY, U_QUERY_OR_FRAG, U_UNKNOWN, Ctx, EscErr,
-                      error_ctx, is_comment, is_in_script_literal)
-from .transition import ATTR_START, context_after_text
+from .context import (
+    A_NONE,
+    D_NONE,
+    D_SPACE,
+    J_DIV_OP,
+    J_UNKNOWN,
+    S_AFTER_NAME,
+    S_ATTR,
+    S_ATTR_NAME,
+    S_BEFORE_VALUE,
+    S_CSS,
+    S_CSS_BLOCK_CMT,
+    S_CSS_DQ_STR,
+    S_CSS_DQ_URL,
+    S_CSS_SQ_STR,
+    S_CSS_SQ_URL,
+    S_CSS_URL,
+    S_DEAD,
+    S_ERROR,
+    S_HTML_CMT,
+    S_JS,
+    S_JS_BLOCK_CMT,
+    S_JS_DQ_STR,
+    S_JS_HTML_CLOSE_CMT,
+    S_JS_HTML_OPEN_CMT,
+    S_JS_REGEXP,
+    S_JS_SQ_STR,
+    S_JS_TMPL_LIT,
+    S_META_CONTENT,
+    S_META_CONTENT_URL,
+    S_RCDATA,
+    S_SRCSET,
+    S_TAG,
+    S_TEXT,
+    S_URL,
+    U_NONE,
+    U_PRE_QUERY,
+    U_QUERY_OR_FRAG,
+    U_UNKNOWN,
+    Ctx,
+    EscErr,
+    error_ctx,
+    is_comment,
+    is_in_script_literal,
+)
 from .errors import EscapeError, go_quote
-from .nodes import (ActionNode, BranchNode, BreakNode, CommandNode, CommentNode,
-                    ContinueNode, IdentifierNode, IfNode, ListNode, Node, RangeNode,
-                    TemplateNode, TextNode, Tree, WithNode)
+from .nodes import (
+    ActionNode,
+    BranchNode,
+    BreakNode,
+    CommandNode,
+    CommentNode,
+    ContinueNode,
+    IdentifierNode,
+    IfNode,
+    ListNode,
+    Node,
+    RangeNode,
+    TemplateNode,
+    TextNode,
+    Tree,
+    WithNode,
+)
+from .transition import ATTR_START, context_after_text
 
 _PREDEFINED = ("html", "urlquery")
-_EQUIV = {"_html_template_attrescaper": "html", "_html_template_htmlescaper": "html",
-          "_html_template_rcdataescaper": "html", "_html_template_urlescaper": "urlquery",
-          "_html_template_urlnormalizer": "urlquery"}
+_EQUIV = {
+    "_html_template_attrescaper": "html",
+    "_html_template_htmlescaper": "html",
+    "_html_template_rcdataescaper": "html",
+    "_html_template_urlescaper": "urlquery",
+    "_html_template_urlnormalizer": "urlquery",
+}
 _REDUNDANT = {
     "_html_template_commentescaper": {"_html_template_attrescaper", "_html_template_htmlescaper"},
     "_html_template_cssescaper": {"_html_template_attrescaper"},
@@ -62,7 +117,7 @@ def copy_node(n: Any) -> Any:
 class _RangeCtx:
     __slots__ = ("outer", "breaks", "continues")
 
-    def __init__(self, outer: "_RangeCtx | None") -> None:
+    def __init__(self, outer: _RangeCtx | None) -> None:
         self.outer = outer
         self.breaks: list[Ctx] = []
         self.continues: list[Ctx] = []
@@ -132,10 +187,10 @@ class Escaper:
             if not isinstance(a, IdentifierNode):
                 continue
             if a.ident in _PREDEFINED:
-                if pos < len(cmds) - 1 or (c.state == S_ATTR and c.delim == D_SPACE
-                                          and a.ident == "html"):
-                    return error_ctx(n, n.line, "predefined escaper %s disallowed in template"
-                                     % go_quote(a.ident))
+                if pos < len(cmds) - 1 or (c.state == S_ATTR and c.delim == D_SPACE and a.ident == "html"):
+                    return error_ctx(
+                        n, n.line, "predefined escaper %s disallowed in template" % go_quote(a.ident)
+                    )
         s: list[str] = []
         st = c.state
         if st == S_ERROR:
@@ -273,12 +328,13 @@ class Escaper:
         return c1
 
     def escape_template_body(self, c: Ctx, t: Tree) -> tuple[Ctx, bool]:
-        def flt(e1: "Escaper", c1: Ctx) -> bool:
+        def flt(e1: Escaper, c1: Ctx) -> bool:
             if c1.state == S_ERROR:
                 return False
             if t.name not in e1.called:
                 return True
             return c.eq(c1)
+
         self.output[t.name] = c
         return self.escape_list_conditionally(c, t.root, flt)
 
@@ -298,7 +354,7 @@ class Escaper:
                         end = j
                 j = s.find("<", i, end)
                 while j >= 0:
-                    if not s[j:j + 9].upper().startswith("<!DOCTYPE"):
+                    if not s[j : j + 9].upper().startswith("<!DOCTYPE"):
                         b.append(s[written:j])
                         b.append("&lt;")
                         written = j + 1
@@ -383,8 +439,7 @@ def join(a: Ctx, b: Ctx, node: Any, node_name: str) -> Ctx:
         e = join(c, d, node, node_name)
         if e.state != S_ERROR:
             return e
-    return error_ctx(node, 0, "{{%s}} branches end in different contexts: %s, %s"
-                     % (node_name, a, b))
+    return error_ctx(node, 0, "{{%s}} branches end in different contexts: %s, %s" % (node_name, a, b))
 
 
 def join_range(c0: Ctx, rc: _RangeCtx) -> Ctx:
@@ -412,8 +467,11 @@ def _ident_cmd(name: str, pipe: Any) -> CommandNode:
 def _append_cmd(cmds: list, cmd: CommandNode) -> list:
     if cmds:
         last, nxt = cmds[-1].args[0], cmd.args[0]
-        if isinstance(last, IdentifierNode) and isinstance(nxt, IdentifierNode) \
-                and nxt.ident in _REDUNDANT.get(last.ident, ()):
+        if (
+            isinstance(last, IdentifierNode)
+            and isinstance(nxt, IdentifierNode)
+            and nxt.ident in _REDUNDANT.get(last.ident, ())
+        ):
             return cmds
     return cmds + [cmd]
 

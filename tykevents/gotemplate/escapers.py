@@ -5,6 +5,7 @@ Template data never carries Go's typed content (template.HTML and friends), so e
 value is plain text here, except the trusted JSON that jsonfuncs' functions return, which
 the HTML text-context escaper writes as it is.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,6 +20,7 @@ FAILSAFE = "ZgotmplZ"
 
 def _fmt():
     from . import gofmt
+
     return gofmt
 
 
@@ -30,12 +32,32 @@ def stringify(args: tuple) -> str:
 
 # -- HTML -------------------------------------------------------------------------
 
-_HTML = {0: "\ufffd", ord('"'): "&#34;", ord("&"): "&amp;", ord("'"): "&#39;",
-         ord("+"): "&#43;", ord("<"): "&lt;", ord(">"): "&gt;"}
-_NOSPACE = {0: "&#xfffd;", 9: "&#9;", 10: "&#10;", 11: "&#11;", 12: "&#12;", 13: "&#13;",
-            32: "&#32;", ord('"'): "&#34;", ord("&"): "&amp;", ord("'"): "&#39;",
-            ord("+"): "&#43;", ord("<"): "&lt;", ord("="): "&#61;", ord(">"): "&gt;",
-            ord("`"): "&#96;"}
+_HTML = {
+    0: "\ufffd",
+    ord('"'): "&#34;",
+    ord("&"): "&amp;",
+    ord("'"): "&#39;",
+    ord("+"): "&#43;",
+    ord("<"): "&lt;",
+    ord(">"): "&gt;",
+}
+_NOSPACE = {
+    0: "&#xfffd;",
+    9: "&#9;",
+    10: "&#10;",
+    11: "&#11;",
+    12: "&#12;",
+    13: "&#13;",
+    32: "&#32;",
+    ord('"'): "&#34;",
+    ord("&"): "&amp;",
+    ord("'"): "&#39;",
+    ord("+"): "&#43;",
+    ord("<"): "&lt;",
+    ord("="): "&#61;",
+    ord(">"): "&gt;",
+    ord("`"): "&#96;",
+}
 
 
 _HTML_SPECIAL_RE = re.compile("[\x00\"&'+<>]")
@@ -43,8 +65,7 @@ _HTML_SPECIAL_RE = re.compile("[\x00\"&'+<>]")
 
 def html_escaper(*args: Any) -> str:
     """_html_template_htmlescaper (also attrescaper and rcdataescaper for plain text)."""
-    return html_escape_str(args[0] if len(args) == 1 and type(args[0]) is str
-                           else stringify(args))
+    return html_escape_str(args[0] if len(args) == 1 and type(args[0]) is str else stringify(args))
 
 
 def html_text_escaper(*args: Any) -> str:
@@ -60,8 +81,14 @@ def html_escape_str(s: str, _search=_HTML_SPECIAL_RE.search) -> str:
         return s
     if "&" in s:
         s = s.replace("&", "&amp;")
-    return (s.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
-            .replace("'", "&#39;").replace("+", "&#43;").replace("\x00", "\ufffd"))
+    return (
+        s.replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+        .replace("+", "&#43;")
+        .replace("\x00", "\ufffd")
+    )
 
 
 def nospace_escaper(*args: Any) -> str:
@@ -85,7 +112,8 @@ def nospace_escaper(*args: Any) -> str:
 
 _URL_ATTRS = frozenset(
     "action archive background cite classid codebase data formaction href icon longdesc "
-    "manifest poster profile src usemap xmlns".split())
+    "manifest poster profile src usemap xmlns".split()
+)
 _PLAIN_ATTRS = frozenset(
     "accept alt autocomplete autofocus autoplay border checked class cols colspan "
     "contenteditable contextmenu controls coords datetime default dir dirname disabled "
@@ -93,7 +121,8 @@ _PLAIN_ATTRS = frozenset(
     "label lang list loop low max maxlength media mediagroup min multiple name open optimum "
     "placeholder preload pubdate radiogroup readonly required reversed rows rowspan "
     "spellcheck scope scoped seamless selected shape size sizes span srclang start step "
-    "tabindex target title width wrap".split())
+    "tabindex target title width wrap".split()
+)
 _OTHER_ATTRS = {"srcdoc": "html", "srcset": "srcset", "style": "css"}
 
 PLAIN, URL, CSS, JS, SRCSET, OTHER = "plain", "url", "css", "js", "srcset", "other"
@@ -127,7 +156,8 @@ def attr_type(name: str) -> str:
 _UNSAFE_ATTRS = frozenset(
     "accept-charset async challenge charset content crossorigin defer enctype form "
     "formenctype formmethod formnovalidate http-equiv keytype language method novalidate "
-    "pattern rel sandbox type value".split())
+    "pattern rel sandbox type value".split()
+)
 
 
 def html_name_filter(*args: Any) -> str:
@@ -148,6 +178,7 @@ def comment_escaper(*args: Any) -> str:
 
 
 # -- URLs -----------------------------------------------------------------------------
+
 
 def is_safe_url(s: str) -> bool:
     if ":" in s:
@@ -174,8 +205,11 @@ def process_url(s: str, norm: bool) -> str:
     out = []
     n = len(b)
     for i, c in enumerate(b):
-        if c in _URL_UNRESERVED or (norm and c in _URL_RESERVED) or (
-                c == 0x25 and norm and i + 2 < n and b[i + 1] in _HEX and b[i + 2] in _HEX):
+        if (
+            c in _URL_UNRESERVED
+            or (norm and c in _URL_RESERVED)
+            or (c == 0x25 and norm and i + 2 < n and b[i + 1] in _HEX and b[i + 2] in _HEX)
+        ):
             out.append(chr(c))
         else:
             out.append("%%%02x" % c)
@@ -225,11 +259,27 @@ def _filter_srcset_element(s: str, left: int, right: int) -> str:
 
 # -- CSS --------------------------------------------------------------------------------
 
-_CSS = {0: "\\0", 9: "\\9", 10: "\\a", 12: "\\c", 13: "\\d", ord('"'): "\\22",
-        ord("&"): "\\26", ord("'"): "\\27", ord("("): "\\28", ord(")"): "\\29",
-        ord("+"): "\\2b", ord("/"): "\\2f", ord(":"): "\\3a", ord(";"): "\\3b",
-        ord("<"): "\\3c", ord(">"): "\\3e", ord("\\"): "\\\\", ord("{"): "\\7b",
-        ord("}"): "\\7d"}
+_CSS = {
+    0: "\\0",
+    9: "\\9",
+    10: "\\a",
+    12: "\\c",
+    13: "\\d",
+    ord('"'): "\\22",
+    ord("&"): "\\26",
+    ord("'"): "\\27",
+    ord("("): "\\28",
+    ord(")"): "\\29",
+    ord("+"): "\\2b",
+    ord("/"): "\\2f",
+    ord(":"): "\\3a",
+    ord(";"): "\\3b",
+    ord("<"): "\\3c",
+    ord(">"): "\\3e",
+    ord("\\"): "\\\\",
+    ord("{"): "\\7b",
+    ord("}"): "\\7d",
+}
 
 
 def css_escaper(*args: Any) -> str:
@@ -249,8 +299,15 @@ def css_escaper(*args: Any) -> str:
 
 def is_css_nmchar(c: str) -> bool:
     o = ord(c)
-    return ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "-_"
-            or 0x80 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF)
+    return (
+        "a" <= c <= "z"
+        or "A" <= c <= "Z"
+        or "0" <= c <= "9"
+        or c in "-_"
+        or 0x80 <= o <= 0xD7FF
+        or 0xE000 <= o <= 0xFFFD
+        or 0x10000 <= o <= 0x10FFFF
+    )
 
 
 def decode_css(s: str) -> str:
@@ -271,7 +328,7 @@ def decode_css(s: str) -> str:
             k = i + 2
             while k < n and k < i + 7 and s[k] in "0123456789abcdefABCDEF":
                 k += 1
-            r = int(s[i + 1:k], 16)
+            r = int(s[i + 1 : k], 16)
             if r > 0x10FFFF:
                 r, k = r // 16, k - 1
             out.append(chr(0xFFFD) if 0xD800 <= r <= 0xDFFF else chr(r))
@@ -309,18 +366,52 @@ def css_value_filter(*args: Any) -> str:
 _LOW = {i: "\\u%04x" % i for i in range(0x20)}
 _LOW.update({9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"})
 _JS_STR = dict(_LOW)
-_JS_STR.update({ord('"'): "\\u0022", ord("`"): "\\u0060", ord("&"): "\\u0026",
-                ord("'"): "\\u0027", ord("+"): "\\u002b", ord("/"): "\\/",
-                ord("<"): "\\u003c", ord(">"): "\\u003e", ord("\\"): "\\\\",
-                0x2028: "\\u2028", 0x2029: "\\u2029"})
+_JS_STR.update(
+    {
+        ord('"'): "\\u0022",
+        ord("`"): "\\u0060",
+        ord("&"): "\\u0026",
+        ord("'"): "\\u0027",
+        ord("+"): "\\u002b",
+        ord("/"): "\\/",
+        ord("<"): "\\u003c",
+        ord(">"): "\\u003e",
+        ord("\\"): "\\\\",
+        0x2028: "\\u2028",
+        0x2029: "\\u2029",
+    }
+)
 _JS_BQ = dict(_JS_STR)
 _JS_BQ.update({ord("$"): "\\u0024", ord("{"): "\\u007b", ord("}"): "\\u007d"})
 _JS_RE = dict(_LOW)
-_JS_RE.update({ord(k): v for k, v in {
-    '"': "\\u0022", "$": "\\$", "&": "\\u0026", "'": "\\u0027", "(": "\\(", ")": "\\)",
-    "*": "\\*", "+": "\\u002b", "-": "\\-", ".": "\\.", "/": "\\/", "<": "\\u003c",
-    ">": "\\u003e", "?": "\\?", "[": "\\[", "\\": "\\\\", "]": "\\]", "^": "\\^",
-    "{": "\\{", "|": "\\|", "}": "\\}"}.items()})
+_JS_RE.update(
+    {
+        ord(k): v
+        for k, v in {
+            '"': "\\u0022",
+            "$": "\\$",
+            "&": "\\u0026",
+            "'": "\\u0027",
+            "(": "\\(",
+            ")": "\\)",
+            "*": "\\*",
+            "+": "\\u002b",
+            "-": "\\-",
+            ".": "\\.",
+            "/": "\\/",
+            "<": "\\u003c",
+            ">": "\\u003e",
+            "?": "\\?",
+            "[": "\\[",
+            "\\": "\\\\",
+            "]": "\\]",
+            "^": "\\^",
+            "{": "\\{",
+            "|": "\\|",
+            "}": "\\}",
+        }.items()
+    }
+)
 _JS_RE.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 
@@ -359,10 +450,23 @@ def _json_float(f: float) -> str:
 
 
 _JSON_STR = {i: "\\u%04x" % i for i in range(0x20)}
-_JSON_STR.update({8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r", ord('"'): '\\"',
-                  ord("\\"): "\\\\", ord("<"): "\\u003c", ord(">"): "\\u003e",
-                  ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"})
-_JSON_STR.update({o: "\\ufffd" for o in range(0xDC80, 0xDD00)})
+_JSON_STR.update(
+    {
+        8: "\\b",
+        9: "\\t",
+        10: "\\n",
+        12: "\\f",
+        13: "\\r",
+        ord('"'): '\\"',
+        ord("\\"): "\\\\",
+        ord("<"): "\\u003c",
+        ord(">"): "\\u003e",
+        ord("&"): "\\u0026",
+        0x2028: "\\u2028",
+        0x2029: "\\u2029",
+    }
+)
+_JSON_STR.update(dict.fromkeys(range(56448, 56576), "\\ufffd"))
 
 
 def json_marshal(v: Any) -> str:
@@ -380,8 +484,7 @@ def json_marshal(v: Any) -> str:
     if isinstance(v, int):
         return str(int(v))
     if isinstance(v, dict):
-        return "{" + ",".join(json_marshal(str(k)) + ":" + json_marshal(v[k])
-                              for k in sorted(v)) + "}"
+        return "{" + ",".join(json_marshal(str(k)) + ":" + json_marshal(v[k]) for k in sorted(v)) + "}"
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(json_marshal(x) for x in v) + "]"
     marshal = getattr(v, "go_marshal_json", None)
@@ -389,8 +492,7 @@ def json_marshal(v: Any) -> str:
         return marshal()
     fields = getattr(v, "fields", None)
     if isinstance(fields, dict):
-        return "{" + ",".join(json_marshal(k) + ":" + json_marshal(x)
-                              for k, x in fields.items()) + "}"
+        return "{" + ",".join(json_marshal(k) + ":" + json_marshal(x) for k, x in fields.items()) + "}"
     return json_marshal(_fmt().format_value(v))
 
 

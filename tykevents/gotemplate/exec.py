@@ -5,15 +5,18 @@ Every closure takes the execution state `st` and the current dot. `st.at` tracks
 node being evaluated, as Go's state.at does, so that error messages name the same
 node Go names.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+from tykevents.gotemplate.values import GoStruct, go_methods
 
 from .builtins import ANY, VALUE, Func, FuncError, describe
 from .errors import ExecError, TemplateError, go_quote
 from .govalues import MISSING, is_iface_field, type_name
 from .nodes import NumberNode
-from tykevents.gotemplate.values import GoStruct, go_methods
 
 MAX_EXEC_DEPTH = 100000
 NO_FINAL: Any = object()  # Go's missingVal: nothing piped into a command
@@ -31,7 +34,7 @@ class _Continue(Exception):
 class State:
     __slots__ = ("out", "vars", "dot_iface", "name", "depth", "prog", "at")
 
-    def __init__(self, prog: "Program", name: str) -> None:
+    def __init__(self, prog: Program, name: str) -> None:
         self.out: list[str] = []
         self.vars: list[list[Any]] = []
         self.dot_iface = False  # does dot have Go static type interface{}?
@@ -46,13 +49,13 @@ def fail(st: State, node: Any, msg: str):
     if node is None:
         text = "template: %s: %s" % (name, msg)
     else:
-        text = "template: %s: executing %s at <%s>: %s" % (
-            node.location(), go_quote(name), str(node), msg)
+        text = "template: %s: executing %s at <%s>: %s" % (node.location(), go_quote(name), str(node), msg)
     raise ExecError(text, name)
 
 
 def _fmt():
     from . import gofmt
+
     return gofmt
 
 
@@ -63,6 +66,7 @@ def format_value(v: Any) -> str:
 
 
 # -- variables --------------------------------------------------------------
+
 
 def var_entry(st: State, name: str) -> list[Any]:
     vs = st.vars
@@ -80,8 +84,10 @@ def set_var(st: State, name: str, value: Any, iface: bool = False) -> None:
 
 # -- fields -------------------------------------------------------------------
 
-def field_step(st: State, dot: Any, name: str, node: Any, args: Any, final: Any,
-               recv: Any, iface: bool) -> tuple[Any, bool]:
+
+def field_step(
+    st: State, dot: Any, name: str, node: Any, args: Any, final: Any, recv: Any, iface: bool
+) -> tuple[Any, bool]:
     """Go's evalField: one `.name` step on recv. Returns (value, value_is_interface)."""
     t = type(recv)
     if t is dict:  # map[string]interface{}: no methods, the common case
@@ -225,24 +231,32 @@ def ideal_constant(n: NumberNode) -> Callable[[State], Any]:
     t = n.text
     if n.is_complex:
         v = n.complex128
-    elif n.is_float and not (len(t) > 2 and t[0] == "0" and t[1] in "xX" and not any(
-            c in t for c in "pP")) and not t.startswith("'") and any(c in t for c in ".eEpP"):
+    elif (
+        n.is_float
+        and not (len(t) > 2 and t[0] == "0" and t[1] in "xX" and not any(c in t for c in "pP"))
+        and not t.startswith("'")
+        and any(c in t for c in ".eEpP")
+    ):
         v = n.float64
     elif n.is_int:
         v = n.int64
     else:
+
         def over(st):
             st.at = n
             fail(st, n, "%s overflows int" % t)
+
         return over
 
     def const(st):
         st.at = n
         return v
+
     return const
 
 
 # -- the program ----------------------------------------------------------------
+
 
 class Program:
     """A compiled template set: name -> runner, plus execution options."""
@@ -254,6 +268,7 @@ class Program:
         self.templates: dict[str, Callable[[State, Any], None]] = {}
         self.trees: dict[str, Any] = {}
         from .compile import Compiler
+
         self.compiler = Compiler(self)
 
     def runner(self, name: str):
@@ -276,7 +291,10 @@ class Program:
             e.partial = "".join(st.out)
             raise
         except RecursionError:
-            err = ExecError("template: %s: exceeded maximum template depth (%d)"
-                            % (name, MAX_EXEC_DEPTH), name, "".join(st.out))
+            err = ExecError(
+                "template: %s: exceeded maximum template depth (%d)" % (name, MAX_EXEC_DEPTH),
+                name,
+                "".join(st.out),
+            )
             raise err from None
         return "".join(st.out)

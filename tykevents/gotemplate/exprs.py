@@ -1,20 +1,45 @@
 """Compiles pipelines, commands, arguments and function calls (exec.go's eval*
 functions) into closures; compile.py builds the statements on top of these."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import builtins as B
 from .builtins import ANY, VALUE, Func, describe
 from .errors import go_quote
-from .exec import (_SLOW, NO_FINAL, State, fail, fast_fields, field_chain,
-                   field_chain_iface, format_value, ideal_constant, invoke, set_var,
-                   validate, var_entry)
+from .exec import (
+    _SLOW,
+    NO_FINAL,
+    State,
+    fail,
+    fast_fields,
+    field_chain,
+    field_chain_iface,
+    format_value,
+    ideal_constant,
+    invoke,
+    set_var,
+    validate,
+    var_entry,
+)
 from .govalues import MISSING, type_name
-from .nodes import (BoolNode, ChainNode, DotNode, FieldNode, IdentifierNode, NilNode,
-                    NumberNode, PipeNode, StringNode, VariableNode)
+from .nodes import (
+    BoolNode,
+    ChainNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    NilNode,
+    NumberNode,
+    PipeNode,
+    StringNode,
+    VariableNode,
+)
 
 Run = Callable[[State, Any], Any]
+
 
 def _not_a_function(st: State, args: list, final: Any) -> None:
     if len(args) > 1 or final is not NO_FINAL:
@@ -35,6 +60,7 @@ class ExprCompiler:
                 st.at = p
                 v = c0(st, dot, NO_FINAL)
                 return MISSING if v is None else v
+
             return pipe1
         if len(cmds) == 2 and not decl:
             c0, c1 = cmds
@@ -44,6 +70,7 @@ class ExprCompiler:
                 v = c0(st, dot, NO_FINAL)
                 v = c1(st, dot, MISSING if v is None else v)
                 return MISSING if v is None else v
+
             return pipe2
 
         def run(st, dot):
@@ -59,6 +86,7 @@ class ExprCompiler:
                 else:
                     st.vars.append([name, v, False])
             return v
+
         return run
 
     def command(self, cmd, has_final: bool):
@@ -75,6 +103,7 @@ class ExprCompiler:
                     if v is not _SLOW:
                         return v
                 return field_chain(st, dot, dot, st.dot_iface, first, idents, args, final)
+
             return field_cmd
         if isinstance(first, ChainNode):
             head = self.arg(first.node, None)
@@ -86,6 +115,7 @@ class ExprCompiler:
                     fail(st, first, "indirection through explicit nil in %s" % first)
                 recv = head(st, dot)
                 return field_chain(st, dot, recv, False, first, fields, args, final)
+
             return chain_cmd
         if isinstance(first, IdentifierNode):
             return self.func_call(first, cmd, args[1:], has_final)
@@ -95,6 +125,7 @@ class ExprCompiler:
             def pipe_cmd(st, dot, final):
                 _not_a_function(st, args, final)
                 return inner(st, dot)
+
             return pipe_cmd
         if isinstance(first, VariableNode):
             vname = first.ident[0]
@@ -107,6 +138,7 @@ class ExprCompiler:
                     _not_a_function(st, args, final)
                     return e[1]
                 return field_chain(st, dot, e[1], e[2], first, rest, args, final)
+
             return var_cmd
         # literals, dot and nil
         if isinstance(first, NumberNode):
@@ -116,6 +148,7 @@ class ExprCompiler:
                 st.at = first
                 _not_a_function(st, args, final)
                 return const(st)
+
             return num_cmd
         if isinstance(first, (BoolNode, StringNode)):
             value = first.true if isinstance(first, BoolNode) else first.text
@@ -124,18 +157,23 @@ class ExprCompiler:
                 st.at = first
                 _not_a_function(st, args, final)
                 return value
+
             return lit_cmd
         if isinstance(first, DotNode):
+
             def dot_cmd(st, dot, final):
                 st.at = first
                 _not_a_function(st, args, final)
                 return dot
+
             return dot_cmd
         if isinstance(first, NilNode):
+
             def nil_cmd(st, dot, final):
                 st.at = first
                 _not_a_function(st, args, final)
                 fail(st, first, "nil is not a command")
+
             return nil_cmd
         raise AssertionError("can't evaluate command %r" % first)
 
@@ -143,11 +181,14 @@ class ExprCompiler:
     def arg(self, n, typ: str | None) -> Run:
         """Go's evalArg: evaluate node n for a parameter of Go type typ."""
         if isinstance(n, DotNode):
+
             def dot_arg(st, dot):
                 st.at = n
                 return validate(st, dot, typ)
+
             return dot_arg
         if isinstance(n, NilNode):
+
             def nil_arg(st, dot):
                 st.at = n
                 if typ == ANY:
@@ -155,6 +196,7 @@ class ExprCompiler:
                 if typ == VALUE:
                     return MISSING
                 fail(st, n, "cannot assign nil to %s" % typ)
+
             return nil_arg
         if isinstance(n, FieldNode):
             idents = tuple(n.ident)
@@ -167,6 +209,7 @@ class ExprCompiler:
                 if v is _SLOW:
                     v = field_chain(st, dot, dot, st.dot_iface, n, idents, single, NO_FINAL)
                 return validate(st, v, typ) if check or v is MISSING else v
+
             return field_arg
         if isinstance(n, VariableNode):
             cmd = self.command(_one_arg_cmd(n), False)
@@ -177,6 +220,7 @@ class ExprCompiler:
             def pipe_arg(st, dot):
                 st.at = n
                 return validate(st, inner(st, dot), typ)
+
             return pipe_arg
         if isinstance(n, IdentifierNode):
             call = self.func_call(n, n, [], False)
@@ -184,6 +228,7 @@ class ExprCompiler:
             def ident_arg(st, dot):
                 st.at = n
                 return validate(st, call(st, dot, NO_FINAL), typ)
+
             return ident_arg
         if isinstance(n, ChainNode):
             cmd = self.command(_one_arg_cmd(n), False)
@@ -191,6 +236,7 @@ class ExprCompiler:
             def chain_arg(st, dot):
                 st.at = n
                 return validate(st, cmd(st, dot, NO_FINAL), typ)
+
             return chain_arg
         # literals
         if typ in (ANY, VALUE, None):
@@ -203,6 +249,7 @@ class ExprCompiler:
                 def lit(st, dot):
                     st.at = n
                     return value
+
                 return lit
         if typ == "string" and isinstance(n, StringNode):
             return _const(n, n.text)
@@ -213,8 +260,11 @@ class ExprCompiler:
             return _const(n, kind(n.int64))
         if typ == "float64" and isinstance(n, NumberNode) and n.is_float:
             return _const(n, n.float64)
-        expected = "integer" if kind is not None else {
-            "string": "string", "bool": "bool", "float64": "float"}.get(typ)
+        expected = (
+            "integer"
+            if kind is not None
+            else {"string": "string", "bool": "bool", "float64": "float"}.get(typ)
+        )
         if expected is not None:
             msg = "expected %s; found %s" % (expected, n)
         else:
@@ -223,6 +273,7 @@ class ExprCompiler:
         def bad(st, dot):
             st.at = n
             fail(st, n, msg)
+
         return bad
 
     # -- function calls -------------------------------------------------------------
@@ -230,15 +281,18 @@ class ExprCompiler:
         name = ident.ident
         f = self.prog.funcs.get(name)
         if f is None:
+
             def undefined(st, dot, final):
                 st.at = ident
                 fail(st, ident, "%s is not a defined function" % go_quote(name))
+
             return undefined
         call = self.generic_call(f, node, name, argnodes, has_final)
 
         def run(st, dot, final):
             st.at = ident
             return call(st, dot, final)
+
         return run
 
     def generic_call(self, f: Func, node, name: str, argnodes: list, has_final: bool):
@@ -249,7 +303,10 @@ class ExprCompiler:
             num_fixed = nparams - 1
             if num_in < num_fixed:
                 msg = "wrong number of args for %s: want at least %d got %d" % (
-                    name, nparams - 1, len(argnodes))
+                    name,
+                    nparams - 1,
+                    len(argnodes),
+                )
                 return _failing(msg)
         elif num_in != nparams:
             msg = "wrong number of args for %s: want %d got %d" % (name, nparams, num_in)
@@ -269,26 +326,41 @@ class ExprCompiler:
             return self._call_builtin(node, argnodes, arg_fns, final_type)
         if f.builtin and name == "slice":
             # slice (unlike index) does not unwrap interface{} indexes: Go rejects them.
-            arg_fns = arg_fns[:1] + [self._iface_marked_arg(a, fn)
-                                     for a, fn in zip(argnodes[1:], arg_fns[1:])]
-        if f.builtin and name == "printf" and not has_final and len(argnodes) == 2 \
-                and isinstance(argnodes[0], StringNode) and argnodes[0].text == "%T":
+            arg_fns = arg_fns[:1] + [
+                self._iface_marked_arg(a, fn) for a, fn in zip(argnodes[1:], arg_fns[1:])
+            ]
+        if (
+            f.builtin
+            and name == "printf"
+            and not has_final
+            and len(argnodes) == 2
+            and isinstance(argnodes[0], StringNode)
+            and argnodes[0].text == "%T"
+        ):
             from .gofmt import go_type_name  # printf "%T" x is the type's name
+
             a1 = arg_fns[1]
             fmt_node = argnodes[0]
 
             def printf_type(st, dot, final):
                 st.at = fmt_node
                 return go_type_name(a1(st, dot))
+
             return printf_type
         if f.builtin and name.startswith("_html_template_") and not arg_fns and has_final:
             fn = f.fn
 
             def escape_final(st, dot, final):  # html/template's escapers never fail
                 return fn(None if final is MISSING else final)
+
             return escape_final
-        if f.builtin and name == "eq" and len(arg_fns) >= 2 and not has_final \
-                and all(isinstance(a, StringNode) for a in argnodes[1:]):
+        if (
+            f.builtin
+            and name == "eq"
+            and len(arg_fns) >= 2
+            and not has_final
+            and all(isinstance(a, StringNode) for a in argnodes[1:])
+        ):
             # {{eq .Type "A" "B"}}: strings compare without the general machinery.
             consts = frozenset(a.text for a in argnodes[1:])
             last = argnodes[-1]
@@ -302,6 +374,7 @@ class ExprCompiler:
                         st.at = last
                         return x in consts
                     return invoke(st, f, name, node, [a(st, dot) for a in arg_fns])
+
                 return eq_field_str
 
             def eq_str(st, dot, final):
@@ -310,6 +383,7 @@ class ExprCompiler:
                     st.at = last
                     return x in consts
                 return invoke(st, f, name, node, [x] + [a(st, dot) for a in arg_fns[1:]])
+
             return eq_str
         if f.builtin and name == "eq" and len(arg_fns) == 2 and not has_final:
             a1, a2 = arg_fns
@@ -320,12 +394,15 @@ class ExprCompiler:
                 if type(x) is str and type(y) is str:
                     return x == y
                 return invoke(st, f, name, node, [x, y])
+
             return eq2
         if has_final:
+
             def call_final(st, dot, final):
                 argv = [a(st, dot) for a in arg_fns]
                 argv.append(validate(st, final, final_type))
                 return invoke(st, f, name, node, argv)
+
             return call_final
         if len(arg_fns) == 1:
             a0 = arg_fns[0]
@@ -336,14 +413,17 @@ class ExprCompiler:
 
         def call(st, dot, final):
             return invoke(st, f, name, node, [a(st, dot) for a in arg_fns])
+
         return call
 
     def _iface_marked_arg(self, n, plain: Run) -> Run:
         """An argument evaluator that wraps values of static type interface{}."""
         if isinstance(n, DotNode):
+
             def dot_arg(st, dot):
                 st.at = n
                 return B.IfaceArg(dot) if st.dot_iface and dot is not MISSING else dot
+
             return dot_arg
         if isinstance(n, FieldNode) or (isinstance(n, VariableNode) and len(n.ident) > 1):
             is_var = isinstance(n, VariableNode)
@@ -359,12 +439,15 @@ class ExprCompiler:
                     recv, iface = dot, st.dot_iface
                 v, iface = field_chain_iface(st, dot, recv, iface, n, idents, single, NO_FINAL)
                 return B.IfaceArg(v) if iface and v is not MISSING else v
+
             return field_arg
         if isinstance(n, VariableNode):
+
             def var_arg(st, dot):
                 st.at = n
                 e = var_entry(st, n.ident[0])
                 return B.IfaceArg(e[1]) if e[2] and e[1] is not MISSING else e[1]
+
             return var_arg
         return plain
 
@@ -378,6 +461,7 @@ class ExprCompiler:
             if final is not NO_FINAL:
                 v = final
             return v
+
         return run
 
     def _call_builtin(self, node, argnodes, arg_fns, final_type):
@@ -392,33 +476,44 @@ class ExprCompiler:
                 fail(st, node, "error calling call: call of nil")
             if not callable(fn) or hasattr(type(fn), "_go_methods"):
                 st.at = node
-                fail(st, node, "error calling call: non-function %s of type %s"
-                     % (callee, type_name(fn)))
+                fail(st, node, "error calling call: non-function %s of type %s" % (callee, type_name(fn)))
             g = describe(callee, fn)
             args = [B.indirect_interface(a) for a in argv[1:]]
             n = len(g.params)
             if g.variadic and len(args) < n - 1:
-                fail(st, node, "error calling call: wrong number of args for %s: got %d want at "
-                     "least %d" % (callee, len(args), n - 1))
+                fail(
+                    st,
+                    node,
+                    "error calling call: wrong number of args for %s: got %d want at "
+                    "least %d" % (callee, len(args), n - 1),
+                )
             if not g.variadic and len(args) != n:
-                fail(st, node, "error calling call: wrong number of args for %s: got %d want %d"
-                     % (callee, len(args), n))
+                fail(
+                    st,
+                    node,
+                    "error calling call: wrong number of args for %s: got %d want %d"
+                    % (callee, len(args), n),
+                )
             args = [None if a is MISSING else a for a in args]
             return invoke(st, Func("call", fn, g.params, g.variadic), "call", node, args)
+
         return run
 
 
 def _int_kinds() -> dict[str, Any]:
     from tykevents.golang.time import GoDuration
+
     return {"int": int, "int64": int, "time.Duration": GoDuration}
 
 
 # Parameter types of integer kind: a number literal argument converts to them.
 _INT_KINDS = _int_kinds()
 
+
 def _failing(msg: str):
     def run(st, dot, final):
         fail(st, st.at, msg)
+
     return run
 
 
@@ -426,11 +521,13 @@ def _const(n, value):
     def run(st, dot):
         st.at = n
         return value
+
     return run
 
 
 def _one_arg_cmd(n):
     from .nodes import CommandNode
+
     c = CommandNode(n.pos, n.tree)
     c.args = [n]
     return c

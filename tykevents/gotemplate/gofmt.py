@@ -7,12 +7,13 @@ Types: None is a nil interface, int is Go int, float is float64, complex is comp
 str is string, list is []interface {}, dict is map[string]interface {}, GoStruct a struct;
 objects with a `go_string` method are Stringers (GoTime, GoDuration, GoMonth, GoWeekday).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from tykevents.golang.time import GoTime
 from tykevents.golang.strconv import can_backquote, format_float, go_quote, go_quote_rune, is_print
+from tykevents.golang.time import GoTime
 from tykevents.gotemplate.values import GoStruct, struct_layout
 
 try:  # the engine's marker for Go's invalid reflect.Value; fmt sees it as a nil interface
@@ -26,8 +27,7 @@ _LDIGITS = "0123456789abcdefx"
 _UDIGITS = "0123456789ABCDEFX"
 
 # FormatFloat and Quote are part of this module's API too (escapers.py and tests use them).
-__all__ = ["format_float", "format_value", "go_quote", "go_type_name", "sprint", "sprintf",
-           "sprintln"]
+__all__ = ["format_float", "format_value", "go_quote", "go_type_name", "sprint", "sprintf", "sprintln"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,8 +73,21 @@ class _GoInt64(int):
 
 
 class _Printer:
-    __slots__ = ("buf", "plus", "minus", "sharp", "space", "zero", "plus_v", "sharp_v",
-                 "wid", "prec", "wid_present", "prec_present", "erroring")
+    __slots__ = (
+        "buf",
+        "plus",
+        "minus",
+        "sharp",
+        "space",
+        "zero",
+        "plus_v",
+        "sharp_v",
+        "wid",
+        "prec",
+        "wid_present",
+        "prec_present",
+        "erroring",
+    )
 
     def __init__(self) -> None:
         self.buf: list[str] = []
@@ -435,8 +448,7 @@ class _Printer:
         elif isinstance(v, GoStruct):
             if self.sharp_v:
                 self.buf.append(v.type_name)
-            self.print_struct(v.fields, struct_layout(v.type_name) or tuple(v.fields), verb,
-                              depth)
+            self.print_struct(v.fields, struct_layout(v.type_name) or tuple(v.fields), verb, depth)
         elif isinstance(v, GoTime):  # printed through reflection (a non-string verb)
             self._print_time_struct(v, verb)
         else:
@@ -465,8 +477,7 @@ class _Printer:
         # a non-UTC loc is a pointer whose address Go prints, which nothing can match.
         wall, ext = _GoUint64(t.nsec), _GoInt64(t.sec + 62135596800)
         if self.sharp_v:
-            self.buf.append("time.Time{wall:0x%x, ext:%d, loc:(*time.Location)(nil)}"
-                            % (wall, ext))
+            self.buf.append("time.Time{wall:0x%x, ext:%d, loc:(*time.Location)(nil)}" % (wall, ext))
             return
         names = ("wall:", "ext:", "loc:") if self.plus_v else ("", "", "")
         self.buf.append("{" + names[0])

@@ -7,12 +7,14 @@ Two markers complete values.py's model:
            differs from MISSING in a few Go error paths (`.a.b` with a=null fails,
            `len` says "len of nil pointer").
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from . import values as _values
 from tykevents.gotemplate.values import GoStruct
+
+from . import values as _values
 
 
 class _Missing:

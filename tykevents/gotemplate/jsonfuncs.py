@@ -10,6 +10,7 @@ HTML text context, where JSON webhook templates live:
 
 In other contexts (attributes, <script>) they are escaped like any text.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ Positions are character offsets into the template text; error locations convert
 them to Go's byte columns where needed. The state machine follows Go's so that the
 parser sees the same items and the same line numbers in error messages.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -11,15 +12,57 @@ import unicodedata
 from .errors import go_quote, rune_u
 
 # Item types. Keywords sort after KEYWORD, as in Go (item.String depends on it).
-ERROR, BOOL, CHAR, CHAR_CONSTANT, COMMENT, COMPLEX, ASSIGN, DECLARE, EOF, FIELD, \
-    IDENTIFIER, LEFT_DELIM, LEFT_PAREN, NUMBER, PIPE, RAW_STRING, RIGHT_DELIM, \
-    RIGHT_PAREN, SPACE, STRING, TEXT, VARIABLE, KEYWORD, BLOCK, BREAK, CONTINUE, \
-    DOT, DEFINE, ELSE, END, IF, NIL, RANGE, TEMPLATE, WITH = range(35)
+(
+    ERROR,
+    BOOL,
+    CHAR,
+    CHAR_CONSTANT,
+    COMMENT,
+    COMPLEX,
+    ASSIGN,
+    DECLARE,
+    EOF,
+    FIELD,
+    IDENTIFIER,
+    LEFT_DELIM,
+    LEFT_PAREN,
+    NUMBER,
+    PIPE,
+    RAW_STRING,
+    RIGHT_DELIM,
+    RIGHT_PAREN,
+    SPACE,
+    STRING,
+    TEXT,
+    VARIABLE,
+    KEYWORD,
+    BLOCK,
+    BREAK,
+    CONTINUE,
+    DOT,
+    DEFINE,
+    ELSE,
+    END,
+    IF,
+    NIL,
+    RANGE,
+    TEMPLATE,
+    WITH,
+) = range(35)
 
 KEYWORDS = {
-    ".": DOT, "block": BLOCK, "break": BREAK, "continue": CONTINUE, "define": DEFINE,
-    "else": ELSE, "end": END, "if": IF, "range": RANGE, "nil": NIL,
-    "template": TEMPLATE, "with": WITH,
+    ".": DOT,
+    "block": BLOCK,
+    "break": BREAK,
+    "continue": CONTINUE,
+    "define": DEFINE,
+    "else": ELSE,
+    "end": END,
+    "if": IF,
+    "range": RANGE,
+    "nil": NIL,
+    "template": TEMPLATE,
+    "with": WITH,
 }
 
 SPACE_CHARS = " \t\r\n"
@@ -75,8 +118,16 @@ def _has_right_trim(s: str, i: int) -> bool:
 class Lexer:
     """Produces items on demand (`next_item`), like Go's pull lexer."""
 
-    def __init__(self, name: str, text: str, left: str = "", right: str = "",
-                 *, break_ok: bool = True, continue_ok: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        text: str,
+        left: str = "",
+        right: str = "",
+        *,
+        break_ok: bool = True,
+        continue_ok: bool = True,
+    ) -> None:
         self.name = name
         self.input = text
         self.left = left or "{{"
@@ -115,7 +166,7 @@ class Lexer:
                 self.line -= 1
 
     def this_item(self, typ: int) -> Item:
-        it = Item(typ, self.start, self.input[self.start:self.pos], self.start_line)
+        it = Item(typ, self.start, self.input[self.start : self.pos], self.start_line)
         self.start = self.pos
         self.start_line = self.line
         return it
@@ -169,7 +220,7 @@ class Lexer:
                 self.pos = x
                 trim = 0
                 if _has_left_trim(self.input, self.pos + len(self.left)):
-                    seg = self.input[self.start:self.pos]
+                    seg = self.input[self.start : self.pos]
                     trim = len(seg) - len(seg.rstrip(SPACE_CHARS))
                 self.pos -= trim
                 self.line += self.input.count("\n", self.start, self.pos)
@@ -223,7 +274,7 @@ class Lexer:
             self.pos += 2
         self.pos += len(self.right)
         if trim:
-            rest = self.input[self.pos:]
+            rest = self.input[self.pos :]
             self.pos += len(rest) - len(rest.lstrip(SPACE_CHARS))
         self.ignore()
         return self.lex_text
@@ -236,7 +287,7 @@ class Lexer:
         self.pos += len(self.right)
         it = self.this_item(RIGHT_DELIM)
         if trim:
-            rest = self.input[self.pos:]
+            rest = self.input[self.pos :]
             self.pos += len(rest) - len(rest.lstrip(SPACE_CHARS))
             self.ignore()
         self.inside_action = False
@@ -303,8 +354,7 @@ class Lexer:
                 break
             self.next()
             n += 1
-        if _has_right_trim(self.input, self.pos - 1) and \
-                self.input.startswith(self.right, self.pos + 1):
+        if _has_right_trim(self.input, self.pos - 1) and self.input.startswith(self.right, self.pos + 1):
             self.backup()
             if n == 1:
                 return self.lex_right_delim
@@ -316,7 +366,7 @@ class Lexer:
             if is_alnum(r):
                 continue
             self.backup()
-            word = self.input[self.start:self.pos]
+            word = self.input[self.start : self.pos]
             if not self.at_terminator():
                 return self.errorf("bad character %s" % rune_u(r))
             kw = KEYWORDS.get(word)
@@ -372,11 +422,11 @@ class Lexer:
 
     def lex_number(self):
         if not self.scan_number():
-            return self.errorf("bad number syntax: %s" % go_quote(self.input[self.start:self.pos]))
+            return self.errorf("bad number syntax: %s" % go_quote(self.input[self.start : self.pos]))
         sign = self.peek()
         if sign == "+" or sign == "-":
             if not self.scan_number() or self.input[self.pos - 1] != "i":
-                return self.errorf("bad number syntax: %s" % go_quote(self.input[self.start:self.pos]))
+                return self.errorf("bad number syntax: %s" % go_quote(self.input[self.start : self.pos]))
             return self.emit(COMPLEX)
         return self.emit(NUMBER)
 

@@ -4,6 +4,7 @@ text/template's NumberNode (ParseInt/ParseUint with base 0, ParseFloat).
 Strings are Python str; bytes that are not valid UTF-8 (from `\\xff` escapes) are
 kept as surrogateescape code points so that output bytes match Go's.
 """
+
 from __future__ import annotations
 
 import math
@@ -172,8 +173,8 @@ def parse_float(s: str) -> float | None:
         if "_" in s and not _underscore_ok(s):
             return None
         t = s.replace("_", "")
-        mant = t[:t.lower().index("p")]
-        if not any(c in "0123456789abcdefABCDEF" for c in mant[mant.lower().index("x") + 1:]):
+        mant = t[: t.lower().index("p")]
+        if not any(c in "0123456789abcdefABCDEF" for c in mant[mant.lower().index("x") + 1 :]):
             return None
         try:
             f = float.fromhex(t)
@@ -198,10 +199,10 @@ def _simplify_complex(n) -> None:
     if n.is_float:
         f = n.complex128.real
         n.float64 = f
-        n.is_int = f.is_integer() and INT64_MIN <= f < 2.0 ** 63
+        n.is_int = f.is_integer() and INT64_MIN <= f < 2.0**63
         if n.is_int:
             n.int64 = int(f)
-        n.is_uint = f.is_integer() and 0 <= f < 2.0 ** 64
+        n.is_uint = f.is_integer() and 0 <= f < 2.0**64
         if n.is_uint:
             n.uint64 = int(f)
 
@@ -256,10 +257,10 @@ def parse_number(n, text: str, is_complex_item: bool) -> None:
                 raise ValueError("integer overflow: %s" % _q(text))
             n.is_float = True
             n.float64 = f
-            if f.is_integer() and INT64_MIN <= f < 2.0 ** 63:
+            if f.is_integer() and INT64_MIN <= f < 2.0**63:
                 n.is_int = True
                 n.int64 = int(f)
-            if f.is_integer() and 0 <= f < 2.0 ** 64:
+            if f.is_integer() and 0 <= f < 2.0**64:
                 n.is_uint = True
                 n.uint64 = int(f)
     if not (n.is_int or n.is_uint or n.is_float):
@@ -268,4 +269,5 @@ def parse_number(n, text: str, is_complex_item: bool) -> None:
 
 def _q(s: str) -> str:
     from .errors import go_quote
+
     return go_quote(s)

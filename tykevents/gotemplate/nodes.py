@@ -1,5 +1,6 @@
 """Parse tree nodes (text/template/parse/node.go). `str(node)` gives Go's
 String() form, which execution errors quote as context (`at <.a.b>`)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,7 +24,7 @@ class Tree:
         before = self.text[:pos]
         nl = before.rfind("\n")
         line = 1 + before.count("\n")
-        col = before[nl + 1:] if nl >= 0 else before
+        col = before[nl + 1 :] if nl >= 0 else before
         return line, len(col.encode("utf-8", "surrogateescape"))
 
 
@@ -105,8 +106,7 @@ class CommandNode(Node):
         self.pos, self.tree, self.args = pos, tree, []
 
     def __str__(self):
-        return " ".join("(" + str(a) + ")" if isinstance(a, PipeNode) else str(a)
-                        for a in self.args)
+        return " ".join("(" + str(a) + ")" if isinstance(a, PipeNode) else str(a) for a in self.args)
 
 
 class IdentifierNode(Node):
@@ -192,8 +192,17 @@ class BoolNode(Node):
 
 
 class NumberNode(Node):
-    __slots__ = ("text", "is_int", "is_uint", "is_float", "is_complex",
-                 "int64", "uint64", "float64", "complex128")
+    __slots__ = (
+        "text",
+        "is_int",
+        "is_uint",
+        "is_float",
+        "is_complex",
+        "int64",
+        "uint64",
+        "float64",
+        "complex128",
+    )
     kind = "number"
 
     def __init__(self, pos, tree, text):

@@ -3,16 +3,39 @@
 `parse_trees` turns one template text into its set of named trees (the top-level
 template plus every `define` and `block`), raising ParseError with Go's message.
 """
+
 from __future__ import annotations
 
 from . import lexer as L
 from .errors import ParseError, go_quote
-from .nodes import (ActionNode, BoolNode, BreakNode, ChainNode, CommandNode,
-                    CommentNode, ContinueNode, DotNode, ElseNode, EndNode,
-                    FieldNode, IdentifierNode, IfNode, ListNode, NilNode,
-                    NumberNode, PipeNode, RangeNode, StringNode, TemplateNode,
-                    TextNode, Tree, VariableNode, WithNode, is_empty_tree)
 from .literals import parse_number, unquote, unquote_char
+from .nodes import (
+    ActionNode,
+    BoolNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    CommentNode,
+    ContinueNode,
+    DotNode,
+    ElseNode,
+    EndNode,
+    FieldNode,
+    IdentifierNode,
+    IfNode,
+    ListNode,
+    NilNode,
+    NumberNode,
+    PipeNode,
+    RangeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
+    Tree,
+    VariableNode,
+    WithNode,
+    is_empty_tree,
+)
 
 MAX_STACK_DEPTH = 10000
 
@@ -77,8 +100,7 @@ class _Parser:
         tok = self.token[0]
         line = tok.line
         col = self._col(tok.pos)
-        raise ParseError("template: %s:%d: %s" % (self.t.parse_name, line, msg),
-                         self.t.parse_name, line, col)
+        raise ParseError("template: %s:%d: %s" % (self.t.parse_name, line, msg), self.t.parse_name, line, col)
 
     def _col(self, pos: int) -> int:
         text = self.t.text
@@ -103,7 +125,7 @@ class _Parser:
             if self.action_line != 0 and self.action_line != tok.line:
                 extra = " in action started at %s:%d" % (self.t.parse_name, self.action_line)
                 if tok.val.endswith(" action"):
-                    extra = extra[len(" in action"):]
+                    extra = extra[len(" in action") :]
             self.errorf("%s%s" % (tok, extra))
         self.errorf("unexpected %s in %s" % (tok, context))
 
@@ -111,7 +133,7 @@ class _Parser:
         return name in self.funcs
 
     # -- structure ------------------------------------------------------------
-    def sub(self, tree: Tree) -> "_Parser":
+    def sub(self, tree: Tree) -> _Parser:
         """A parser for a nested define/block body, sharing this lexer."""
         # Go gives the nested tree its own (empty) lookahead; the parent's stays
         # as it was, which is why some of Go's error lines point at the parent.
@@ -246,8 +268,20 @@ class _Parser:
             if tok.typ == end:
                 self.check_pipeline(pipe, context)
                 return pipe
-            if tok.typ in (L.BOOL, L.CHAR_CONSTANT, L.COMPLEX, L.DOT, L.FIELD, L.IDENTIFIER,
-                           L.NUMBER, L.NIL, L.RAW_STRING, L.STRING, L.VARIABLE, L.LEFT_PAREN):
+            if tok.typ in (
+                L.BOOL,
+                L.CHAR_CONSTANT,
+                L.COMPLEX,
+                L.DOT,
+                L.FIELD,
+                L.IDENTIFIER,
+                L.NUMBER,
+                L.NIL,
+                L.RAW_STRING,
+                L.STRING,
+                L.VARIABLE,
+                L.LEFT_PAREN,
+            ):
                 self.backup()
                 pipe.cmds.append(self.command())
             else:
@@ -428,8 +462,7 @@ def parse_trees(name: str, text: str, funcs, left: str = "", right: str = "") ->
     """Parse `text` as template `name`; return every tree it defines, by name."""
     tree_set: dict[str, Tree] = {}
     top = Tree(name, name, text)
-    lex = L.Lexer(name, text, left, right,
-                  break_ok="break" not in funcs, continue_ok="continue" not in funcs)
+    lex = L.Lexer(name, text, left, right, break_ok="break" not in funcs, continue_ok="continue" not in funcs)
     p = _Parser(top, lex, funcs, tree_set)
     p.parse()
     p.add()

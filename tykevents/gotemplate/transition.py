@@ -2,26 +2,76 @@
 function consumes a prefix of template text in one context and returns the next
 context. It runs on str; every byte it reacts to is ASCII, so character offsets
 stand in for Go's byte offsets."""
+
 from __future__ import annotations
 
 import html as _html
 import re
 
-from .context import (A_META_CONTENT, A_NONE, A_SCRIPT, A_SCRIPT_TYPE, A_SRCSET, A_STYLE,
-                      A_URL, D_DOUBLE, D_NONE, D_SINGLE, D_SPACE, E_META, E_NONE, E_SCRIPT,
-                      E_STYLE, E_TEXTAREA, E_TITLE, J_DIV_OP, J_REGEXP, S_AFTER_NAME,
-                      S_ATTR, S_ATTR_NAME, S_BEFORE_VALUE, S_CSS, S_CSS_BLOCK_CMT,
-                      S_CSS_DQ_STR, S_CSS_DQ_URL, S_CSS_LINE_CMT, S_CSS_SQ_STR,
-                      S_CSS_SQ_URL, S_CSS_URL, S_ERROR, S_HTML_CMT, S_JS, S_JS_BLOCK_CMT,
-                      S_JS_DQ_STR, S_JS_HTML_CLOSE_CMT, S_JS_HTML_OPEN_CMT, S_JS_LINE_CMT,
-                      S_JS_REGEXP, S_JS_SQ_STR, S_JS_TMPL_LIT, S_META_CONTENT,
-                      S_META_CONTENT_URL, S_RCDATA, S_SRCSET, S_TAG, S_TEXT, S_URL, U_NONE,
-                      U_PRE_QUERY, U_QUERY_OR_FRAG, Ctx,
-                      EscErr, error_ctx, goq, is_comment, is_in_script_literal)
+from .context import (
+    A_META_CONTENT,
+    A_NONE,
+    A_SCRIPT,
+    A_SCRIPT_TYPE,
+    A_SRCSET,
+    A_STYLE,
+    A_URL,
+    D_DOUBLE,
+    D_NONE,
+    D_SINGLE,
+    D_SPACE,
+    E_META,
+    E_NONE,
+    E_SCRIPT,
+    E_STYLE,
+    E_TEXTAREA,
+    E_TITLE,
+    J_DIV_OP,
+    J_REGEXP,
+    S_AFTER_NAME,
+    S_ATTR,
+    S_ATTR_NAME,
+    S_BEFORE_VALUE,
+    S_CSS,
+    S_CSS_BLOCK_CMT,
+    S_CSS_DQ_STR,
+    S_CSS_DQ_URL,
+    S_CSS_LINE_CMT,
+    S_CSS_SQ_STR,
+    S_CSS_SQ_URL,
+    S_CSS_URL,
+    S_ERROR,
+    S_HTML_CMT,
+    S_JS,
+    S_JS_BLOCK_CMT,
+    S_JS_DQ_STR,
+    S_JS_HTML_CLOSE_CMT,
+    S_JS_HTML_OPEN_CMT,
+    S_JS_LINE_CMT,
+    S_JS_REGEXP,
+    S_JS_SQ_STR,
+    S_JS_TMPL_LIT,
+    S_META_CONTENT,
+    S_META_CONTENT_URL,
+    S_RCDATA,
+    S_SRCSET,
+    S_TAG,
+    S_TEXT,
+    S_URL,
+    U_NONE,
+    U_PRE_QUERY,
+    U_QUERY_OR_FRAG,
+    Ctx,
+    EscErr,
+    error_ctx,
+    goq,
+    is_comment,
+    is_in_script_literal,
+)
 from .escapers import CSS, JS, SRCSET, URL, attr_type, decode_css, is_css_nmchar
 
-
 # -- transitions ------------------------------------------------------------------
+
 
 def t_text(c: Ctx, s: str) -> tuple[Ctx, int]:
     k = 0
@@ -46,8 +96,14 @@ def t_text(c: Ctx, s: str) -> tuple[Ctx, int]:
         k = j
 
 
-_ELEMENT_CONTENT = {E_NONE: S_TEXT, E_SCRIPT: S_JS, E_STYLE: S_CSS, E_TEXTAREA: S_RCDATA,
-                    E_TITLE: S_RCDATA, E_META: S_TEXT}
+_ELEMENT_CONTENT = {
+    E_NONE: S_TEXT,
+    E_SCRIPT: S_JS,
+    E_STYLE: S_CSS,
+    E_TEXTAREA: S_RCDATA,
+    E_TITLE: S_RCDATA,
+    E_META: S_TEXT,
+}
 
 
 def t_tag(c: Ctx, s: str) -> tuple[Ctx, int]:
@@ -63,8 +119,7 @@ def t_tag(c: Ctx, s: str) -> tuple[Ctx, int]:
         return Ctx(state=S_ERROR, err=err), len(s)
     state, attr = S_TAG, A_NONE
     if i == j:
-        return error_ctx(None, 0, "expected space, attr name, or end of tag, but got %s"
-                         % goq(s[i:])), len(s)
+        return error_ctx(None, 0, "expected space, attr name, or end of tag, but got %s" % goq(s[i:])), len(s)
     name = s[i:j].lower()
     if c.element == E_SCRIPT and name == "type":
         attr = A_SCRIPT_TYPE
@@ -95,8 +150,15 @@ def t_after_name(c: Ctx, s: str) -> tuple[Ctx, int]:
     return c.copy(state=S_BEFORE_VALUE), i + 1
 
 
-ATTR_START = {A_NONE: S_ATTR, A_SCRIPT: S_JS, A_SCRIPT_TYPE: S_ATTR, A_STYLE: S_CSS,
-              A_URL: S_URL, A_SRCSET: S_SRCSET, A_META_CONTENT: S_META_CONTENT}
+ATTR_START = {
+    A_NONE: S_ATTR,
+    A_SCRIPT: S_JS,
+    A_SCRIPT_TYPE: S_ATTR,
+    A_STYLE: S_CSS,
+    A_URL: S_URL,
+    A_SRCSET: S_SRCSET,
+    A_META_CONTENT: S_META_CONTENT,
+}
 
 
 def t_before_value(c: Ctx, s: str) -> tuple[Ctx, int]:
@@ -118,8 +180,7 @@ def t_html_cmt(c: Ctx, s: str) -> tuple[Ctx, int]:
     return c, len(s)
 
 
-_SPECIAL_END = {E_SCRIPT: "script", E_STYLE: "style", E_TEXTAREA: "textarea",
-                E_TITLE: "title", E_META: ""}
+_SPECIAL_END = {E_SCRIPT: "script", E_STYLE: "style", E_TEXTAREA: "textarea", E_TITLE: "title", E_META: ""}
 
 
 def t_special_tag_end(c: Ctx, s: str) -> tuple[Ctx, int]:
@@ -139,7 +200,7 @@ def index_tag_end(s: str, tag: str) -> int:
         i = s.find("</")
         if i == -1:
             return -1
-        s = s[i + 2:]
+        s = s[i + 2 :]
         if tl <= len(s) and s[:tl].lower() == tag:
             s = s[tl:]
             if s and s[0] in "> \t\n\x0c/":
@@ -185,8 +246,7 @@ def t_js(c: Ctx, s: str) -> tuple[Ctx, int]:
         elif c.js_ctx == J_DIV_OP:
             c.js_ctx = J_REGEXP
         else:
-            return error_ctx(None, 0, "'/' could start a division or regexp: %s"
-                             % goq(s[i:], 32)), len(s)
+            return error_ctx(None, 0, "'/' could start a division or regexp: %s" % goq(s[i:], 32)), len(s)
     elif ch == "<":
         if i + 3 < n and s.startswith("<!--", i):
             c.state, i = S_JS_HTML_OPEN_CMT, i + 3
@@ -226,8 +286,7 @@ def t_js_tmpl(c: Ctx, s: str) -> tuple[Ctx, int]:
         if ch == "\\":
             i += 1
             if i == n:
-                return error_ctx(None, 0, "unfinished escape sequence in JS string: %s"
-                                 % goq(s)), n
+                return error_ctx(None, 0, "unfinished escape sequence in JS string: %s" % goq(s)), n
         elif ch == "$":
             if n >= i + 2 and s[i + 1] == "{":
                 c = c.copy(state=S_JS)
@@ -258,14 +317,13 @@ def t_js_delimited(c: Ctx, s: str) -> tuple[Ctx, int]:
         if ch == "\\":
             i += 1
             if i == n:
-                return error_ctx(None, 0, "unfinished escape sequence in JS string: %s"
-                                 % goq(s)), n
+                return error_ctx(None, 0, "unfinished escape sequence in JS string: %s" % goq(s)), n
         elif ch == "[":
             in_charset = True
         elif ch == "]":
             in_charset = False
         elif ch == "/":
-            if i > 0 and i + 7 <= n and s[i - 1:i + 7].lower() == "</script":
+            if i > 0 and i + 7 <= n and s[i - 1 : i + 7].lower() == "</script":
                 i += 1
             elif not in_charset:
                 return c.copy(state=S_JS, js_ctx=J_DIV_OP), i + 1
@@ -316,7 +374,7 @@ def t_css(c: Ctx, s: str) -> tuple[Ctx, int]:
         if ch == "(":
             p = s[:i].rstrip("\t\n\x0c\r ")
             if ends_with_css_keyword(p, "url"):
-                rest = s[i + 1:].lstrip("\t\n\x0c\r ")
+                rest = s[i + 1 :].lstrip("\t\n\x0c\r ")
                 j = n - len(rest)
                 if j != n and s[j] == '"':
                     return c.copy(state=S_CSS_DQ_URL), j + 1
@@ -353,11 +411,10 @@ def t_css_str(c: Ctx, s: str) -> tuple[Ctx, int]:
         if s[i] == "\\":
             i += 1
             if i == n:
-                return error_ctx(None, 0, "unfinished escape sequence in CSS string: %s"
-                                 % goq(s)), n
+                return error_ctx(None, 0, "unfinished escape sequence in CSS string: %s" % goq(s)), n
         else:
             return c.copy(state=S_CSS), i + 1
-        c, _ = t_url(c, decode_css(s[:i + 1]))
+        c, _ = t_url(c, decode_css(s[: i + 1]))
         k = i + 1
 
 
@@ -368,7 +425,7 @@ def t_error(c: Ctx, s: str) -> tuple[Ctx, int]:
 def t_meta_content(c: Ctx, s: str) -> tuple[Ctx, int]:
     n = len(s)
     for i in range(n):
-        if i + 3 <= n - 1 and s[i:i + 3].lower() == "url":
+        if i + 3 <= n - 1 and s[i : i + 3].lower() == "url":
             j = eat_white_space(s, i + 3)
             if j < n and s[j] == "=":
                 return c.copy(state=S_META_CONTENT_URL), j + 1
@@ -383,16 +440,36 @@ def t_meta_content_url(c: Ctx, s: str) -> tuple[Ctx, int]:
 
 
 TRANSITIONS = {
-    S_TEXT: t_text, S_TAG: t_tag, S_ATTR_NAME: t_attr_name, S_AFTER_NAME: t_after_name,
-    S_BEFORE_VALUE: t_before_value, S_HTML_CMT: t_html_cmt, S_RCDATA: t_special_tag_end,
-    S_ATTR: t_attr, S_URL: t_url, S_META_CONTENT: t_meta_content,
-    S_META_CONTENT_URL: t_meta_content_url, S_SRCSET: t_url, S_JS: t_js,
-    S_JS_DQ_STR: t_js_delimited, S_JS_SQ_STR: t_js_delimited, S_JS_REGEXP: t_js_delimited,
-    S_JS_TMPL_LIT: t_js_tmpl, S_JS_BLOCK_CMT: t_block_cmt, S_JS_LINE_CMT: t_line_cmt,
-    S_JS_HTML_OPEN_CMT: t_line_cmt, S_JS_HTML_CLOSE_CMT: t_line_cmt, S_CSS: t_css,
-    S_CSS_DQ_STR: t_css_str, S_CSS_SQ_STR: t_css_str, S_CSS_DQ_URL: t_css_str,
-    S_CSS_SQ_URL: t_css_str, S_CSS_URL: t_css_str, S_CSS_BLOCK_CMT: t_block_cmt,
-    S_CSS_LINE_CMT: t_line_cmt, S_ERROR: t_error,
+    S_TEXT: t_text,
+    S_TAG: t_tag,
+    S_ATTR_NAME: t_attr_name,
+    S_AFTER_NAME: t_after_name,
+    S_BEFORE_VALUE: t_before_value,
+    S_HTML_CMT: t_html_cmt,
+    S_RCDATA: t_special_tag_end,
+    S_ATTR: t_attr,
+    S_URL: t_url,
+    S_META_CONTENT: t_meta_content,
+    S_META_CONTENT_URL: t_meta_content_url,
+    S_SRCSET: t_url,
+    S_JS: t_js,
+    S_JS_DQ_STR: t_js_delimited,
+    S_JS_SQ_STR: t_js_delimited,
+    S_JS_REGEXP: t_js_delimited,
+    S_JS_TMPL_LIT: t_js_tmpl,
+    S_JS_BLOCK_CMT: t_block_cmt,
+    S_JS_LINE_CMT: t_line_cmt,
+    S_JS_HTML_OPEN_CMT: t_line_cmt,
+    S_JS_HTML_CLOSE_CMT: t_line_cmt,
+    S_CSS: t_css,
+    S_CSS_DQ_STR: t_css_str,
+    S_CSS_SQ_STR: t_css_str,
+    S_CSS_DQ_URL: t_css_str,
+    S_CSS_SQ_URL: t_css_str,
+    S_CSS_URL: t_css_str,
+    S_CSS_BLOCK_CMT: t_block_cmt,
+    S_CSS_LINE_CMT: t_line_cmt,
+    S_ERROR: t_error,
 }
 
 
@@ -406,8 +483,7 @@ def eat_attr_name(s: str, i: int) -> tuple[int, EscErr | None]:
     return len(s), None
 
 
-_ELEMENTS = {"script": E_SCRIPT, "style": E_STYLE, "textarea": E_TEXTAREA, "title": E_TITLE,
-             "meta": E_META}
+_ELEMENTS = {"script": E_SCRIPT, "style": E_STYLE, "textarea": E_TEXTAREA, "title": E_TITLE, "meta": E_META}
 
 
 def _alpha(c: str) -> bool:
@@ -442,10 +518,13 @@ def eat_white_space(s: str, i: int) -> int:
     return i
 
 
-_JS_WHITESPACE = ("\x0c\n\r\t\v \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-                  "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff")
-_REGEXP_PRECEDERS = frozenset("break case continue delete do else finally in instanceof "
-                              "return throw try typeof void".split())
+_JS_WHITESPACE = (
+    "\x0c\n\r\t\v \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_REGEXP_PRECEDERS = frozenset(
+    "break case continue delete do else finally in instanceof return throw try typeof void".split()
+)
 
 
 def next_js_ctx(s: str, preceding: int) -> int:
@@ -485,12 +564,30 @@ def ends_with_css_keyword(b: str, kw: str) -> bool:
     return b[i:].lower() == kw
 
 
-_JS_TYPES = frozenset((
-    "", "application/ecmascript", "application/javascript", "application/json",
-    "application/ld+json", "application/x-ecmascript", "application/x-javascript", "module",
-    "text/ecmascript", "text/javascript", "text/javascript1.0", "text/javascript1.1",
-    "text/javascript1.2", "text/javascript1.3", "text/javascript1.4", "text/javascript1.5",
-    "text/jscript", "text/livescript", "text/x-ecmascript", "text/x-javascript"))
+_JS_TYPES = frozenset(
+    (
+        "",
+        "application/ecmascript",
+        "application/javascript",
+        "application/json",
+        "application/ld+json",
+        "application/x-ecmascript",
+        "application/x-javascript",
+        "module",
+        "text/ecmascript",
+        "text/javascript",
+        "text/javascript1.0",
+        "text/javascript1.1",
+        "text/javascript1.2",
+        "text/javascript1.3",
+        "text/javascript1.4",
+        "text/javascript1.5",
+        "text/jscript",
+        "text/livescript",
+        "text/x-ecmascript",
+        "text/x-javascript",
+    )
+)
 
 
 def is_js_type(mime: str) -> bool:
@@ -521,8 +618,7 @@ def context_after_text(c: Ctx, s: str) -> tuple[Ctx, int]:
             c, u = c1, u[i1:]
         return c, len(s)
     element = c.element
-    if c.state == S_ATTR and c.element == E_SCRIPT and c.attr == A_SCRIPT_TYPE \
-            and not is_js_type(s[:i]):
+    if c.state == S_ATTR and c.element == E_SCRIPT and c.attr == A_SCRIPT_TYPE and not is_js_type(s[:i]):
         element = E_NONE
     if c.delim != D_SPACE:
         i += 1

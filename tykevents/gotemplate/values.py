@@ -16,9 +16,11 @@ Python values map to Go values like this:
 Method calls in templates (`.Meta.ExpiresAt.Unix`) resolve through `go_methods`, which
 returns a name -> callable map for the types that have methods in Go.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class GoStruct:
@@ -35,9 +37,7 @@ class GoStruct:
 
     def __eq__(self, other: object) -> bool:
         return (
-            isinstance(other, GoStruct)
-            and other.type_name == self.type_name
-            and other.fields == self.fields
+            isinstance(other, GoStruct) and other.type_name == self.type_name and other.fields == self.fields
         )
 
 

@@ -4,6 +4,7 @@ The receive buffer is raised to what the kernel allows (net.core.rmem_max caps S
 because at 200k events/s a default 208 KiB buffer overflows during a few ms of scheduling
 jitter (spec/performance.md). Kernel-side drops are read from /proc/net/udp at scrape time.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,7 @@ class DatagramIngest:
     BATCH datagrams per system call halves the per-event cost of ingest (bench/udp_throughput.py).
     """
 
-    def __init__(self, pipeline: "Pipeline", sock: socket.socket, name: str) -> None:
+    def __init__(self, pipeline: Pipeline, sock: socket.socket, name: str) -> None:
         from tykevents._fast.recv import BatchReceiver
 
         self.pipeline = pipeline
@@ -111,7 +112,7 @@ def remove_stale_socket(path: str) -> None:
     os.unlink(path)
 
 
-async def open_datagram(pipeline: "Pipeline", sock: socket.socket, name: str) -> DatagramIngest:
+async def open_datagram(pipeline: Pipeline, sock: socket.socket, name: str) -> DatagramIngest:
     return DatagramIngest(pipeline, sock, name)
 
 

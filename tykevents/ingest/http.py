@@ -1,11 +1,13 @@
 """HTTP: POST /events takes a batch (newline-delimited records, or a JSON array of them);
 GET /health and GET /metrics serve operators. Batches are lossless: the response is sent
 once every handler call of the batch is queued, so a client that gets 202 lost nothing."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
@@ -23,8 +25,8 @@ SLICE_LINES = 1000
 
 
 def make_app(
-    get_pipeline: Callable[[], "Pipeline"],
-    registry: "CollectorRegistry",
+    get_pipeline: Callable[[], Pipeline],
+    registry: CollectorRegistry,
     health: Callable[[], tuple[bool, dict[str, Any]]],
     max_body: int,
     accepting: Callable[[], bool] = lambda: True,
@@ -53,7 +55,7 @@ def make_app(
         lines = body.split(b"\n") if len(body) > SLICE_BYTES else [body]
         step = SLICE_LINES if len(lines) > 1 else 1
         for i in range(0, len(lines), step):
-            chunk = b"\n".join(lines[i:i + step]) if step > 1 else lines[i]
+            chunk = b"\n".join(lines[i : i + step]) if step > 1 else lines[i]
             before_rec, before_rej = stats.records, sum(stats.rejected.values())
             parked = pipeline.feed(chunk, "http", lossless=True, count=False)
             records += stats.records - before_rec

@@ -4,6 +4,7 @@ When a handler lane is full the connection stops being read until the parked cal
 the sender's socket buffer fills and the sender blocks: nothing accepted here is dropped.
 A line longer than max_record_bytes is discarded up to its newline and counted.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,13 @@ logger = logging.getLogger("tykevents.ingest")
 
 
 class StreamIngest(asyncio.Protocol):
-    def __init__(self, pipeline: "Pipeline", name: str, connections: set["StreamIngest"],
-                 tasks: set["asyncio.Task[None]"]) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        name: str,
+        connections: set[StreamIngest],
+        tasks: set[asyncio.Task[None]],
+    ) -> None:
         self.pipeline = pipeline
         self.name = name
         self.connections = connections
@@ -63,7 +69,9 @@ class StreamIngest(asyncio.Protocol):
         self._feed(chunk)
 
     def _oversized(self, n: int) -> None:
-        self.pipeline.reject(OVERSIZED, f"a line of more than {n} bytes on {self.name} (limit {self.pipeline.max_record})")
+        self.pipeline.reject(
+            OVERSIZED, f"a line of more than {n} bytes on {self.name} (limit {self.pipeline.max_record})"
+        )
         self.buf.clear()
         self.discarding = True
 
@@ -85,7 +93,7 @@ class StreamIngest(asyncio.Protocol):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _wait(self, before: "asyncio.Task[None] | None", parked: Any, later: bytes | None) -> None:
+    async def _wait(self, before: asyncio.Task[None] | None, parked: Any, later: bytes | None) -> None:
         if before is not None:
             await before
         if later is not None:
@@ -104,16 +112,25 @@ class StreamIngest(asyncio.Protocol):
             self.transport.pause_reading()
 
 
-async def open_tcp(pipeline: "Pipeline", addr: tuple[str, int], connections: set[StreamIngest],
-                   tasks: set["asyncio.Task[None]"]) -> asyncio.AbstractServer:
+async def open_tcp(
+    pipeline: Pipeline,
+    addr: tuple[str, int],
+    connections: set[StreamIngest],
+    tasks: set[asyncio.Task[None]],
+) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: StreamIngest(pipeline, "tcp", connections, tasks), addr[0], addr[1])
+    return await loop.create_server(
+        lambda: StreamIngest(pipeline, "tcp", connections, tasks), addr[0], addr[1]
+    )
 
 
-async def open_unix(pipeline: "Pipeline", path: str, connections: set[StreamIngest],
-                    tasks: set["asyncio.Task[None]"]) -> asyncio.AbstractServer:
+async def open_unix(
+    pipeline: Pipeline, path: str, connections: set[StreamIngest], tasks: set[asyncio.Task[None]]
+) -> asyncio.AbstractServer:
     from tykevents.ingest.datagram import remove_stale_socket
 
     remove_stale_socket(path)
     loop = asyncio.get_running_loop()
-    return await loop.create_unix_server(lambda: StreamIngest(pipeline, "unix_stream", connections, tasks), path)
+    return await loop.create_unix_server(
+        lambda: StreamIngest(pipeline, "unix_stream", connections, tasks), path
+    )

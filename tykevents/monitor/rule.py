@@ -16,6 +16,7 @@ The rule is Tyk's Check (spec 7.3) with tykevents' changes (product.md 3):
 Each quota has its own state, keyed by a stable 64-bit hash (state_key) that is the same on
 every instance, so instances sharing Redis agree on it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,9 +48,19 @@ STORE_ERROR = "store_error"  # key-only record: the session store failed
 MONITOR_UNAVAILABLE = "monitor_unavailable"  # the monitor webhook could not be initialised
 LANE_FULL = "lane_full"  # the monitor lane had no room (the level re-arms: see MonitorService)
 INTERNAL_ERROR = "internal_error"  # a bug: logged with its traceback
-REJECT_REASONS = (BAD_SESSION, BAD_TRIGGER_LIMITS, MISSING_QUOTA, NEGATIVE_QUOTA,
-                  REMAINING_ABOVE_MAX, MISSING_KEY, UNKNOWN_KEY, STORE_ERROR,
-                  MONITOR_UNAVAILABLE, LANE_FULL, INTERNAL_ERROR)
+REJECT_REASONS = (
+    BAD_SESSION,
+    BAD_TRIGGER_LIMITS,
+    MISSING_QUOTA,
+    NEGATIVE_QUOTA,
+    REMAINING_ABOVE_MAX,
+    MISSING_KEY,
+    UNKNOWN_KEY,
+    STORE_ERROR,
+    MONITOR_UNAVAILABLE,
+    LANE_FULL,
+    INTERNAL_ERROR,
+)
 
 # Valid records that the rule skips as a whole: tykevents_monitor_ignored_total{reason}.
 DISABLED = "disabled"  # monitor.enable_trigger_monitors is false
@@ -143,6 +154,7 @@ def to_int64(v: int | float | None, where: str) -> int | None:
 
 # -- record -> QuotaState ----------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=1 << 16)
 def state_key(kind: str, ident: str, api_id: str = "") -> int:
     """The stable 64-bit state key of one quota: blake2b (8 bytes) of kind, key or org id,
@@ -208,15 +220,18 @@ def _quota(limit: Limit, where: str, api_id: str, skey: int) -> Quota | None:
         renews = to_int64(renews, where + "quota_renews")
         if renews is None:
             if renewing:
-                raise RecordError(MISSING_QUOTA, f"{where}quota_renews is missing (quota_renewal_rate {rate})")
+                raise RecordError(
+                    MISSING_QUOTA, f"{where}quota_renews is missing (quota_renewal_rate {rate})"
+                )
             renews = 0
     if renews < 0:
         raise RecordError(NEGATIVE_QUOTA, f"{where}quota_renews is {renews}")
     return Quota(api_id, skey, qmax, rem, renews, renewing)
 
 
-def _with_access_rights(kind: str, ident: str, session: QuotaSession, root: Quota | None,
-                        rights: dict[str, AccessRight | None]) -> tuple[Quota, ...]:
+def _with_access_rights(
+    kind: str, ident: str, session: QuotaSession, root: Quota | None, rights: dict[str, AccessRight | None]
+) -> tuple[Quota, ...]:
     quotas = [] if root is None else [root]
     present = session.quota_max is not None
     for api_id in sorted(rights):
@@ -262,12 +277,21 @@ def quota_state(kind: str, ident: str, org_hint: str, session: QuotaSession) -> 
 
 # -- the rule ------------------------------------------------------------------------------------
 
+
 class Table(Protocol):
     """tykevents._fast.ThresholdTable (either twin)."""
 
-    def evaluate(self, key_hash: int, quota_max: int, quota_remaining: int, quota_renews: int,
-                 now: float, global_limit: float, trigger_limits: Any,
-                 renewing: bool) -> tuple[float, float] | None: ...
+    def evaluate(
+        self,
+        key_hash: int,
+        quota_max: int,
+        quota_remaining: int,
+        quota_renews: int,
+        now: float,
+        global_limit: float,
+        trigger_limits: Any,
+        renewing: bool,
+    ) -> tuple[float, float] | None: ...
 
 
 class Fire(NamedTuple):
@@ -286,9 +310,13 @@ class MonitorRule:
     org_keys: bool = False
 
     @classmethod
-    def from_config(cls, monitor: Any) -> "MonitorRule":
-        return cls(bool(monitor.enable_trigger_monitors), float(monitor.global_trigger_limit),
-                   bool(monitor.monitor_user_keys), bool(monitor.monitor_org_keys))
+    def from_config(cls, monitor: Any) -> MonitorRule:
+        return cls(
+            bool(monitor.enable_trigger_monitors),
+            float(monitor.global_trigger_limit),
+            bool(monitor.monitor_user_keys),
+            bool(monitor.monitor_org_keys),
+        )
 
     def skip(self, kind: str) -> str | None:
         """Why records of this kind are not watched (an IGNORE_REASONS label), or None."""
@@ -304,14 +332,16 @@ def evaluate(state: QuotaState, table: Table, now: float, global_limit: float) -
     table entry fires. The table's state changes (the level is marked fired)."""
     limits = state.limits
     for q in state.quotas:
-        r = table.evaluate(q.state_key, q.quota_max, q.remaining, q.renews, now, global_limit,
-                           limits, q.renewing)
+        r = table.evaluate(
+            q.state_key, q.quota_max, q.remaining, q.renews, now, global_limit, limits, q.renewing
+        )
         if r is not None:
             return Fire(q, r[0], r[1])
     return None
 
 
 # -- the TriggerExceeded Meta, as Go's json.Marshal writes EventTriggerExceededMeta -----------
+
 
 def go_int64(x: float) -> int:
     """Go's int64(f) for the values the monitor produces: truncation toward zero."""
@@ -323,9 +353,18 @@ def go_int64(x: float) -> int:
 def trigger_meta(org_id: str, key: str, level: float, usage: float) -> bytes:
     """EventTriggerExceededMeta JSON: Message, OriginatingRequest, org_id, key, trigger_limit,
     usage_percentage (both int64, truncated as Tyk's int64() conversion does)."""
-    return "".join((
-        '{"Message":"', TRIGGER_MESSAGE, '","OriginatingRequest":"","org_id":',
-        go_marshal(org_id), ',"key":', go_marshal(key),
-        ',"trigger_limit":', str(go_int64(level)),
-        ',"usage_percentage":', str(go_int64(usage)), "}",
-    )).encode()
+    return "".join(
+        (
+            '{"Message":"',
+            TRIGGER_MESSAGE,
+            '","OriginatingRequest":"","org_id":',
+            go_marshal(org_id),
+            ',"key":',
+            go_marshal(key),
+            ',"trigger_limit":',
+            str(go_int64(level)),
+            ',"usage_percentage":',
+            str(go_int64(usage)),
+            "}",
+        )
+    ).encode()

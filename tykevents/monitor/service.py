@@ -11,23 +11,24 @@ key's fired level), so that two instances never fire the same level twice; then 
 the monitor webhook, built from tyk.conf `monitor.configuration` with the webhook machinery,
 and to nothing else (Tyk 7.4).
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from tykevents.deliver.base import APIInfo, BuildContext, Handler, HandlerConfigError, HandlerDisabled
 from tykevents.golang.time import go_time_string
+from tykevents.model import Event
 from tykevents.monitor import rule
 from tykevents.monitor.rule import MonitorRule, QuotaState, RecordError
-from tykevents.model import Event
+from tykevents.monitor.shared import FIRE, FIRED, NONRENEWING_TTL, SHARED_PREFIX, SharedLevels, stored_level
 from tykevents.runtime.keys import obfuscate_key
 from tykevents.runtime.ratelog import RateLimitedLog
-from tykevents.monitor.shared import (
-    FIRE, FIRED, NONRENEWING_TTL, SHARED_PREFIX, SharedLevels, stored_level)
 
 if TYPE_CHECKING:
     from tykevents.model import Record
@@ -79,20 +80,38 @@ def build_monitor_webhook(cfg: Any, webhooks: Any) -> Handler:
     if webhooks is None:
         raise HandlerConfigError("no webhook delivery service")
     c = cfg.monitor.configuration
-    meta = {"name": "monitor", "method": c.method, "target_path": c.target_path,
-            "template_path": c.template_path, "header_map": dict(c.header_map),
-            "event_timeout": c.event_timeout}
+    meta = {
+        "name": "monitor",
+        "method": c.method,
+        "target_path": c.target_path,
+        "template_path": c.template_path,
+        "header_map": dict(c.header_map),
+        "event_timeout": c.event_timeout,
+    }
     source = getattr(cfg, "source", "") or "tyk.conf"
-    ctx = BuildContext(config=cfg, api=APIInfo("", "", "monitor", source),
-                       where=f"{source}:$.monitor.configuration", services={"webhooks": webhooks})
+    ctx = BuildContext(
+        config=cfg,
+        api=APIInfo("", "", "monitor", source),
+        where=f"{source}:$.monitor.configuration",
+        services={"webhooks": webhooks},
+    )
     return build_webhook_handler(meta, ctx)
 
 
 class MonitorService:
-    def __init__(self, *, webhooks: Any = None, sessions: Any = None, redis: Any = None,
-                 table: Any = None, session_ttl: float = 1.0, session_cache_max: int = 100_000,
-                 nonrenewing_ttl: int = NONRENEWING_TTL, started_ns: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        webhooks: Any = None,
+        sessions: Any = None,
+        redis: Any = None,
+        table: Any = None,
+        session_ttl: float = 1.0,
+        session_cache_max: int = 100_000,
+        nonrenewing_ttl: int = NONRENEWING_TTL,
+        started_ns: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if table is None:
             from tykevents._fast.thresholds import ThresholdTable
 
@@ -108,9 +127,9 @@ class MonitorService:
         self.clock = clock
         self.stats = MonitorStats()
         self.rule = MonitorRule()
-        self._skip: dict[str, str | None] = {kind: rule.DISABLED for kind in rule.KINDS}
+        self._skip: dict[str, str | None] = dict.fromkeys(rule.KINDS, rule.DISABLED)
         self.handler: Handler | None = None  # the monitor webhook
-        self.lanes: "Lanes | None" = None
+        self.lanes: Lanes | None = None
         self._lane_handler = _LaneHandler("monitor", "tyk.conf:$.monitor")
         self._shared = SharedLevels(redis, nonrenewing_ttl) if redis is not None else None
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
@@ -127,22 +146,29 @@ class MonitorService:
             try:
                 handler = build_monitor_webhook(cfg, self.webhooks)
             except (HandlerConfigError, HandlerDisabled) as e:
-                logger.error("Failed to initialise monitor! %s: quota records are counted as "
-                             "rejected (tykevents_monitor_rejected_total{reason=\"monitor_unavailable\"})", e)
+                logger.error(
+                    "Failed to initialise monitor! %s: quota records are counted as "
+                    'rejected (tykevents_monitor_rejected_total{reason="monitor_unavailable"})',
+                    e,
+                )
             else:
-                logger.info("quota monitor on: global limit %g, user keys %s, org keys %s, shared state %s",
-                            new_rule.global_limit, new_rule.user_keys, new_rule.org_keys,
-                            "redis" if self.redis is not None else "in memory")
+                logger.info(
+                    "quota monitor on: global limit %g, user keys %s, org keys %s, shared state %s",
+                    new_rule.global_limit,
+                    new_rule.user_keys,
+                    new_rule.org_keys,
+                    "redis" if self.redis is not None else "in memory",
+                )
         else:
             logger.info("quota monitor off (monitor.enable_trigger_monitors is false)")
         self.rule, self.handler = new_rule, handler
         self._skip = {kind: new_rule.skip(kind) for kind in rule.KINDS}
 
-    def attach(self, lanes: "Lanes") -> None:
+    def attach(self, lanes: Lanes) -> None:
         self.lanes = lanes
 
     # -- the ingest path (synchronous, never raises) --------------------------------------------
-    def sink(self, rec: "Record") -> bool:
+    def sink(self, rec: Record) -> bool:
         """The pipeline's quota_sink. False only when the monitor is off (the pipeline says so)."""
         try:
             return self._sink(rec)
@@ -151,7 +177,7 @@ class MonitorService:
             _ratelog.log(logging.ERROR, "internal", "quota record: internal error", exc_info=True)
             return True
 
-    def _sink(self, rec: "Record") -> bool:
+    def _sink(self, rec: Record) -> bool:
         kind = rec.Kind
         st = self.stats
         st.records[kind] += 1
@@ -160,12 +186,17 @@ class MonitorService:
             st.ignored[skip] += 1
             return skip != rule.DISABLED
         if self.handler is None:
-            self._reject(rule.MONITOR_UNAVAILABLE, "the monitor webhook is not initialised (see the start log)")
+            self._reject(
+                rule.MONITOR_UNAVAILABLE, "the monitor webhook is not initialised (see the start log)"
+            )
             return True
         ident = rec.Key if kind == rule.KEY else rec.OrgID
         if rec.Session is None:
             if not ident:
-                self._reject(rule.MISSING_KEY, f"a {kind} record without {'Key' if kind == rule.KEY else 'OrgID'} nor Session")
+                self._reject(
+                    rule.MISSING_KEY,
+                    f"a {kind} record without {'Key' if kind == rule.KEY else 'OrgID'} nor Session",
+                )
             else:
                 org_hint = rec.OrgID
                 self._offer(_Task(lambda: self._lookup_and_evaluate(kind, ident, org_hint), "quota lookup"))
@@ -175,7 +206,9 @@ class MonitorService:
             if kind == rule.ORG and not ident:
                 ident = session.org_id or ""
             if not ident:
-                raise RecordError(rule.MISSING_KEY, f"a {kind} record without {'Key' if kind == rule.KEY else 'OrgID'}")
+                raise RecordError(
+                    rule.MISSING_KEY, f"a {kind} record without {'Key' if kind == rule.KEY else 'OrgID'}"
+                )
             state = rule.quota_state(kind, ident, rec.OrgID, session)
         except RecordError as e:
             self._reject(e.reason, e.detail, rec.Key)
@@ -187,8 +220,13 @@ class MonitorService:
         st = self.stats
         if state.ignored_limits:
             st.ignored_limits += 1
-            _ratelog.log(logging.WARNING, "ignored_limits", "trigger limits %s of %s are not levels "
-                         "(a level is in (0, 100]): ignored", list(state.ignored_limits), _who(state))
+            _ratelog.log(
+                logging.WARNING,
+                "ignored_limits",
+                "trigger limits %s of %s are not levels (a level is in (0, 100]): ignored",
+                list(state.ignored_limits),
+                _who(state),
+            )
         if not state.quotas:
             st.ignored[rule.NO_QUOTA] += 1
             return
@@ -213,7 +251,9 @@ class MonitorService:
     def _reject(self, reason: str, detail: str, key: str = "") -> None:
         self.stats.rejected[reason] += 1
         who = f" (key {obfuscate_key(key)})" if key else ""
-        _ratelog.log(logging.WARNING, "reject-" + reason, "quota record rejected (%s): %s%s", reason, detail, who)
+        _ratelog.log(
+            logging.WARNING, "reject-" + reason, "quota record rejected (%s): %s%s", reason, detail, who
+        )
 
     # -- the monitor lane ---------------------------------------------------------------------------
     async def _lookup_and_evaluate(self, kind: str, ident: str, org_hint: str) -> None:
@@ -293,7 +333,9 @@ class MonitorService:
             outcome, stored = await shared.claim(q.state_key, q.period, q.renews, fire.level, fire.usage, now)
         except Exception as e:  # a duplicate alert beats a lost one
             self.stats.shared_errors += 1
-            _ratelog.log(logging.ERROR, "shared", "monitor: shared state in Redis failed, firing anyway: %s", e)
+            _ratelog.log(
+                logging.ERROR, "shared", "monitor: shared state in Redis failed, firing anyway: %s", e
+            )
             return True
         if outcome == FIRE:
             return True
@@ -313,35 +355,52 @@ class MonitorService:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         s = self.stats
-        c = CounterMetricFamily("tykevents_monitor_records", "Quota records seen by the monitor", labels=["kind"])
+        c = CounterMetricFamily(
+            "tykevents_monitor_records", "Quota records seen by the monitor", labels=["kind"]
+        )
         for k in rule.KINDS:
             c.add_metric([k], s.records.get(k, 0))
         yield c
-        c = CounterMetricFamily("tykevents_monitor_rejected", "Quota records that could not be evaluated",
-                                labels=["reason"])
+        c = CounterMetricFamily(
+            "tykevents_monitor_rejected", "Quota records that could not be evaluated", labels=["reason"]
+        )
         for r in rule.REJECT_REASONS:
             c.add_metric([r], s.rejected.get(r, 0))
         yield c
-        c = CounterMetricFamily("tykevents_monitor_ignored", "Valid quota records not watched", labels=["reason"])
+        c = CounterMetricFamily(
+            "tykevents_monitor_ignored", "Valid quota records not watched", labels=["reason"]
+        )
         for r in rule.IGNORE_REASONS:
             c.add_metric([r], s.ignored.get(r, 0))
         yield c
-        yield CounterMetricFamily("tykevents_monitor_ignored_limits", "Records with trigger limits outside "
-                                  "(0, 100] (those limits are ignored)", value=s.ignored_limits)
+        yield CounterMetricFamily(
+            "tykevents_monitor_ignored_limits",
+            "Records with trigger limits outside (0, 100] (those limits are ignored)",
+            value=s.ignored_limits,
+        )
         yield CounterMetricFamily("tykevents_monitor_fired", "Levels the evaluator fired", value=s.fired)
-        yield CounterMetricFamily("tykevents_monitor_sent", "TriggerExceeded events handed to the monitor webhook",
-                                  value=s.sent)
-        yield CounterMetricFamily("tykevents_monitor_shared_suppressed", "Levels another instance had fired "
-                                  "(Redis)", value=s.shared_suppressed)
-        yield CounterMetricFamily("tykevents_monitor_shared_errors", "Redis failures of the shared state "
-                                  "(the level fired anyway)", value=s.shared_errors)
-        c = CounterMetricFamily("tykevents_monitor_session_lookups", "Sessions read for key-only records",
-                                labels=["source"])
+        yield CounterMetricFamily(
+            "tykevents_monitor_sent", "TriggerExceeded events handed to the monitor webhook", value=s.sent
+        )
+        yield CounterMetricFamily(
+            "tykevents_monitor_shared_suppressed",
+            "Levels another instance had fired (Redis)",
+            value=s.shared_suppressed,
+        )
+        yield CounterMetricFamily(
+            "tykevents_monitor_shared_errors",
+            "Redis failures of the shared state (the level fired anyway)",
+            value=s.shared_errors,
+        )
+        c = CounterMetricFamily(
+            "tykevents_monitor_session_lookups", "Sessions read for key-only records", labels=["source"]
+        )
         for k in ("store", "cache"):
             c.add_metric([k], s.lookups.get(k, 0))
         yield c
-        yield GaugeMetricFamily("tykevents_monitor_tracked_quotas", "Quotas with threshold state in memory",
-                                value=len(self.table))
+        yield GaugeMetricFamily(
+            "tykevents_monitor_tracked_quotas", "Quotas with threshold state in memory", value=len(self.table)
+        )
 
 
 def _result(value: Any) -> Any:

@@ -3,6 +3,7 @@
 Before a fire, the monitor claims its level here: one Lua call compares and raises the
 quota's fired level atomically, so two instances never fire the same level twice.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -52,13 +53,16 @@ class SharedLevels:
         self._claim = redis.register_script(CLAIM_LUA)
         self.nonrenewing_ttl = nonrenewing_ttl
 
-    async def claim(self, state_key: int, period: int, renews: float, level: float, usage: float,
-                    now: float) -> tuple[int, str | None]:
+    async def claim(
+        self, state_key: int, period: int, renews: float, level: float, usage: float, now: float
+    ) -> tuple[int, str | None]:
         """(FIRE, None), (FIRED, the stored value) or (EARLIER, the stored value).
         Redis errors propagate: the caller decides that a duplicate alert beats a lost one."""
         ttl = self.nonrenewing_ttl if period == 0 else max(1, int(renews - now)) + PERIOD_SLACK
-        res = await self._claim(keys=[f"{SHARED_PREFIX}{state_key:016x}"],
-                                args=[period, repr(float(level)), ttl, repr(float(usage))])
+        res = await self._claim(
+            keys=[f"{SHARED_PREFIX}{state_key:016x}"],
+            args=[period, repr(float(level)), ttl, repr(float(usage))],
+        )
         if int(res[0]) == FIRE:
             return FIRE, None
         return int(res[0]), res[1].decode() if isinstance(res[1], bytes) else str(res[1])

@@ -1,4 +1,5 @@
 """Keys are secrets: this is the one place that decides how one may appear in a log line."""
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ Text lines look like Tyk's logrus lines (`time=... level=warning message=...`, a
 log searches keep working; under journald (JOURNAL_STREAM set) the timestamp is left to the
 journal. Extra fields (api_id, ...) are appended as key=value / JSON members.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,13 @@ import time
 import orjson
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-           "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
@@ -54,7 +60,8 @@ class TextFormatter(logging.Formatter):
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
             "level": "warning" if record.levelno == logging.WARNING else record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -78,7 +85,9 @@ def setup_logging(level: str, fmt: str = "text", file: str = "", syslog: str = "
     else:
         handler = logging.StreamHandler(sys.stderr)
     journald = not file and not syslog and bool(os.environ.get("JOURNAL_STREAM"))
-    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter(timestamps=not journald and not syslog))
+    handler.setFormatter(
+        JSONFormatter() if fmt == "json" else TextFormatter(timestamps=not journald and not syslog)
+    )
     root.addHandler(handler)
     root.setLevel(_LEVELS.get(level.lower(), logging.INFO) if level else logging.INFO)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -4,10 +4,12 @@ The ingest path runs hundreds of thousands of times a second, so it bumps plain 
 attributes (no locks, no label lookups) and a custom collector turns them into Prometheus
 metrics when /metrics is scraped. Labels never carry keys: only transports, reasons, kinds.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -54,15 +56,21 @@ class Stats:
 class StatsCollector(Collector):
     """Exposes Stats (and queue depths from `depths()`) at scrape time."""
 
-    def __init__(self, stats: Stats, depths: Callable[[], dict[str, int]],
-                 extra: Callable[[], Iterable[Any]] | None = None) -> None:
+    def __init__(
+        self,
+        stats: Stats,
+        depths: Callable[[], dict[str, int]],
+        extra: Callable[[], Iterable[Any]] | None = None,
+    ) -> None:
         self.stats = stats
         self.depths = depths
         self.extra = extra
 
     def collect(self) -> Iterable[Any]:
         s = self.stats
-        c = CounterMetricFamily("tykevents_datagrams", "Datagrams, stream chunks or HTTP bodies received", labels=["transport"])
+        c = CounterMetricFamily(
+            "tykevents_datagrams", "Datagrams, stream chunks or HTTP bodies received", labels=["transport"]
+        )
         for t, n in s.datagrams.items():
             c.add_metric([t], n)
         yield c
@@ -72,7 +80,9 @@ class StatsCollector(Collector):
         yield c
         yield CounterMetricFamily("tykevents_records", "Records decoded", value=s.records)
         yield CounterMetricFamily("tykevents_events_decoded", "Event records decoded", value=s.events)
-        yield CounterMetricFamily("tykevents_quota_records", "Quota-usage records decoded", value=s.quota_records)
+        yield CounterMetricFamily(
+            "tykevents_quota_records", "Quota-usage records decoded", value=s.quota_records
+        )
         c = CounterMetricFamily("tykevents_rejected", "Records rejected", labels=["reason"])
         from tykevents.decode import REJECT_REASONS
 

@@ -1,5 +1,6 @@
 """Rate-limited log lines for bad input: one line per reason per interval, with a count of
 what was suppressed, so a flood of garbage cannot flood the journal or slow the daemon."""
+
 from __future__ import annotations
 
 import logging

@@ -3,6 +3,7 @@
 The protocol is one datagram to $NOTIFY_SOCKET (an abstract socket when it starts with '@');
 without the variable (not under systemd) every call is a no-op.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,12 +9,14 @@ can both fire: spec 3.5, K8). A ttl <= 0 means no cooldown (Tyk: suppressed fore
   tykevents instances (and Tyk gateways on the same Redis) share cooldowns. When Redis fails
   the webhook fires, as Tyk's GET error counts as "not fired"; the error is counted.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tykevents._fast.cooldown import CooldownTable
 from tykevents.runtime.ratelog import RateLimitedLog
@@ -37,8 +39,12 @@ def _hex(d: bytes | str) -> str:
 class MemoryCooldown:
     """In-process cooldowns, bounded by `capacity` keys (see tykevents._fast.cooldown)."""
 
-    def __init__(self, capacity: int = 1_000_000, purge_every: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        capacity: int = 1_000_000,
+        purge_every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.table = CooldownTable(capacity)
         self._clock = clock
         self._purge_every = purge_every

@@ -11,6 +11,7 @@ murmur128, all with seed 0.
 MurmurHash3 is written out here in pure Python (mmh3 on PyPI would be faster, but tokens
 repeat, so `hash_key` caches digests and a few microseconds per new token do not matter).
 """
+
 from __future__ import annotations
 
 import base64
@@ -119,7 +120,7 @@ def token_hash_algorithm(token: str) -> str:
     h = doc.get("h") if isinstance(doc, dict) else None
     if not isinstance(h, str):
         # Tyk logs jsonparser's error and falls back to the legacy algorithm.
-        logger.debug("token looks like base64 JSON but has no string \"h\": murmur32")
+        logger.debug('token looks like base64 JSON but has no string "h": murmur32')
         return ""
     return h
 

@@ -1,4 +1,5 @@
 """A redis-py client from tyk.conf `storage`, the way the gateways reach the same Redis."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -7,7 +8,7 @@ if TYPE_CHECKING:
     from tykevents.config import Config
 
 
-def redis_client(cfg: "Config", use_async: bool = True) -> Any:
+def redis_client(cfg: Config, use_async: bool = True) -> Any:
     """A redis-py client from tyk.conf `storage` (cluster when enable_cluster).
 
     The asyncio client serves the event loop; the JS VM thread needs a blocking one.

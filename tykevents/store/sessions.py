@@ -17,6 +17,7 @@ have socket timeouts). The quota monitor reads sessions from the event loop thro
 twins: `AsyncRedisSessionStore` (redis.asyncio, same layout) or `AsyncSessionView` over a
 memory store. Keys never appear in logs above DEBUG.
 """
+
 from __future__ import annotations
 
 import threading
@@ -40,6 +41,7 @@ class SessionError(ValueError):
 
 # -- pure parts: layout, Go-typed validation, Tyk's update and detail rules ----------------
 
+
 def session_key(token: str, hash_keys: bool) -> str:
     return APIKEY_PREFIX + hash_key(token, hash_keys)
 
@@ -49,32 +51,84 @@ def org_key(org_id: str) -> str:
 
 
 _INT, _FLOAT, _STR, _BOOL, _OBJ, _STRS, _STRMAP = (
-    "int64", "float64", "string", "bool", "object", "[]string", "map[string]string")
+    "int64",
+    "float64",
+    "string",
+    "bool",
+    "object",
+    "[]string",
+    "map[string]string",
+)
 
 _SESSION_FIELDS = {
     **dict.fromkeys(
-        ("last_check", "throttle_retry_limit", "max_query_depth", "expires", "quota_max",
-         "quota_renews", "quota_remaining", "quota_renewal_rate", "data_expires",
-         "id_extractor_deadline", "session_lifetime", "post_expiry_grace_period"), _INT),
+        (
+            "last_check",
+            "throttle_retry_limit",
+            "max_query_depth",
+            "expires",
+            "quota_max",
+            "quota_renews",
+            "quota_remaining",
+            "quota_renewal_rate",
+            "data_expires",
+            "id_extractor_deadline",
+            "session_lifetime",
+            "post_expiry_grace_period",
+        ),
+        _INT,
+    ),
     **dict.fromkeys(("allowance", "rate", "per", "throttle_interval"), _FLOAT),
     **dict.fromkeys(
-        ("org_id", "oauth_client_id", "certificate", "hmac_string", "rsa_certificate_id",
-         "apply_policy_id", "alias", "last_updated", "post_expiry_action", "date_created"), _STR),
+        (
+            "org_id",
+            "oauth_client_id",
+            "certificate",
+            "hmac_string",
+            "rsa_certificate_id",
+            "apply_policy_id",
+            "alias",
+            "last_updated",
+            "post_expiry_action",
+            "date_created",
+        ),
+        _STR,
+    ),
     **dict.fromkeys(
-        ("hmac_enabled", "enable_http_signature_validation", "is_inactive",
-         "enable_detail_recording", "enable_detailed_recording"), _BOOL),
+        (
+            "hmac_enabled",
+            "enable_http_signature_validation",
+            "is_inactive",
+            "enable_detail_recording",
+            "enable_detailed_recording",
+        ),
+        _BOOL,
+    ),
     **dict.fromkeys(("meta_data", "basic_auth_data", "jwt_data", "smoothing", "monitor"), _OBJ),
     **dict.fromkeys(("mtls_static_certificate_bindings", "apply_policies", "tags"), _STRS),
     "oauth_keys": _STRMAP,
 }
 _ACCESS_FIELDS = {
-    "api_name": _STR, "api_id": _STR, "allowance_scope": _STR, "versions": _STRS,
-    "disable_introspection": _BOOL, "limit": _OBJ,
+    "api_name": _STR,
+    "api_id": _STR,
+    "allowance_scope": _STR,
+    "versions": _STRS,
+    "disable_introspection": _BOOL,
+    "limit": _OBJ,
 }
 _LIMIT_FIELDS = {
     **dict.fromkeys(("rate", "per", "throttle_interval"), _FLOAT),
-    **dict.fromkeys(("throttle_retry_limit", "max_query_depth", "quota_max", "quota_renews",
-                     "quota_remaining", "quota_renewal_rate"), _INT),
+    **dict.fromkeys(
+        (
+            "throttle_retry_limit",
+            "max_query_depth",
+            "quota_max",
+            "quota_renews",
+            "quota_remaining",
+            "quota_renewal_rate",
+        ),
+        _INT,
+    ),
 }
 
 
@@ -99,7 +153,8 @@ def _check(doc: dict[str, Any], fields: dict[str, str], struct: str) -> None:
         v = doc.get(name)
         if v is not None and not _fits(v, t):
             raise SessionError(
-                f"json: cannot unmarshal {json_kind(v)} into Go struct field {struct}.{name} of type {t}")
+                f"json: cannot unmarshal {json_kind(v)} into Go struct field {struct}.{name} of type {t}"
+            )
 
 
 def validate_session(doc: Any) -> None:
@@ -115,14 +170,18 @@ def validate_session(doc: Any) -> None:
     if rights is None:
         return
     if not isinstance(rights, dict):
-        raise SessionError(f"json: cannot unmarshal {json_kind(rights)} into Go struct field "
-                           "SessionState.access_rights of type map[string]user.AccessDefinition")
+        raise SessionError(
+            f"json: cannot unmarshal {json_kind(rights)} into Go struct field "
+            "SessionState.access_rights of type map[string]user.AccessDefinition"
+        )
     for acl in rights.values():
         if acl is None:
             continue
         if not isinstance(acl, dict):
-            raise SessionError(f"json: cannot unmarshal {json_kind(acl)} into Go struct field "
-                               "SessionState.access_rights of type user.AccessDefinition")
+            raise SessionError(
+                f"json: cannot unmarshal {json_kind(acl)} into Go struct field "
+                "SessionState.access_rights of type user.AccessDefinition"
+            )
         _check(acl, _ACCESS_FIELDS, "SessionState.access_rights.AccessDefinition")
         if isinstance(acl.get("limit"), dict):
             _check(acl["limit"], _LIMIT_FIELDS, "SessionState.access_rights.limit.APILimit")
@@ -134,21 +193,35 @@ def _int(v: Any) -> int:
 
 def _limit_is_empty(limit: Any) -> bool:
     return not isinstance(limit, dict) or not any(
-        limit.get(f) for f in ("rate", "per", "throttle_interval", "throttle_retry_limit",
-                               "max_query_depth", "quota_max", "quota_renews",
-                               "quota_remaining", "quota_renewal_rate"))
+        limit.get(f)
+        for f in (
+            "rate",
+            "per",
+            "throttle_interval",
+            "throttle_retry_limit",
+            "max_query_depth",
+            "quota_max",
+            "quota_renews",
+            "quota_remaining",
+            "quota_renewal_rate",
+        )
+    )
 
 
 def _scopes(session: dict[str, Any]) -> list[str]:
     rights = session.get("access_rights")
     if not isinstance(rights, dict):
         return []
-    return [a["allowance_scope"] for a in rights.values()
-            if isinstance(a, dict) and isinstance(a.get("allowance_scope"), str) and a["allowance_scope"]]
+    return [
+        a["allowance_scope"]
+        for a in rights.values()
+        if isinstance(a, dict) and isinstance(a.get("allowance_scope"), str) and a["allowance_scope"]
+    ]
 
 
-def apply_update(session: dict[str, Any], hashed: str, suppress_reset: bool,
-                 now: int | None = None) -> list[str]:
+def apply_update(
+    session: dict[str, Any], hashed: str, suppress_reset: bool, now: int | None = None
+) -> list[str]:
     """Tyk's doAddOrUpdate on `session` (in place); returns the counter keys to delete."""
     if suppress_reset:
         return []
@@ -166,7 +239,7 @@ def detail_counter_keys(session: dict[str, Any], hashed: str) -> dict[str, str]:
     if session.get("quota_max") != -1:
         keys[""] = QUOTA_PREFIX + hashed
     rights = session.get("access_rights")
-    for api_id, acl in (rights.items() if isinstance(rights, dict) else ()):
+    for api_id, acl in rights.items() if isinstance(rights, dict) else ():
         if not isinstance(acl, dict):
             continue
         limit = acl.get("limit")
@@ -209,6 +282,7 @@ def _loads(raw: Any) -> dict[str, Any] | None:
 
 # -- stores ---------------------------------------------------------------------------------
 
+
 class SessionStore(Protocol):
     hash_keys: bool
 
@@ -232,9 +306,14 @@ class _SyncStore:
 
     hash_keys: bool
 
-    def _get(self, k: str) -> Any: raise NotImplementedError
-    def _set_keep_ttl(self, k: str, v: bytes) -> None: raise NotImplementedError
-    def _delete(self, keys: list[str]) -> None: raise NotImplementedError
+    def _get(self, k: str) -> Any:
+        raise NotImplementedError
+
+    def _set_keep_ttl(self, k: str, v: bytes) -> None:
+        raise NotImplementedError
+
+    def _delete(self, keys: list[str]) -> None:
+        raise NotImplementedError
 
     def get_session(self, key: str) -> dict[str, Any] | None:
         return _loads(self._get(session_key(key, self.hash_keys)))

@@ -6,6 +6,7 @@ would turn it into an opaque "Python call failed"), so every function logs its o
 and returns None, as Tyk's functions log and return undefined. Functions that wait on the
 network or Redis pause the caller's time limit while they wait: they have their own timeouts.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,9 @@ import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import orjson
 
@@ -89,12 +91,19 @@ class HostAPI:
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         fns = {
-            "log": self.log, "debug": self.debug, "debugEnabled": self.debug_enabled,
-            "rawlog": self.rawlog, "console": self.console,
-            "b64enc": self.b64enc, "b64dec": self.b64dec,
-            "rawb64enc": self.rawb64enc, "rawb64dec": self.rawb64dec,
-            "makeHttpRequest": self.make_http_request, "batchRequest": self.batch_request,
-            "getKeyData": self.get_key_data, "setKeyData": self.set_key_data,
+            "log": self.log,
+            "debug": self.debug,
+            "debugEnabled": self.debug_enabled,
+            "rawlog": self.rawlog,
+            "console": self.console,
+            "b64enc": self.b64enc,
+            "b64dec": self.b64dec,
+            "rawb64enc": self.rawb64enc,
+            "rawb64dec": self.rawb64dec,
+            "makeHttpRequest": self.make_http_request,
+            "batchRequest": self.batch_request,
+            "getKeyData": self.get_key_data,
+            "setKeyData": self.set_key_data,
         }
         return {name: _never_raise(name, fn) for name, fn in fns.items()}
 
@@ -164,8 +173,11 @@ class HostAPI:
             with self.io_pause():
                 session = self.store.get_session_detail(k)
         except Exception as e:  # Redis down: Tyk's SessionDetail fails and says not found
-            logger.error("Could not get session detail: %s", e,
-                         extra={**_JSVM, "key": obfuscate_key(k, self.enable_key_logging)})
+            logger.error(
+                "Could not get session detail: %s",
+                e,
+                extra={**_JSVM, "key": obfuscate_key(k, self.enable_key_logging)},
+            )
             return _ret(KEY_NOT_FOUND)
         if session is None:
             return _ret(KEY_NOT_FOUND)
@@ -178,11 +190,15 @@ class HostAPI:
             session = orjson.loads(_arg(encoded))
             validate_session(session)  # json.Unmarshal into user.SessionState
         except (orjson.JSONDecodeError, SessionError) as e:
-            logger.error("Failed to set key data from JS: Failed to decode the sesison data: %s", e, extra=fields)
+            logger.error(
+                "Failed to set key data from JS: Failed to decode the sesison data: %s", e, extra=fields
+            )
             return
         if not session.get("access_rights") and not self.allow_master_keys:
-            logger.error("Failed to set key data from JS: Master keys disallowed in configuration, "
-                         "key not added.", extra=fields)
+            logger.error(
+                "Failed to set key data from JS: Master keys disallowed in configuration, key not added.",
+                extra=fields,
+            )
             return
         if self.store is None:
             logger.error("Failed to set key data from JS: no session store", extra=fields)

@@ -6,11 +6,12 @@ later code. This is a static scan, not a parser: comments, strings and regex lit
 blanked out, then `var`/`let`/`const` declarations (every declarator), function
 declarations and bare `name = ...` assignments at nesting depth 0 count as definitions.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 _IDENT = r"[A-Za-z_$][\w$]*"
 _DECL = re.compile(rf"\b(?:var|let|const)\s+({_IDENT})")
@@ -19,7 +20,8 @@ _ASSIGN = re.compile(rf"({_IDENT})\s*=(?![=>])")
 _MORE = re.compile(rf",\s*({_IDENT})\s*(?==(?!=)|,|;|$)")
 _KEYWORDS = frozenset(
     "break case catch continue debugger default delete do else finally for function if in "
-    "instanceof new return switch this throw try typeof var void while with let const".split())
+    "instanceof new return switch this throw try typeof var void while with let const".split()
+)
 # After one of these (or nothing), a `/` starts a regex literal rather than a division.
 _REGEX_AFTER = set("(,=:[!&|?{};+-*%<>~^") | {""}
 
@@ -105,8 +107,12 @@ def top_level_names(src: str) -> set[str]:
         j = m.end()
         end = j
         while end < len(text) and not (text[end] == ";" and depth[end] == 0):
-            if depth[end] == 0 and text[end] == "\n" and re.match(r"\s*[A-Za-z_$]", text[end:]) \
-                    and not text[j:end].rstrip().endswith((",", "=")):
+            if (
+                depth[end] == 0
+                and text[end] == "\n"
+                and re.match(r"\s*[A-Za-z_$]", text[end:])
+                and not text[j:end].rstrip().endswith((",", "="))
+            ):
                 break
             end += 1
         for d in _MORE.finditer(text, j, end):
@@ -120,7 +126,7 @@ def top_level_names(src: str) -> set[str]:
         before = text[: m.start()].rstrip()
         if depth[m.start()] or m.group(1) in _KEYWORDS:
             continue
-        if not before or before[-1] in ";{}" or text[len(before): m.start()].count("\n"):
+        if not before or before[-1] in ";{}" or text[len(before) : m.start()].count("\n"):
             if not before.endswith((".", ",")) and not re.search(r"\b(?:var|let|const)\s*$", before):
                 names.add(m.group(1))
     return names

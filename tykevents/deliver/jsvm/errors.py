@@ -7,6 +7,7 @@ would cost O(N²) newlines; two things keep it flat: our own one-line chunks (a 
 invoker, the `is_defined` probe) run unpadded on line 1, reserved for them, and a file run
 again with the same source (one run per handler naming it) reuses its first lines.
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,8 +74,15 @@ class LineMap:
         return f"{file}:{n}"
 
 
-def js_error(e: quickjs.JSException, *, timed_out: bool, file: str, lines: LineMap,
-             memory_limit: int, hidden: tuple[str, ...] = (INTERNAL,)) -> JSError:
+def js_error(
+    e: quickjs.JSException,
+    *,
+    timed_out: bool,
+    file: str,
+    lines: LineMap,
+    memory_limit: int,
+    hidden: tuple[str, ...] = (INTERNAL,),
+) -> JSError:
     """A JSError for `e` raised by code run as `file`. The place reported is the innermost
     frame outside `hidden` (our chunks, the bootstrap), so a handler's error names its file."""
     message, _, stack = str(e).partition("\n")
@@ -99,7 +107,14 @@ def report_handler_error(h: Any, err: JSError, interval: float) -> None:
         return
     more = f" ({h.suppressed} more since the last report)" if h.suppressed else ""
     h.last_log, h.suppressed = now, 0
-    logger.error("executing JSVM method %s.DoProcessEvent at %s:%s: %s%s", h.name, err.file,
-                 err.line or "?", err.message, more, extra={**LOG_EXTRA, "handler": h.name})
+    logger.error(
+        "executing JSVM method %s.DoProcessEvent at %s:%s: %s%s",
+        h.name,
+        err.file,
+        err.line or "?",
+        err.message,
+        more,
+        extra={**LOG_EXTRA, "handler": h.name},
+    )
     if err.stack:
         logger.debug("JS stack of %s:\n%s", h.name, err.stack, extra=LOG_EXTRA)

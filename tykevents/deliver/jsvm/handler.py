@@ -10,6 +10,7 @@ Tyk's rules kept: JS handlers need an API (in tyk.conf's global handlers they ar
 variable. Where Tyk panics (no `path`, `enable_jsvm` off: K5) the handler is skipped with an
 error instead.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,9 @@ class JSVMConf:
 class JSHandler(Handler):
     kind = "js"
 
-    def __init__(self, conf: JSVMConf, where: str, runtime: JSRuntime, hid: int,
-                 api_id: str, org_id: str) -> None:
+    def __init__(
+        self, conf: JSVMConf, where: str, runtime: JSRuntime, hid: int, api_id: str, org_id: str
+    ) -> None:
         super().__init__(name=conf.name, where=where)
         self.conf = conf
         self.path = str(runtime.resolve(conf.path))  # the file as read (for `tykevents check`)
@@ -73,7 +75,8 @@ def build_js_handler(meta: Any, ctx: BuildContext) -> JSHandler:
             raise HandlerConfigError(f"Problem getting configuration, skipping. {e}") from None
     if conf.disabled:
         raise HandlerDisabled(
-            f"skipping disabled jsvm event handler with method name {conf.name} at path {conf.path}")
+            f"skipping disabled jsvm event handler with method name {conf.name} at path {conf.path}"
+        )
     if not config_option(ctx.config, "enable_jsvm", False):
         raise HandlerConfigError("JS event handlers need `enable_jsvm: true` in tyk.conf")
     runtime = ctx.services.get("jsvm")
@@ -92,8 +95,14 @@ def build_js_handler(meta: Any, ctx: BuildContext) -> JSHandler:
     except JSLoadError as e:
         raise HandlerConfigError(str(e)) from None
     if not runtime.is_defined(conf.name):
-        logger.warning("%s: %s is not defined after loading %s; its events will fail unless a file "
-                       "loaded later defines it", ctx.where, conf.name, conf.path, extra={"prefix": "jsvm"})
+        logger.warning(
+            "%s: %s is not defined after loading %s; its events will fail unless a file "
+            "loaded later defines it",
+            ctx.where,
+            conf.name,
+            conf.path,
+            extra={"prefix": "jsvm"},
+        )
     h = JSHandler(conf, ctx.where, runtime, hid, ctx.api.api_id, ctx.api.org_id)
     h.owns_runtime = owns
     return h

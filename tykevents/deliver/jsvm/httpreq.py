@@ -9,6 +9,7 @@ as Go's transport does), redirects followed as Go's Client does (10 at most). Re
 JSON Go writes: keys in struct order, header maps with sorted keys, `<`, `>`, `&`, U+2028 and
 U+2029 escaped.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -20,10 +21,10 @@ import ssl
 import time
 import urllib.parse
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.request import (
     GO_USER_AGENT,
     canonical_header_key,
@@ -34,6 +35,7 @@ from tykevents.deliver.webhook.request import (
     valid_header_name,
     valid_header_value,
 )
+from tykevents.golang import url as gourl
 from tykevents.golang.json import go_fold, go_marshal, json_kind
 
 logger = logging.getLogger("tykevents.jsvm")
@@ -65,6 +67,7 @@ class Reply:
 
 
 # -- Go's encoding/json, as far as these two functions need it -------------------------------
+
 
 class _Obj(list):
     """A JSON object as its (key, value) pairs in document order."""
@@ -115,8 +118,9 @@ def decode_struct(doc: Any, fields: dict[str, str], struct: str) -> dict[str, An
             "list": isinstance(raw, list) and not isinstance(raw, _Obj),
         }[t]
         if not ok:
-            raise RequestError(f"json: cannot unmarshal {json_kind(value)} into Go struct field "
-                               f"{struct}.{name} of type {t}")
+            raise RequestError(
+                f"json: cannot unmarshal {json_kind(value)} into Go struct field {struct}.{name} of type {t}"
+            )
         if t == "map[string]string":
             value = {k: v or "" for k, v in value.items()}
         elif t == "list":
@@ -126,6 +130,7 @@ def decode_struct(doc: Any, fields: dict[str, str], struct: str) -> dict[str, An
 
 
 # -- one request, as Go's http.Client sends it -------------------------------------------------
+
 
 def set_header(h: Header, key: str, value: str, ignore_canonical: bool) -> None:
     """Tyk's setCustomHeader: Header.Set, or the raw key with ignore_canonical."""
@@ -143,7 +148,9 @@ def new_request(method: str, url: str) -> tuple[str, gourl.GoURL]:
         raise RequestError(str(e)) from None
 
 
-def _wire(method: str, u: gourl.GoURL, h: Header, body_len: int, close: bool) -> tuple[list[tuple[str, str]], bool]:
+def _wire(
+    method: str, u: gourl.GoURL, h: Header, body_len: int, close: bool
+) -> tuple[list[tuple[str, str]], bool]:
     """Header lines in Go's order, and whether the transport asked for gzip."""
     lines = [("Host", host_header(u))]
     if "User-Agent" in h:
@@ -184,8 +191,9 @@ def _remaining(deadline: float, op: str) -> float:
     return left
 
 
-def _once(method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool,
-          s: HTTPSettings, deadline: float) -> Reply:
+def _once(
+    method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool, s: HTTPSettings, deadline: float
+) -> Reply:
     _check(method, u, h)
     op = f'{url_error_op(method)} "{u.safe()}"'
     auth = u.basic_auth()
@@ -200,7 +208,8 @@ def _once(method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool,
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, int(port or 443), timeout=_remaining(deadline, op), context=ctx)
+                host, int(port or 443), timeout=_remaining(deadline, op), context=ctx
+            )
         else:
             conn = http.client.HTTPConnection(host, int(port or 80), timeout=_remaining(deadline, op))
     except ValueError as e:
@@ -260,8 +269,10 @@ def do(method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool, s: HTTP
         try:
             dest = gourl.resolve(u, location)
         except gourl.GoURLError as e:
-            raise RequestError(f'{url_error_op(method)} "{u.safe()}": failed to parse Location '
-                               f"header {gourl._go_quote(location)}: {e}") from None
+            raise RequestError(
+                f'{url_error_op(method)} "{u.safe()}": failed to parse Location '
+                f"header {gourl._go_quote(location)}: {e}"
+            ) from None
         if reply.status in (301, 302, 303):
             body = b""
             if method not in ("GET", "HEAD"):
@@ -274,8 +285,14 @@ def do(method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool, s: HTTP
 
 # -- the two JS functions --------------------------------------------------------------------
 
-_HRO = {"Method": "string", "Body": "string", "Headers": "map[string]string",
-        "Domain": "string", "Resource": "string", "FormData": "map[string]string"}
+_HRO = {
+    "Method": "string",
+    "Body": "string",
+    "Headers": "map[string]string",
+    "Domain": "string",
+    "Resource": "string",
+    "FormData": "map[string]string",
+}
 
 
 def _sorted(h: Header) -> Header:
@@ -301,8 +318,10 @@ def make_http_request(arg: str, s: HTTPSettings) -> str | None:
     body = hro.get("Body", "")
     if not body and form:
         # url.Values.Encode: keys sorted, QueryEscape'd.
-        body = "&".join(f"{urllib.parse.quote_plus(k, safe='')}={urllib.parse.quote_plus(v, safe='')}"
-                        for k, v in sorted(form.items(), key=lambda kv: kv[0].encode()))
+        body = "&".join(
+            f"{urllib.parse.quote_plus(k, safe='')}={urllib.parse.quote_plus(v, safe='')}"
+            for k, v in sorted(form.items(), key=lambda kv: kv[0].encode())
+        )
     h: Header = {}
     for k, v in (hro.get("Headers") or {}).items():
         set_header(h, k, v, s.ignore_canonical)
@@ -314,8 +333,16 @@ def make_http_request(arg: str, s: HTTPSettings) -> str | None:
         return None
     text = reply.body.decode("utf-8", "replace")
     headers = _sorted(reply.header)
-    return go_marshal({"Code": reply.status, "Body": text, "Headers": headers,
-                       "code": reply.status, "body": text, "headers": headers})
+    return go_marshal(
+        {
+            "Code": reply.status,
+            "Body": text,
+            "Headers": headers,
+            "code": reply.status,
+            "body": text,
+            "headers": headers,
+        }
+    )
 
 
 _BATCH = {"requests": "list", "suppress_parallel_execution": "bool"}
@@ -323,16 +350,21 @@ _UNIT = {"method": "string", "headers": "map[string]string", "body": "string", "
 _ZERO = {"relative_url": "", "code": 0, "headers": None, "body": ""}
 
 
-def batch_request(arg: str, s: HTTPSettings,
-                  pool: Callable[[], concurrent.futures.Executor] | None = None) -> str | None:
+def batch_request(
+    arg: str, s: HTTPSettings, pool: Callable[[], concurrent.futures.Executor] | None = None
+) -> str | None:
     """TykBatchRequest ("unsafe" mode: relative_url is the absolute URL). None on error."""
     try:
         batch = decode_struct(parse_json(arg), _BATCH, "gateway.BatchRequestStructure")
-        units = [decode_struct(item, _UNIT, "gateway.RequestDefinition")
-                 for item in batch.get("requests") or []]
+        units = [
+            decode_struct(item, _UNIT, "gateway.RequestDefinition") for item in batch.get("requests") or []
+        ]
     except RequestError as e:
-        logger.error("Batch request error: could not decode batch request, decoding failed: %s", e,
-                     extra={"prefix": "jsvm"})
+        logger.error(
+            "Batch request error: could not decode batch request, decoding failed: %s",
+            e,
+            extra={"prefix": "jsvm"},
+        )
         return None
     plans = []
     for i, unit in enumerate(units):
@@ -342,12 +374,24 @@ def batch_request(arg: str, s: HTTPSettings,
         try:
             method, target = new_request(unit.get("method", ""), unit.get("relative_url", ""))
         except RequestError as e:
-            logger.error("Failure generating batch request for request spec index: %d", i, extra={"prefix": "jsvm"})
-            logger.error("Batch request error: batch request creation failed , request structure "
-                         "malformed: %s", e, extra={"prefix": "jsvm"})
+            logger.error(
+                "Failure generating batch request for request spec index: %d", i, extra={"prefix": "jsvm"}
+            )
+            logger.error(
+                "Batch request error: batch request creation failed , request structure malformed: %s",
+                e,
+                extra={"prefix": "jsvm"},
+            )
             return None
-        plans.append((method, target, h, unit.get("body", "").encode("utf-8", "surrogatepass"),
-                      unit.get("relative_url", "")))
+        plans.append(
+            (
+                method,
+                target,
+                h,
+                unit.get("body", "").encode("utf-8", "surrogatepass"),
+                unit.get("relative_url", ""),
+            )
+        )
 
     def run(plan: tuple[Any, ...]) -> dict[str, Any]:
         method, target, h, body, rel = plan
@@ -356,8 +400,12 @@ def batch_request(arg: str, s: HTTPSettings,
         except RequestError as e:
             logger.error("Webhook request failed: %s", e, extra={"prefix": "jsvm"})
             return dict(_ZERO)
-        return {"relative_url": rel, "code": reply.status, "headers": _sorted(reply.header),
-                "body": reply.body.decode("utf-8", "replace")}
+        return {
+            "relative_url": rel,
+            "code": reply.status,
+            "headers": _sorted(reply.header),
+            "body": reply.body.decode("utf-8", "replace"),
+        }
 
     if batch.get("suppress_parallel_execution") or pool is None or len(plans) < 2:
         replies = [run(p) for p in plans]

@@ -20,6 +20,7 @@ time limits, loudly.
 
 CallClock, below, is the time limit built on it: the deadline of the call in progress.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,7 +28,8 @@ import ctypes
 import logging
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 logger = logging.getLogger("tykevents.jsvm")
 

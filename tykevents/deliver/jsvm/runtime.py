@@ -20,6 +20,7 @@ at call time, so "last loaded wins" holds). Per event, Python only calls that fu
 Errors carry the file and line they come from (errors.py maps QuickJS's `<input>` lines
 back to files); the time limit's clock is interrupt.CallClock.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -36,15 +37,32 @@ from tykevents.deliver.jsvm import interrupt
 from tykevents.deliver.jsvm.api import HostAPI
 from tykevents.deliver.jsvm.collisions import find_global_collisions
 from tykevents.deliver.jsvm.errors import (
-    INTERNAL as _INTERNAL, LOG_EXTRA as _JSVM, JSError, JSLoadError, LineMap, js_error,
-    report_handler_error)
+    INTERNAL as _INTERNAL,
+)
+from tykevents.deliver.jsvm.errors import (
+    LOG_EXTRA as _JSVM,
+)
+from tykevents.deliver.jsvm.errors import (
+    JSError,
+    JSLoadError,
+    LineMap,
+    js_error,
+    report_handler_error,
+)
 from tykevents.deliver.jsvm.httpreq import HTTPSettings
 from tykevents.deliver.jsvm.vmthread import VMThread
 
 # The errors belong to the runtime's API (call() raises JSError, handler.py catches
 # JSLoadError); `tykevents check` finds the collision check here.
-__all__ = ["JSError", "JSLoadError", "JSRuntime", "JSStats", "config_option",
-           "find_global_collisions", "runtime_options"]
+__all__ = [
+    "JSError",
+    "JSLoadError",
+    "JSRuntime",
+    "JSStats",
+    "config_option",
+    "find_global_collisions",
+    "runtime_options",
+]
 
 logger = logging.getLogger("tykevents.jsvm")
 
@@ -56,7 +74,6 @@ UNDERSCORE_PATHS = (
     "/usr/share/javascript/underscore/underscore.js",
 )
 _NAME = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
-
 
 
 @dataclass
@@ -193,8 +210,13 @@ class JSRuntime:
         """Whether `name` (a dotted path) currently resolves to an object in the VM."""
         if not _NAME.match(name):
             return False
-        return bool(self._vmt.run(self._eval_value, f"(function () {{ try {{ return typeof {name} === 'object' "
-                                                  f"&& {name} !== null; }} catch (e) {{ return false; }} }})()"))
+        return bool(
+            self._vmt.run(
+                self._eval_value,
+                f"(function () {{ try {{ return typeof {name} === 'object' "
+                f"&& {name} !== null; }} catch (e) {{ return false; }} }})()",
+            )
+        )
 
     # -- public API: calling (async, from the event loop) -----------------------------------
     async def call_handler(self, hid: int, event_json: str, context_json: str) -> bool:
@@ -364,8 +386,14 @@ class JSRuntime:
     def _error(self, e: quickjs.JSException, timed_out: bool, file: str) -> JSError:
         vm = self._vm
         assert vm is not None
-        err = js_error(e, timed_out=timed_out, file=file, lines=vm.lines, memory_limit=self.memory_limit,
-                       hidden=(_INTERNAL, str(BOOTSTRAP_PATH)))
+        err = js_error(
+            e,
+            timed_out=timed_out,
+            file=file,
+            lines=vm.lines,
+            memory_limit=self.memory_limit,
+            hidden=(_INTERNAL, str(BOOTSTRAP_PATH)),
+        )
         if err.kind == "timeout":
             self.stats.timeouts += 1
         elif err.kind == "oom":

@@ -7,13 +7,15 @@ asyncio future (`submit`). Results for the event loop are handed back in batches
 `call_soon_threadsafe` per batch, so a busy lane pays one loop wake-up for many calls.
 Stopping is a job too: it runs after everything queued before it.
 """
+
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import queue
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _STOP = object()
 _BATCH = 128
@@ -65,7 +67,7 @@ class VMThread:
         self._q.put((fn, args, fut, None))
         return fut.result()
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Queue `fn(*args)`; the future completes on the running event loop."""
         if self.closed:
             raise VMClosed("the JS runtime is closed")

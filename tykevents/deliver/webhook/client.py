@@ -11,6 +11,7 @@ credentials dropped when leaving the domain; Referer added).
 The response body is read up to `body_read_limit`; a longer one is not buffered: the
 connection is closed instead of being returned to the pool.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,10 +26,10 @@ from aiohttp import client_reqrep
 from multidict import CIMultiDict
 from yarl import URL
 
+from tykevents.config import WebhookSettings
+from tykevents.deliver.webhook.request import RequestPlan, redirect_header, url_error_op
 from tykevents.golang import url as gourl
 from tykevents.golang.http.proxy import env_proxies, proxy_for
-from tykevents.deliver.webhook.request import RequestPlan, redirect_header, url_error_op
-from tykevents.config import WebhookSettings
 
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
@@ -73,8 +74,14 @@ class Result:
 
     __slots__ = ("status", "error", "retry", "retry_after", "body")
 
-    def __init__(self, status: int | None = None, error: str = "", retry: bool = False,
-                 retry_after: float | None = None, body: bytes = b"") -> None:
+    def __init__(
+        self,
+        status: int | None = None,
+        error: str = "",
+        retry: bool = False,
+        retry_after: float | None = None,
+        body: bytes = b"",
+    ) -> None:
         self.status = status
         self.error = error
         self.retry = retry
@@ -169,8 +176,9 @@ class HttpSender:
             async with asyncio.timeout(self.settings.timeout):
                 return await self._send(chain, body)
         except TimeoutError:
-            return Result(error=_op(plan) + ": context deadline exceeded (Client.Timeout exceeded)",
-                          retry=True)
+            return Result(
+                error=_op(plan) + ": context deadline exceeded (Client.Timeout exceeded)", retry=True
+            )
         except aiohttp.InvalidURL as e:
             return Result(error=_scrub(f"{_op(plan)}: invalid URL: {e}", chain))
         except aiohttp.ClientConnectorCertificateError as e:  # retrying cannot fix a certificate
@@ -208,7 +216,11 @@ class HttpSender:
                 url = plan.connect_url = connect_url(plan)
             proxy = self._proxy(plan) if use_proxy else None
             async with session.request(
-                plan.method, url, data=body or None, allow_redirects=False, proxy=proxy,
+                plan.method,
+                url,
+                data=body or None,
+                allow_redirects=False,
+                proxy=proxy,
             ) as resp:
                 status = resp.status
                 location = resp.headers.get("Location", "") if status in REDIRECTS else ""
@@ -220,8 +232,11 @@ class HttpSender:
                     try:
                         plan, body, strip = _redirect(first, plan, body, status, location, strip)
                     except gourl.GoURLError as e:
-                        return Result(status=status, error=f"{_op(plan)}: failed to parse Location header "
-                                      f"{gourl._go_quote(gourl.redact(location))}: {e}")
+                        return Result(
+                            status=status,
+                            error=f"{_op(plan)}: failed to parse Location header "
+                            f"{gourl._go_quote(gourl.redact(location))}: {e}",
+                        )
                     chain.append(plan)
                     if plan.send_error:
                         return Result(status=status, error=plan.send_error)
@@ -276,8 +291,9 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(buf)
 
 
-def _redirect(first: RequestPlan, prev: RequestPlan, body: bytes, status: int, location: str,
-              strip: bool) -> tuple[RequestPlan, bytes, bool]:
+def _redirect(
+    first: RequestPlan, prev: RequestPlan, body: bytes, status: int, location: str, strip: bool
+) -> tuple[RequestPlan, bytes, bool]:
     """The next request of a redirect chain, as Go's Client.do builds it."""
     assert prev.target is not None and first.target is not None
     dest = gourl.resolve(prev.target, location)
@@ -286,7 +302,10 @@ def _redirect(first: RequestPlan, prev: RequestPlan, body: bytes, status: int, l
     else:
         method = prev.method if prev.method in ("GET", "HEAD") else "GET"
         body = b""
-    referer = "" if (prev.target.scheme == "https" and dest.scheme == "http") else \
-        prev.target.string(userinfo=False)
+    referer = (
+        ""
+        if (prev.target.scheme == "https" and dest.scheme == "http")
+        else prev.target.string(userinfo=False)
+    )
     header, strip = redirect_header(first.header, first.target, dest, referer, strip)
     return RequestPlan(method, dest.string(), header, target=dest), body, strip

@@ -4,6 +4,7 @@ Tyk's `Scan` marshals handler_meta and unmarshals the JSON into `apidef.WebHookH
 tykevents.golang.json.scan applies those encoding/json rules (key folding, sorted-key order, null,
 map merging, type errors). Here: the struct, and the error naming the key that failed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

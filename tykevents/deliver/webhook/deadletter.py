@@ -9,14 +9,16 @@ base64), the handler, the last error and status, the attempts and the time.
 - RedisDeadLetters: a Redis stream (state "redis"), shared by every instance; XDEL removes
   replayed entries.
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -71,7 +73,11 @@ class FileDeadLetters:
                 rec = orjson.loads(line)
             except orjson.JSONDecodeError:
                 # A torn line (crash mid-write) must not hide the others.
-                rec = {"id": f"line-{n}", "error": "unreadable dead-letter line", "_raw": line.decode("utf-8", "replace")}
+                rec = {
+                    "id": f"line-{n}",
+                    "error": "unreadable dead-letter line",
+                    "_raw": line.decode("utf-8", "replace"),
+                }
             out.append(rec)
         return out
 
@@ -84,8 +90,12 @@ class FileDeadLetters:
                 tmp = self.path.with_name(self.path.name + ".tmp")
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 try:
-                    os.write(fd, b"".join(
-                        (r["_raw"].encode() if "_raw" in r else orjson.dumps(r)) + b"\n" for r in keep))
+                    os.write(
+                        fd,
+                        b"".join(
+                            (r["_raw"].encode() if "_raw" in r else orjson.dumps(r)) + b"\n" for r in keep
+                        ),
+                    )
                     os.fsync(fd)
                 finally:
                     os.close(fd)

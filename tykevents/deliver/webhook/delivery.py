@@ -1,4 +1,5 @@
 """One accepted webhook delivery, and its JSON form (dead letters, spool)."""
+
 from __future__ import annotations
 
 import base64
@@ -19,11 +20,23 @@ def new_id() -> str:
 class Delivery:
     """A request to send: the handler's plan (method, URL, headers) plus this event's body."""
 
-    __slots__ = ("plan", "body", "kind", "handler", "api_id", "attempts", "created",
-                 "error", "status", "spool_id", "id")
+    __slots__ = (
+        "plan",
+        "body",
+        "kind",
+        "handler",
+        "api_id",
+        "attempts",
+        "created",
+        "error",
+        "status",
+        "spool_id",
+        "id",
+    )
 
-    def __init__(self, plan: RequestPlan, body: bytes, *, kind: str = "webhook",
-                 handler: str = "", api_id: str = "") -> None:
+    def __init__(
+        self, plan: RequestPlan, body: bytes, *, kind: str = "webhook", handler: str = "", api_id: str = ""
+    ) -> None:
         self.plan = plan
         self.body = body
         self.kind = kind
@@ -62,19 +75,26 @@ class Delivery:
         }
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], plans: dict[Any, RequestPlan] | None = None) -> "Delivery":
+    def from_record(cls, rec: dict[str, Any], plans: dict[Any, RequestPlan] | None = None) -> Delivery:
         """Rebuild a delivery; `plans` caches request plans (spooled deliveries of one
         handler share theirs)."""
         key = (rec["method"], rec["url"], orjson.dumps(rec.get("headers") or []))
         plan = plans.get(key) if plans is not None else None
         if plan is None:
-            plan = RequestPlan(str(rec["method"]), str(rec["url"]), header_from_items(rec.get("headers") or []))
+            plan = RequestPlan(
+                str(rec["method"]), str(rec["url"]), header_from_items(rec.get("headers") or [])
+            )
             if plans is not None:
                 if len(plans) > 4096:
                     plans.clear()
                 plans[key] = plan
-        d = cls(plan, base64.b64decode(rec.get("body") or ""), kind=str(rec.get("kind") or "webhook"),
-                handler=str(rec.get("handler") or ""), api_id=str(rec.get("api_id") or ""))
+        d = cls(
+            plan,
+            base64.b64decode(rec.get("body") or ""),
+            kind=str(rec.get("kind") or "webhook"),
+            handler=str(rec.get("handler") or ""),
+            api_id=str(rec.get("api_id") or ""),
+        )
         d.id = rec.get("id")
         d.attempts = int(rec.get("attempts") or 0)
         d.created = float(rec.get("created") or rec.get("time") or time.time())

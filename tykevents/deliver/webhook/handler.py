@@ -10,6 +10,7 @@ request, compute the checksum, check the cooldown, send. Differences (docs/compa
 What stays as in Tyk: a render error sends nothing and sets no cooldown; a request Go would
 refuse to send (bad scheme, no host, a header with a newline) still sets the cooldown.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,12 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
-from tykevents.golang import url as gourl
 from tykevents.deliver.webhook.conf import WebHookConf, from_meta
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import (
-    JSON, METHOD_WARNING, RequestPlan, cert_checksum, request_method, tyk_header,
+    JSON,
+    METHOD_WARNING,
+    RequestPlan,
+    cert_checksum,
+    request_method,
+    tyk_header,
 )
+from tykevents.golang import url as gourl
 from tykevents.model import Event, MetaTypeError
 from tykevents.runtime.ratelog import RateLimitedLog
 from tykevents.tykmeta import event_template_data
@@ -86,8 +92,18 @@ def load_template(path: Path) -> Any:
 class WebhookHandler(Handler):
     kind = "webhook"
 
-    def __init__(self, conf: WebHookConf, where: str, *, name: str, template: Any,
-                 template_file: str, content_type: str, plan: RequestPlan, service: Any) -> None:
+    def __init__(
+        self,
+        conf: WebHookConf,
+        where: str,
+        *,
+        name: str,
+        template: Any,
+        template_file: str,
+        content_type: str,
+        plan: RequestPlan,
+        service: Any,
+    ) -> None:
         super().__init__(name=name, where=where)
         self.conf = conf
         self.template = template
@@ -113,8 +129,15 @@ class WebhookHandler(Handler):
             raise
         except Exception as e:  # an execution error (Tyk >= 5.4: nothing sent, no cooldown)
             metrics.outcome(self.kind, self.name, host, "render_error")
-            _ratelog.log(logging.ERROR, f"render:{self.where}", "Webhook template rendering error: %s "
-                         "(handler %s, template %s, event %s)", e, self.name, self.template_file, event.type)
+            _ratelog.log(
+                logging.ERROR,
+                f"render:{self.where}",
+                "Webhook template rendering error: %s (handler %s, template %s, event %s)",
+                e,
+                self.name,
+                self.template_file,
+                event.type,
+            )
             return
         plan = self.plan
         if plan.build_error:
@@ -126,8 +149,12 @@ class WebhookHandler(Handler):
             digest = _cert_digest(event.type, data, *cert)
             if digest is None:
                 metrics.outcome(self.kind, self.name, host, "checksum_error")
-                _ratelog.log(logging.ERROR, f"sum:{self.where}",
-                             "Webhook checksum error: could not cast meta data (handler %s)", self.name)
+                _ratelog.log(
+                    logging.ERROR,
+                    f"sum:{self.where}",
+                    "Webhook checksum error: could not cast meta data (handler %s)",
+                    self.name,
+                )
                 return
         else:
             digest = plan.checksum(body)
@@ -146,8 +173,13 @@ class WebhookHandler(Handler):
             return
         if plan.send_error:
             metrics.outcome(self.kind, self.name, host, "invalid_request")
-            _ratelog.log(logging.ERROR, f"send:{self.where}", "Webhook request failed: %s (handler %s)",
-                         plan.send_error, self.name)
+            _ratelog.log(
+                logging.ERROR,
+                f"send:{self.where}",
+                "Webhook request failed: %s (handler %s)",
+                plan.send_error,
+                self.name,
+            )
             return
         service.submit(Delivery(plan, body, kind=self.kind, handler=self.name, api_id=event.api_id))
 
@@ -160,8 +192,9 @@ def _cert_digest(event_type: str, data: Any, struct: str, time_field: str) -> by
     f = meta.fields
     when = f.get(time_field)
     when_s = when.go_string() if hasattr(when, "go_string") else str(when)
-    return cert_checksum(event_type, str(f.get("CertID", "")), str(f.get("CertName", "")), when_s,
-                         str(f.get("APIID", "")))
+    return cert_checksum(
+        event_type, str(f.get("CertID", "")), str(f.get("CertName", "")), when_s, str(f.get("APIID", ""))
+    )
 
 
 def _resolve(cfg: Any, p: str) -> Path:
@@ -202,14 +235,23 @@ def build_webhook_handler(meta: Any, ctx: BuildContext) -> WebhookHandler:
     method, ok = request_method(conf.method)
     if not ok:
         logger.warning("%s (method %r; %s)", METHOD_WARNING, conf.method, ctx.where)
-    header = tyk_header(conf.header_map, content_type,
-                        bool(getattr(cfg, "ignore_canonical_mime_header_key", False)))
+    header = tyk_header(
+        conf.header_map, content_type, bool(getattr(cfg, "ignore_canonical_mime_header_key", False))
+    )
     plan = RequestPlan(method, conf.target_path, header)
     if plan.send_error:
         logger.error("webhook at %s can never be sent: %s", ctx.where, plan.send_error)
     label = conf.id or conf.name or f"{ctx.api.api_id or 'global'}/{plan.host_key}"
-    return WebhookHandler(conf, ctx.where, name=label, template=template, template_file=template_file,
-                          content_type=content_type, plan=plan, service=ctx.services.get("webhooks"))
+    return WebhookHandler(
+        conf,
+        ctx.where,
+        name=label,
+        template=template,
+        template_file=template_file,
+        content_type=content_type,
+        plan=plan,
+        service=ctx.services.get("webhooks"),
+    )
 
 
 def _check_url(target: str, where: str) -> None:

@@ -9,6 +9,7 @@ would refuse to build or send it), dropped (pending limit reached), cooldown_err
 cooldown store failed; the webhook fired anyway), abandoned (unfinished at shutdown:
 dead-lettered).
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -58,15 +59,24 @@ class PrometheusWebhookMetrics:
 
         registry = registry if registry is not None else REGISTRY
         self._outcomes = Counter(
-            "tykevents_webhook_outcomes", "Webhook outcomes by handler kind",
-            ["kind", "outcome"], registry=registry)
+            "tykevents_webhook_outcomes",
+            "Webhook outcomes by handler kind",
+            ["kind", "outcome"],
+            registry=registry,
+        )
         self._targets = Counter(
-            "tykevents_webhook_target_outcomes", "Webhook outcomes by handler and target host",
-            ["handler", "host", "outcome"], registry=registry)
+            "tykevents_webhook_target_outcomes",
+            "Webhook outcomes by handler and target host",
+            ["handler", "host", "outcome"],
+            registry=registry,
+        )
         self._attempts = Histogram(
-            "tykevents_webhook_attempt_seconds", "Webhook HTTP attempts by target host and result",
-            ["host", "result"], registry=registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+            "tykevents_webhook_attempt_seconds",
+            "Webhook HTTP attempts by target host and result",
+            ["host", "result"],
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
 
         # Label children by label values: labels() takes a lock and builds a tuple per call;
         # per event one dict lookup is enough. Handler names and hosts are finite per
@@ -80,8 +90,10 @@ class PrometheusWebhookMetrics:
         if pair is None:
             if len(self._children) >= _MAX_CHILDREN:
                 self._children.clear()
-            pair = self._children[key] = (self._outcomes.labels(kind, outcome),
-                                          self._targets.labels(handler, host, outcome))
+            pair = self._children[key] = (
+                self._outcomes.labels(kind, outcome),
+                self._targets.labels(handler, host, outcome),
+            )
         pair[0].inc()
         pair[1].inc()
 

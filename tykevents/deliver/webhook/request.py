@@ -11,10 +11,11 @@ Content-Length (if the body is non-empty, or always for POST/PUT/PATCH), the rem
 sorted by name with values trimmed, then `Accept-Encoding: gzip` unless the headers ask for an
 encoding or a range.
 """
+
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from tykevents.golang import url as gourl
 
@@ -32,12 +33,8 @@ SENSITIVE_ON_REDIRECT = frozenset(
     ("Authorization", "Www-Authenticate", "Cookie", "Cookie2", "Proxy-Authorization", "Proxy-Authenticate")
 )
 
-_TOKEN = frozenset(
-    b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-_HOST_BYTES = frozenset(
-    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!$%&()*+,-.:;=['~]_"
-)
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_HOST_BYTES = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!$%&()*+,-.:;=['~]_")
 
 Header = dict[str, list[str]]
 
@@ -141,12 +138,23 @@ class RequestPlan:
     """
 
     __slots__ = (
-        "method", "url", "header", "target", "build_error", "send_error", "host", "uri",
-        "host_key", "_sum_prefix", "_head", "_tail", "_body_cl", "connect_url",
+        "method",
+        "url",
+        "header",
+        "target",
+        "build_error",
+        "send_error",
+        "host",
+        "uri",
+        "host_key",
+        "_sum_prefix",
+        "_head",
+        "_tail",
+        "_body_cl",
+        "connect_url",
     )
 
-    def __init__(self, method: str, url: str, header: Header,
-                 target: gourl.GoURL | None = None) -> None:
+    def __init__(self, method: str, url: str, header: Header, target: gourl.GoURL | None = None) -> None:
         self.method = method
         self.url = url
         self.header = header
@@ -179,8 +187,9 @@ class RequestPlan:
             self.host_key = f"{hostname}:{port or default}"
         # Checksum: Write() of a header-less NewRequest (spec 3.5).
         self._sum_prefix.update(
-            f"{method} {self.uri} HTTP/1.1\r\nHost: {self.host}\r\nUser-Agent: {GO_USER_AGENT}\r\n"
-            .encode("utf-8", "surrogateescape")
+            f"{method} {self.uri} HTTP/1.1\r\nHost: {self.host}\r\nUser-Agent: {GO_USER_AGENT}\r\n".encode(
+                "utf-8", "surrogateescape"
+            )
         )
         self.send_error = self._check_send()
         self._head, self._tail = self._wire_parts()
@@ -261,8 +270,9 @@ def redirect_header(
     if not strip and initial.host != dest.host:
         i, d = initial.hostname().lower(), dest.hostname().lower()
         strip = not (d == i or d.endswith("." + i))
-    h = {k: v for k, v in original.items()
-         if not (strip and canonical_header_key(k) in SENSITIVE_ON_REDIRECT)}
+    h = {
+        k: v for k, v in original.items() if not (strip and canonical_header_key(k) in SENSITIVE_ON_REDIRECT)
+    }
     ref = header_get(h, "Referer") or referer
     if ref:
         h[canonical_header_key("Referer")] = [ref]

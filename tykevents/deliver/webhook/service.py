@@ -17,6 +17,7 @@ Wiring (the daemon makes one per process): `service_from_config(cfg, redis, regi
 `await start()`, handlers find it as ctx.services["webhooks"], `await drain(timeout)` on
 SIGTERM, `await close()`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,12 +27,12 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tykevents.golang import url as gourl
+from tykevents.config import WebhookSettings
 from tykevents.deliver.webhook.client import HttpSender, Result
 from tykevents.deliver.webhook.deadletter import DeadLetterStore, FileDeadLetters, RedisDeadLetters
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookMetrics
-from tykevents.config import WebhookSettings
+from tykevents.golang import url as gourl
 from tykevents.runtime.ratelog import RateLimitedLog
 
 logger = logging.getLogger("tykevents.deliver.webhook")
@@ -65,8 +66,11 @@ class WebhookService:
         self.cooldown = cooldown
         if dead_letters is None:
             path = Path(s.dead_letter_path)
-            dead_letters = RedisDeadLetters(redis) if redis is not None else \
-                FileDeadLetters(path if path.is_absolute() else Path(base_dir) / path)
+            dead_letters = (
+                RedisDeadLetters(redis)
+                if redis is not None
+                else FileDeadLetters(path if path.is_absolute() else Path(base_dir) / path)
+            )
         self.dead_letters = dead_letters
         self.metrics: WebhookMetrics = metrics or NoopMetrics()
         self.sender = HttpSender(s)
@@ -112,8 +116,14 @@ class WebhookService:
     def drop(self, kind: str, handler: str, host: str) -> None:
         self.dropped += 1
         self.metrics.outcome(kind, handler, host, "dropped")
-        _ratelog.log(logging.WARNING, "overload", "webhook pending limit (%d) reached: delivery dropped "
-                     "(handler %s, host %s)", self.settings.pending_limit, handler, host)
+        _ratelog.log(
+            logging.WARNING,
+            "overload",
+            "webhook pending limit (%d) reached: delivery dropped (handler %s, host %s)",
+            self.settings.pending_limit,
+            handler,
+            host,
+        )
 
     def submit(self, d: Delivery) -> bool:
         """Accept a delivery without waiting; False (counted) when over the pending limit."""
@@ -187,8 +197,12 @@ class WebhookService:
             self.metrics.outcome(d.kind, d.handler, d.host, "abandoned")
             stored += 1
         if left:
-            logger.warning("webhooks: %d deliveries unfinished at shutdown (%d dead-lettered, %d left "
-                           "in the spool)", len(left), stored, len(left) - stored)
+            logger.warning(
+                "webhooks: %d deliveries unfinished at shutdown (%d dead-lettered, %d left in the spool)",
+                len(left),
+                stored,
+                len(left) - stored,
+            )
         self._idle.set()
         return len(left)
 
@@ -226,8 +240,13 @@ class WebhookService:
 
     def _crashed(self, d: Delivery, e: Exception) -> None:
         why = gourl.scrub(f"{type(e).__name__}: {e}", d.plan.url)
-        _ratelog.log(logging.ERROR, f"crash:{d.host}", "Webhook delivery failed with an internal error: %s "
-                     "(handler %s); kept as a dead letter", why, d.handler)
+        _ratelog.log(
+            logging.ERROR,
+            f"crash:{d.host}",
+            "Webhook delivery failed with an internal error: %s (handler %s); kept as a dead letter",
+            why,
+            d.handler,
+        )
         logger.debug("webhook internal error (handler %s)", d.handler, exc_info=e)  # raw: DEBUG only
         if d in self._live and d not in self._timers:  # else: finished, or waiting for its retry
             d.error = f"internal error: {why}"
@@ -246,16 +265,25 @@ class WebhookService:
         if res.ok:
             d.error = ""
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("webhook %s delivered to %s: %d %r", d.handler, d.host, res.status, res.body[:200])
+                logger.debug(
+                    "webhook %s delivered to %s: %d %r", d.handler, d.host, res.status, res.body[:200]
+                )
             self._finish(d, "delivered")
             return
         d.error = res.error
         if res.retry and d.attempts < self.settings.max_attempts and not self._closed:
             delay = self.backoff(d.attempts, res.retry_after)
             self.metrics.outcome(d.kind, d.handler, d.host, "retried")
-            _ratelog.log(logging.WARNING, f"retry:{d.host}", "Webhook delivery failed (attempt %d of %d, "
-                         "retrying in %.1fs): %s (handler %s)", d.attempts, self.settings.max_attempts,
-                         delay, res.error, d.handler)
+            _ratelog.log(
+                logging.WARNING,
+                f"retry:{d.host}",
+                "Webhook delivery failed (attempt %d of %d, retrying in %.1fs): %s (handler %s)",
+                d.attempts,
+                self.settings.max_attempts,
+                delay,
+                res.error,
+                d.handler,
+            )
             self._timers[d] = loop.call_later(delay, self._retry, d)
             return
         self._give_up(d, res)
@@ -275,8 +303,15 @@ class WebhookService:
         return delay
 
     def _give_up(self, d: Delivery, res: Result) -> None:
-        _ratelog.log(logging.ERROR, f"fail:{d.host}", "Webhook delivery failed: %s (handler %s, %d attempt%s); "
-                     "kept as a dead letter", res.error, d.handler, d.attempts, "" if d.attempts == 1 else "s")
+        _ratelog.log(
+            logging.ERROR,
+            f"fail:{d.host}",
+            "Webhook delivery failed: %s (handler %s, %d attempt%s); kept as a dead letter",
+            res.error,
+            d.handler,
+            d.attempts,
+            "" if d.attempts == 1 else "s",
+        )
         self._dead_letter(d)
         self._finish(d, "failed")
 
@@ -307,14 +342,20 @@ class WebhookService:
             except Exception as e:
                 self._dl_buffer[:0] = batch
                 failures += 1
-                _ratelog.log(logging.ERROR, "deadletter", "dead-letter store failed (%d waiting): %s",
-                             len(self._dl_buffer), e)
+                _ratelog.log(
+                    logging.ERROR,
+                    "deadletter",
+                    "dead-letter store failed (%d waiting): %s",
+                    len(self._dl_buffer),
+                    e,
+                )
                 if self._stopping and failures >= 3:
-                    logger.error("webhooks: %d dead letters could not be stored and are lost",
-                                 len(self._dl_buffer))
+                    logger.error(
+                        "webhooks: %d dead letters could not be stored and are lost", len(self._dl_buffer)
+                    )
                     self._dl_buffer.clear()
                     return
-                await asyncio.sleep(min(5.0, 0.2 * 2 ** failures))
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
 
 
 def service_from_config(cfg: Any, redis: Any = None, registry: Any = None) -> WebhookService:

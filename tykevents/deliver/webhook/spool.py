@@ -18,6 +18,7 @@ Gaps: a delivery accepted but not yet written (the writer batches within one loo
 lost on a crash; when Redis is down, deliveries are delivered from memory only (logged and
 counted). Delivery is at-least-once: a crash after sending but before XACK sends again.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,8 +54,15 @@ def _record(fields: Any) -> dict[str, Any] | None:
 
 
 class Spool:
-    def __init__(self, client: Any, service: "WebhookService", *, claim_after: float = 60.0,
-                 consumer: str = "", key: str = STREAM) -> None:
+    def __init__(
+        self,
+        client: Any,
+        service: WebhookService,
+        *,
+        claim_after: float = 60.0,
+        consumer: str = "",
+        key: str = STREAM,
+    ) -> None:
         self.client = client
         self.service = service
         self.claim_after = claim_after
@@ -84,8 +92,12 @@ class Spool:
                 raise
         await self._read(own_pending=True)  # what this consumer had before a restart
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._writer()), loop.create_task(self._reader()),
-                       loop.create_task(self._acker()), loop.create_task(self._keeper())]
+        self._tasks = [
+            loop.create_task(self._writer()),
+            loop.create_task(self._reader()),
+            loop.create_task(self._acker()),
+            loop.create_task(self._keeper()),
+        ]
 
     def add(self, d: Delivery) -> None:
         self.unwritten.append(d)
@@ -116,8 +128,13 @@ class Spool:
                     await pipe.execute()
             except Exception as e:  # Redis down: deliver from memory rather than lose them
                 self.fallbacks += len(batch)
-                _ratelog.log(logging.ERROR, "spool-write", "webhook spool unavailable, delivering "
-                             "%d deliveries from memory only: %s", len(batch), e)
+                _ratelog.log(
+                    logging.ERROR,
+                    "spool-write",
+                    "webhook spool unavailable, delivering %d deliveries from memory only: %s",
+                    len(batch),
+                    e,
+                )
                 for d in batch:
                     self.service._accept(d)
             finally:
@@ -142,8 +159,9 @@ class Spool:
     async def _read(self, own_pending: bool, count: int = BATCH) -> None:
         """New entries (">"), or this consumer's own pending ones from the start ("0")."""
         if not own_pending:
-            reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"},
-                                                 count=count, block=200)
+            reply = await self.client.xreadgroup(
+                GROUP, self.consumer, {self.key: ">"}, count=count, block=200
+            )
             self._take(reply[0][1] if reply else [])
             return
         start = "0"
@@ -217,13 +235,14 @@ class Spool:
     async def touch(self) -> None:
         ids = list(self._owned)
         for i in range(0, len(ids), BATCH):
-            await self.client.xclaim(self.key, GROUP, self.consumer, 0, ids[i:i + BATCH], justid=True)
+            await self.client.xclaim(self.key, GROUP, self.consumer, 0, ids[i : i + BATCH], justid=True)
 
     async def claim(self) -> None:
         start = "0-0"
         while self._reading:
-            reply = await self.client.xautoclaim(self.key, GROUP, self.consumer,
-                                                 int(self.claim_after * 1000), start_id=start, count=BATCH)
+            reply = await self.client.xautoclaim(
+                self.key, GROUP, self.consumer, int(self.claim_after * 1000), start_id=start, count=BATCH
+            )
             start, entries = _s(reply[0]), reply[1]
             before = len(self._owned)
             self._take(entries)

@@ -6,11 +6,12 @@ addresses. NO_PROXY entries: `*` (anywhere: nothing is proxied), a domain (itsel
 subdomains), `.domain` or `*.domain` (subdomains only), an IP or CIDR, each optionally with
 `:port`.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from tykevents.deliver.webhook.request import RequestPlan
 
