@@ -70,13 +70,13 @@ async def wait_done(svc: Any) -> None:
 
 def make_service(concurrency: int, tmp: str) -> Any:
     from tykevents.config import WebhookSettings
-    from tykevents.deliver.webhook.metrics import CountingMetrics
+    from tykevents.deliver.webhook.metrics import WebhookCounters
     from tykevents.deliver.webhook.service import WebhookService
 
     settings = WebhookSettings(
         max_per_host=concurrency, pending_limit=10_000_000, dead_letter_path=os.path.join(tmp, "dl.jsonl")
     )
-    return WebhookService(settings, metrics=CountingMetrics())
+    return WebhookService(settings, metrics=WebhookCounters())
 
 
 async def service_rate(url: str, body: bytes, count: int, concurrency: int, tmp: str) -> tuple[float, float]:
@@ -100,14 +100,14 @@ async def service_rate(url: str, body: bytes, count: int, concurrency: int, tmp:
 
 def build_handler(url: str, svc: Any, tmp: str) -> Any:
     from tykevents.config import Config
-    from tykevents.deliver.base import APIInfo, BuildContext
+    from tykevents.deliver.base import APIInfo, HandlerContext, HandlerServices
     from tykevents.deliver.webhook.handler import build_webhook_handler
 
-    ctx = BuildContext(
+    ctx = HandlerContext(
         Config(base_dir=tmp, template_path=str(ROOT / "templates")),
         APIInfo("api1", "org1", "bench", "bench"),
         "bench",
-        {"webhooks": svc},
+        HandlerServices(webhooks=svc),
     )
     return build_webhook_handler(
         {"target_path": url, "method": "POST", "event_timeout": 60, "header_map": {"X-Tyk-Test": "bench"}},

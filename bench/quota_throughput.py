@@ -50,20 +50,6 @@ from tykevents.daemon import Daemon
 async def main(conf):
     d = Daemon(conf)
     await d.start()
-    if d.pipeline.quota_sink is None:
-        from prometheus_client.registry import Collector
-        from tykevents.monitor.service import MonitorService
-        from tykevents.deliver.webhook.service import WebhookService
-        ws = WebhookService(d.gen.config.tykevents.webhooks, base_dir=d.gen.config.base_dir)
-        await ws.start()
-        mon = MonitorService(webhooks=ws)
-        mon.configure(d.gen.config)
-        mon.attach(d.lanes)
-        d.pipeline.quota_sink = mon.sink
-        class M(Collector):
-            def collect(self):
-                return mon.metrics()
-        d.registry.register(M())
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, d.request_stop)
     await d._stop.wait()

@@ -10,22 +10,25 @@ generation and says why.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-import os
 import signal
 import time
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from tykevents import __version__, _fast
 from tykevents.apps import Problem, load_definitions
-from tykevents.config import Config, ConfigError, load_config, split_hostport
-from tykevents.ingest import datagram, stream
-from tykevents.ingest.http import make_app
+from tykevents.config import Config, ConfigError, load_config
+from tykevents.decode import REJECT_REASONS
+from tykevents.deliver.base import Handler, HandlerServices
+from tykevents.handlers import build_generation
+from tykevents.ingest.listeners import Listeners
 from tykevents.pipeline import Pipeline
-from tykevents.route import RouteTable, build_routes
+from tykevents.route import RouteTable
 from tykevents.runtime.metrics import Stats, StatsCollector
 from tykevents.runtime.systemd import Notifier
 from tykevents.services import Services
@@ -38,13 +41,23 @@ class ReloadError(Exception):
     pass
 
 
+class State(enum.StrEnum):
+    """The daemon's lifecycle; /health reports the value."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
 @dataclass
 class Generation:
     config: Config
     routes: RouteTable
     problems: list[Problem]
     number: int
-    services: dict[str, Any] = field(default_factory=dict)  # what its handlers were built with
+    services: HandlerServices  # what its handlers were built with
+    monitor_webhook: Handler | None = None
 
 
 def report(problems: list[Problem]) -> None:
@@ -79,19 +92,15 @@ class Daemon:
         self.lanes: Lanes | None = None
         self.pipeline: Pipeline | None = None
         self.services: Services | None = None
+        self.listeners: Listeners | None = None
         self.registry = CollectorRegistry()
-        self._sources: list[Any] = []  # datagram readers and stream servers
-        self._connections: set[stream.StreamIngest] = set()
-        self._stream_tasks: set[asyncio.Task[None]] = set()  # records parked for backpressure
-        self._udp_inodes: set[int] = set()
-        self._runners: list[Any] = []
         self._stop = asyncio.Event()
-        self._state = "starting"
+        self._state = State.STARTING
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retiring: list[Generation] = []
         self._reload_lock = asyncio.Lock()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -112,13 +121,15 @@ class Daemon:
                 raise ReloadError(str(e)) from None
         apis, problems = await asyncio.to_thread(load_definitions, cfg)
         assert self.services is not None
-        services = await self.services.for_generation(cfg, apis)
+        services = await self.services.for_generation(cfg)
         try:
-            routes, more = await asyncio.to_thread(build_routes, cfg, apis, services)
+            built = await asyncio.to_thread(build_generation, cfg, apis, services)
         except BaseException:
             await self.services.retire_generation(services)  # its JS VM, if any
             raise
-        return Generation(cfg, routes, problems + more, number, services)
+        return Generation(
+            cfg, built.routes, problems + built.problems, number, services, built.monitor_webhook
+        )
 
     def _summary(self, gen: Generation) -> str:
         n_apis = len(gen.routes.apis)
@@ -137,10 +148,13 @@ class Daemon:
         self.pipeline = Pipeline(gen.routes, self.lanes, self.stats, d.max_record_bytes)
         self.services.attach(self.pipeline, self.lanes)
         self._activate(gen)
-        self.registry.register(StatsCollector(self.stats, self.lanes.depths, self._extra_metrics))
+        self.listeners = Listeners(self.pipeline, self.registry, self._health, self._accepting)
+        self.registry.register(StatsCollector(self.stats, self.lanes.depths, REJECT_REASONS))
+        self.registry.register(self.services)
+        self.registry.register(self.listeners)
         self.lanes.start()  # sinks first
-        await self._open_sources(first)  # then sources
-        self._state = "running"
+        await self.listeners.open(first)  # then sources
+        self._state = State.RUNNING
         logger.info("tykevents %s running: %s", __version__, self._summary(gen))
         if not _fast.COMPILED:
             logger.warning(
@@ -156,61 +170,15 @@ class Daemon:
         assert self.pipeline is not None and self.services is not None
         self.gen = gen
         self.pipeline.routes = gen.routes  # the atomic swap
-        self.services.activate(gen.config, gen.services)
+        self.services.activate(gen.config, gen.services, gen.monitor_webhook)
 
-    async def _open_sources(self, cfg: Config) -> None:
-        assert self.pipeline is not None
-        d = cfg.tykevents
-        for addr in d.listen.udp:
-            sock = datagram.udp_socket(addr, d.receive_buffer)
-            self._udp_inodes.add(os.fstat(sock.fileno()).st_ino)
-            self._sources.append(await datagram.open_datagram(self.pipeline, sock, "udp"))
-        for path in d.listen.unix_dgram:
-            sock = datagram.unix_dgram_socket(str(cfg.path(path)), d.receive_buffer)
-            self._sources.append(await datagram.open_datagram(self.pipeline, sock, "unix_dgram"))
-        for addr in d.listen.tcp:
-            self._sources.append(
-                await stream.open_tcp(
-                    self.pipeline, split_hostport(addr), self._connections, self._stream_tasks
-                )
-            )
-            logger.info("listening on tcp %s", addr)
-        for path in d.listen.unix_stream:
-            self._sources.append(
-                await stream.open_unix(
-                    self.pipeline, str(cfg.path(path)), self._connections, self._stream_tasks
-                )
-            )
-            logger.info("listening on unix stream %s", path)
-        addrs = list(d.listen.http)
-        if d.metrics and d.metrics not in addrs:
-            addrs.append(d.metrics)
-        if addrs:
-            await self._open_http(addrs, d.max_http_body_bytes)
-
-    async def _open_http(self, addrs: list[str], max_body: int) -> None:
-        from aiohttp import web
-
-        app = make_app(
-            lambda: self.pipeline,
-            self.registry,
-            self._health,
-            max_body,  # type: ignore[arg-type,return-value]
-            accepting=lambda: self._state == "running",
-        )
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        for addr in addrs:
-            host, port = split_hostport(addr)
-            site = web.TCPSite(runner, host, port, reuse_address=True)
-            await site.start()
-            logger.info("listening on http %s (POST /events, GET /health, GET /metrics)", addr)
-        self._runners.append(runner)
+    def _accepting(self) -> bool:
+        return self._state is State.RUNNING
 
     def _health(self) -> tuple[bool, dict[str, Any]]:
         gen = self.gen
         detail = {
-            "status": self._state,
+            "status": self._state.value,
             "version": __version__,
             "generation": gen.number if gen else 0,
             "apis": len(gen.routes.apis) if gen else 0,
@@ -218,28 +186,12 @@ class Daemon:
             "queues": self.lanes.depths() if self.lanes else {},
             "stats": self.stats.snapshot(),
         }
-        return self._state == "running", detail
-
-    def _extra_metrics(self) -> Any:
-        from prometheus_client.core import CounterMetricFamily
-
-        yield CounterMetricFamily(
-            "tykevents_udp_kernel_drops",
-            "Datagrams the kernel dropped on our UDP sockets (raise net.core.rmem_max)",
-            value=datagram.udp_kernel_drops(self._udp_inodes),
-        )
-        yield CounterMetricFamily(
-            "tykevents_datagram_receive_errors",
-            "Datagram socket receive errors",
-            value=sum(getattr(s, "receiver", None) and s.receiver.errors or 0 for s in self._sources),
-        )
-        if self.services is not None:
-            yield from self.services.metrics()
+        return self._state is State.RUNNING, detail
 
     async def reload(self) -> bool:
         """SIGHUP: build a new generation; on any failure keep the old one."""
         async with self._reload_lock:
-            if self._state != "running":
+            if self._state is not State.RUNNING:
                 return False
             assert self.gen is not None
             self.notifier.reloading()
@@ -282,27 +234,26 @@ class Daemon:
         if gen in self._retiring:
             self._retiring.remove(gen)
         await gen.routes.close()
+        if gen.monitor_webhook is not None:
+            await gen.monitor_webhook.close()
         if self.services is not None:
             await self.services.retire_generation(gen.services)
 
     async def stop(self) -> None:
         """Stop intake, drain what was accepted within drain_timeout, then close. Safe to
         call on a daemon that failed half-way through start."""
-        if self._state in ("stopping", "stopped"):
+        if self._state in (State.STOPPING, State.STOPPED):
             return
-        self._state = "stopping"  # HTTP ingest answers 503 from now on; no reload starts
+        self._state = State.STOPPING  # HTTP ingest answers 503 from now on; no reload starts
         self.notifier.stopping()
         async with self._reload_lock:  # a reload under way finishes first
             gen = self.gen
         timeout = gen.config.tykevents.drain_timeout if gen else 0.0
         deadline = time.monotonic() + timeout
         logger.info("stopping: intake closed, draining (timeout %.1fs)", timeout)
-        for src in self._sources:
-            src.close()
-        for conn in list(self._connections):
-            conn.stop_reading()
-        if self._stream_tasks:  # records read from stream sockets, still waiting for room
-            await asyncio.wait(list(self._stream_tasks), timeout=max(0.0, deadline - time.monotonic()))
+        if self.listeners is not None:
+            self.listeners.stop_intake()
+            await self.listeners.drain(deadline)  # records read from streams, waiting for room
         drained = True
         left = 0
         if self.lanes is not None:
@@ -312,11 +263,8 @@ class Daemon:
         if self.lanes is not None:
             left = sum(self.lanes.depths().values())
             await self.lanes.stop()
-        for conn in list(self._connections):
-            if conn.transport is not None:
-                conn.transport.close()
-        for runner in self._runners:
-            await runner.cleanup()
+        if self.listeners is not None:
+            await self.listeners.close()
         tasks = list(self._tasks)
         for t in tasks:
             t.cancel()
@@ -327,7 +275,7 @@ class Daemon:
             await self._close_generation(gen)
         if self.services is not None:
             await self.services.close()
-        self._state = "stopped"
+        self._state = State.STOPPED
         level = logging.INFO if drained and not left else logging.WARNING
         logger.log(
             level,
@@ -346,7 +294,7 @@ class Daemon:
         self._stop.set()
 
     def _on_sighup(self) -> None:
-        if self._state == "running":
+        if self._state is State.RUNNING:
             self._spawn(self.reload())
         else:
             logger.warning("SIGHUP ignored while %s", self._state)

@@ -97,12 +97,11 @@ class Pipeline:
             return
         stats.events += 1
         api_id = rec.APIID
-        by_type = self.routes.by_api.get(api_id)
-        if by_type is None:
+        handlers = self.routes.lookup(api_id, typ)
+        if handlers is None:
             stats.unknown_api += 1
             self.ratelog.log(logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", typ, api_id)
             return
-        handlers = by_type.get(typ)
         if not handlers:
             stats.no_handler += 1
             return
@@ -120,14 +119,13 @@ class Pipeline:
         api_id, org = (rec.spec.APIID, rec.spec.OrgID) if rec.spec is not None else ("", "")
         stats = self.stats
         stats.events += 1
-        by_type = self.routes.by_api.get(api_id)
-        if by_type is None:
+        handlers = self.routes.lookup(api_id, env.Type)
+        if handlers is None:
             stats.unknown_api += 1
             self.ratelog.log(
                 logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", env.Type, api_id
             )
             return
-        handlers = by_type.get(env.Type)
         if not handlers:
             stats.no_handler += 1
             return

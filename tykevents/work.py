@@ -1,7 +1,9 @@
-"""Stage 4 scheduling: bounded lanes of handler calls, one lane per handler kind.
+"""Stage 4 scheduling: bounded lanes of jobs, one lane per handler kind.
 
-Ingest never waits for a handler: it offers (handler, event) to the handler's lane. A lane is
-a bounded deque served by a fixed number of worker tasks. Overload policy (docs/operations.md):
+Ingest never waits for a handler: it offers a job, (runner, payload), to the runner's lane: a
+handler and its event, or the monitor's CallRunner and a coroutine function. A lane is a bounded
+deque served by a fixed number of worker tasks; it knows nothing of what its runners do.
+Overload policy (docs/operations.md):
 - datagram transports (UDP, Unix datagram): a full lane drops the call and counts it in
   tykevents_dropped_total{kind}; the sender is never blocked, as with Tyk's fire-and-forget;
 - stream and HTTP transports: a full lane applies backpressure (the connection stops being
@@ -15,15 +17,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from tykevents.decode import META_TYPE
-from tykevents.model import MetaTypeError
 from tykevents.runtime.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:
-    from tykevents.deliver.base import Handler
-    from tykevents.model import Event
+    from tykevents.config import Lanes as LaneSettings
     from tykevents.runtime.metrics import Stats
 
 logger = logging.getLogger("tykevents.work")
@@ -33,6 +33,45 @@ _ratelog = RateLimitedLog(logger)
 # so that cheap synchronous handlers (log) cannot starve ingest.
 _YIELD_EVERY = 64
 
+KINDS = ("log", "webhook", "js", "monitor")
+
+
+class JobRunner(Protocol):
+    """What a lane runs: `run(payload)` for each queued payload. Handlers are runners (the
+    payload is the event); so is CallRunner (the payload is a coroutine function)."""
+
+    inflight: int  # payloads queued or running; a reload retires a handler at 0
+
+    @property
+    def label(self) -> str: ...
+
+    def subject(self, payload: Any) -> str: ...
+
+    async def run(self, payload: Any) -> None: ...
+
+
+class JobRejected(Exception):
+    """The payload, not the runner, was at fault: counted under `reason`, not as a failure."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class CallRunner:
+    """Runs payloads that are coroutine functions (the quota monitor's lookups and fires)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.inflight = 0
+
+    def subject(self, payload: Callable[[], Awaitable[None]]) -> str:
+        fn = getattr(payload, "func", payload)  # a functools.partial names its function
+        return str(getattr(fn, "__name__", "call"))
+
+    async def run(self, payload: Callable[[], Awaitable[None]]) -> None:
+        await payload()
+
 
 class Lane:
     def __init__(self, kind: str, size: int, workers: int, stats: Stats) -> None:
@@ -40,7 +79,7 @@ class Lane:
         self.size = size
         self.nworkers = workers
         self.stats = stats
-        self._items: deque[tuple[Handler, Event]] = deque()
+        self._items: deque[tuple[JobRunner, Any]] = deque()
         self._idle: deque[asyncio.Future[None]] = deque()  # parked workers
         self._space: deque[asyncio.Future[None]] = deque()  # producers waiting for room
         self._busy = 0
@@ -51,24 +90,24 @@ class Lane:
     def __len__(self) -> int:
         return len(self._items)
 
-    def offer(self, handler: Handler, event: Event) -> bool:
-        """Queue a call if there is room; never blocks."""
+    def offer(self, runner: JobRunner, payload: Any) -> bool:
+        """Queue a job if there is room; never blocks."""
         if len(self._items) >= self.size:
             return False
-        self._push(handler, event)
+        self._push(runner, payload)
         return True
 
-    async def put(self, handler: Handler, event: Event) -> None:
-        """Queue a call, waiting for room (backpressure for lossless transports)."""
+    async def put(self, runner: JobRunner, payload: Any) -> None:
+        """Queue a job, waiting for room (backpressure for lossless transports)."""
         while len(self._items) >= self.size:
             fut = asyncio.get_running_loop().create_future()
             self._space.append(fut)
             await fut
-        self._push(handler, event)
+        self._push(runner, payload)
 
-    def _push(self, handler: Handler, event: Event) -> None:
-        handler.inflight += 1  # a reload retires a handler only when this is back to 0
-        self._items.append((handler, event))
+    def _push(self, runner: JobRunner, payload: Any) -> None:
+        runner.inflight += 1  # a reload retires a handler only when this is back to 0
+        self._items.append((runner, payload))
         self.stats.enqueued[self.kind] += 1
         self._done.clear()
         while self._idle:
@@ -94,24 +133,22 @@ class Lane:
                 self._idle.append(fut)
                 await fut
                 continue
-            handler, event = items.popleft()
+            runner, payload = items.popleft()
             if self._space:
                 self._wake_producer()
             self._busy += 1
             try:
-                await handler.handle(event)
+                await runner.run(payload)
                 stats.handled[kind] += 1
-            except MetaTypeError as e:
-                stats.rejected[META_TYPE] += 1
+            except JobRejected as e:
+                stats.rejected[e.reason] += 1
                 _ratelog.log(
                     logging.WARNING,
-                    "meta_type",
-                    "event %s for API %r: wrong type in Meta: %s (handler %s at %s)",
-                    event.type,
-                    event.api_id,
+                    e.reason,
+                    "%s on %s rejected it: %s",
+                    runner.label,
+                    runner.subject(payload),
                     e,
-                    handler.name,
-                    handler.where,
                 )
             except asyncio.CancelledError:
                 raise
@@ -120,15 +157,14 @@ class Lane:
                 _ratelog.log(
                     logging.ERROR,
                     f"fail-{kind}",
-                    "handler %s (%s) failed on %s",
-                    handler.name,
-                    handler.where,
-                    event.type,
+                    "%s failed on %s",
+                    runner.label,
+                    runner.subject(payload),
                     exc_info=True,
                 )
             finally:
                 self._busy -= 1
-                handler.inflight -= 1
+                runner.inflight -= 1
             streak += 1
             if streak >= _YIELD_EVERY:
                 streak = 0
@@ -162,10 +198,13 @@ class Lane:
 class Lanes:
     """All lanes, by handler kind."""
 
-    def __init__(self, settings: Any, stats: Stats) -> None:
+    def __init__(self, settings: LaneSettings, stats: Stats) -> None:
+        s = settings
         self.by_kind = {
-            kind: Lane(kind, getattr(settings, f"{kind}_queue"), getattr(settings, f"{kind}_workers"), stats)
-            for kind in ("log", "webhook", "js", "monitor")
+            "log": Lane("log", s.log_queue, s.log_workers, stats),
+            "webhook": Lane("webhook", s.webhook_queue, s.webhook_workers, stats),
+            "js": Lane("js", s.js_queue, s.js_workers, stats),
+            "monitor": Lane("monitor", s.monitor_queue, s.monitor_workers, stats),
         }
 
     def __getitem__(self, kind: str) -> Lane:

@@ -9,7 +9,13 @@ import orjson
 import pytest
 
 from tykevents.config import load_config
-from tykevents.deliver.base import APIInfo, BuildContext, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import (
+    APIInfo,
+    HandlerContext,
+    HandlerServices,
+    HandlerConfigError,
+    HandlerDisabled,
+)
 from tykevents.deliver.log import build_log_handler
 from tykevents.model import Event, MetaTypeError
 
@@ -23,7 +29,9 @@ def handler(meta, log_detail="intended", enable_key_logging=False):
         enable_key_logging=enable_key_logging,
         tykevents=msgspec.structs.replace(cfg.tykevents, log_detail=log_detail),
     )
-    ctx = BuildContext(config=cfg, api=APIInfo("api1", "org", "n", "a.json"), where="a.json:$.x")
+    ctx = HandlerContext(
+        config=cfg, api=APIInfo("api1", "org", "n", "a.json"), where="a.json:$.x", services=HandlerServices()
+    )
     return build_log_handler(meta, ctx)
 
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tykevents.config import Config
-from tykevents.deliver.base import APIInfo, BuildContext
+from tykevents.deliver.base import APIInfo, HandlerContext, HandlerServices
 from tykevents.deliver.jsvm.runtime import JSRuntime
 from tykevents.model import Event
 
@@ -33,10 +33,10 @@ def event(
 
 def build_context(
     runtime: JSRuntime | None, api_id: str = "api-1", org_id: str = "org-1", **conf: Any
-) -> BuildContext:
+) -> HandlerContext:
     config = Config(**{"enable_jsvm": True, "base_dir": str(JS), **conf})
-    services = {} if runtime is None else {"jsvm": runtime}
-    return BuildContext(
+    services = HandlerServices(jsvm=runtime)
+    return HandlerContext(
         config,
         APIInfo(api_id, org_id, "test api", "apps/test.json"),
         "apps/test.json:$.event_handlers.events.AuthFailure[0]",

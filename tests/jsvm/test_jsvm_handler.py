@@ -319,10 +319,10 @@ async def test_plain_dict_config(make_runtime):
 
 async def test_check_mode_builds_one_vm_for_all_handlers():
     ctx = build_context(None)
-    ctx.services["check_only"] = True
+    ctx.services.check_only = True
     a = build_js_handler({"name": "notifyHandler", "path": "collide_a.js"}, ctx)
     b = build_js_handler({"name": "notifyHandler", "path": "collide_b.js"}, ctx)
-    assert a.runtime is b.runtime is ctx.services["jsvm"]
+    assert a.runtime is b.runtime is ctx.services.jsvm
     assert a.runtime.files == ["collide_a.js", "collide_b.js"]
     await a.close()
     await b.close()

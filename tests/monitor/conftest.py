@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,9 +18,11 @@ import pytest
 from tests.fast.conftest import TWINS, load_twin
 from tykevents.config import Lanes as LaneSettings
 from tykevents.config import WebhookSettings, load_config
-from tykevents.deliver.webhook.metrics import CountingMetrics
+from tykevents.deliver.base import HandlerServices
+from tykevents.deliver.webhook.metrics import WebhookCounters
 from tykevents.deliver.webhook.service import WebhookService
 from tykevents.model import Record
+from tykevents.handlers import build_monitor
 from tykevents.monitor.service import MonitorService
 from tykevents.runtime.metrics import Stats
 from tykevents.work import Lanes
@@ -99,6 +102,15 @@ def monitor_conf(
     }
 
 
+def configure(svc: MonitorService, cfg: Any) -> None:
+    """What the daemon does when a generation goes live: tykevents.handlers builds the
+    monitor webhook (its problems logged, as the daemon reports them), then configure()."""
+    hook, problems = build_monitor(cfg, HandlerServices(webhooks=svc.webhooks))
+    for p in problems:
+        logging.getLogger("tykevents.daemon").log(p.level, "%s", p)
+    svc.configure(cfg, hook)
+
+
 class Rig:
     """A MonitorService wired as the daemon wires it, minus the sockets."""
 
@@ -136,14 +148,14 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             WebhookSettings(
                 timeout=2.0, backoff_base=0.02, backoff_max=0.1, dead_letter_path=str(d / "dl.jsonl")
             ),
-            metrics=CountingMetrics(),
+            metrics=WebhookCounters(),
             redis=kw.pop("webhook_redis", None),
         )
         await ws.start()
         stats = Stats()
         lanes = Lanes(LaneSettings(monitor_queue=queue, monitor_workers=2), stats)
         svc = MonitorService(webhooks=ws, **kw)
-        svc.configure(cfg)
+        configure(svc, cfg)
         svc.attach(lanes)
         lanes.start()
         rig = Rig(svc, lanes, ws, cfg)

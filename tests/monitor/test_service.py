@@ -16,7 +16,7 @@ from tykevents.monitor import rule as m
 from tykevents.monitor.service import MonitorService
 from tykevents.store.sessions import AsyncSessionView, MemorySessionStore
 
-from .conftest import HOUR, monitor_conf, record, session, write_conf
+from .conftest import HOUR, configure, monitor_conf, record, session, write_conf
 
 # Spec 3.3: the default template's TriggerExceeded branch, verified against Go.
 SPEC_3_3_BODY = (
@@ -137,7 +137,7 @@ async def test_reload_rebuilds_the_monitor_webhook(make_rig, receiver, tmp_path)
     rig = await make_rig(monitor_conf("http://127.0.0.1:1/never", limit=80))
     new = tmp_path / "reloaded"
     new.mkdir()
-    rig.svc.configure(load_config(write_conf(new, monitor_conf(receiver.url("/new"), limit=50)), {}))
+    configure(rig.svc, load_config(write_conf(new, monitor_conf(receiver.url("/new"), limit=50)), {}))
     rig.feed(record(Key="key1", Session=session(5)))
     await rig.settle()
     assert [r.target for r in receiver.requests] == ["/new"] and limits_sent(receiver) == ["50"]
@@ -256,7 +256,7 @@ class _Metrics(Collector):
         self.svc = svc
 
     def collect(self):  # type: ignore[no-untyped-def]
-        return self.svc.metrics()
+        return self.svc.collect()
 
 
 async def test_metrics_exposition(make_rig, receiver) -> None:

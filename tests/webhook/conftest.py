@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tykevents.config import WebhookSettings
-from tykevents.deliver.webhook.metrics import CountingMetrics
+from tykevents.deliver.webhook.metrics import WebhookCounters
 from tykevents.deliver.webhook.service import WebhookService
 
 # Fast settings for tests: short timeouts and backoff, same logic.
@@ -22,7 +22,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         redis = settings.pop("redis", None)
         cooldown = settings.pop("cooldown", None)
         s = WebhookSettings(**{**FAST, "dead_letter_path": str(tmp_path / "dl.jsonl"), **settings})
-        svc = WebhookService(s, metrics=CountingMetrics(), redis=redis, cooldown=cooldown, base_dir=tmp_path)
+        svc = WebhookService(s, metrics=WebhookCounters(), redis=redis, cooldown=cooldown, base_dir=tmp_path)
         await svc.start()
         made.append(svc)
         return svc

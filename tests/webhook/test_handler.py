@@ -15,7 +15,7 @@ import pytest
 
 from tests.webhook.receiver import Receiver
 from tykevents.config import Config
-from tykevents.deliver.base import APIInfo, BuildContext, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import APIInfo, HandlerContext, HandlerServices, HandlerConfigError, HandlerDisabled
 from tykevents.deliver.webhook.handler import WebhookHandler, build_webhook_handler
 from tykevents.model import Event, MetaTypeError
 from tykevents.tykmeta import template_data
@@ -26,13 +26,13 @@ TYK_DEFAULT = ROOT / "tests" / "data" / "tyk_default_webhook.json"  # Tyk's own,
 TS = "2024-03-05 14:07:09.123456789 +0000 UTC"
 
 
-def ctx(svc: Any, base: Path, **cfg: Any) -> BuildContext:
+def ctx(svc: Any, base: Path, **cfg: Any) -> HandlerContext:
     config = Config(base_dir=str(base), **{"template_path": str(TEMPLATES), **cfg})
-    return BuildContext(
+    return HandlerContext(
         config=config,
         api=APIInfo("api1", "org1", "API", "apps/api1.json"),
         where="apps/api1.json:$.event_handlers.events.X[0]",
-        services={"webhooks": svc},
+        services=HandlerServices(webhooks=svc),
     )
 
 

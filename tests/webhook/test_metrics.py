@@ -5,22 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.webhook.receiver import Receiver
 from tests.webhook.test_handler import ctx, event, key_meta, settle
 from tykevents.config import WebhookSettings
 from tykevents.deliver.webhook.handler import build_webhook_handler
-from tykevents.deliver.webhook.metrics import PrometheusWebhookMetrics
+from tykevents.deliver.webhook.metrics import WebhookCounters
 from tykevents.deliver.webhook.service import WebhookService
 
 
 async def test_prometheus_outcomes(tmp_path: Path, receivers: Any) -> None:
     registry = CollectorRegistry()
-    metrics = PrometheusWebhookMetrics(registry)
     svc = WebhookService(
-        WebhookSettings(dead_letter_path=str(tmp_path / "dl"), max_attempts=1), metrics=metrics
+        WebhookSettings(dead_letter_path=str(tmp_path / "dl"), max_attempts=1), metrics=WebhookCounters()
     )
+    registry.register(svc)
     await svc.start()
     try:
         r: Receiver = await receivers(lambda req: 200 if req.index == 0 else 500)
@@ -60,23 +61,22 @@ async def test_service_from_config(tmp_path: Path) -> None:
     svc = service_from_config(load_config(conf, env={}), registry=registry)
     assert svc.settings.max_attempts == 2
     assert svc.dead_letters.path == tmp_path / "state" / "dl.jsonl"
-    assert isinstance(svc.metrics, PrometheusWebhookMetrics)
+    assert isinstance(svc.metrics, WebhookCounters)
+    assert registry.get_sample_value("tykevents_webhook_dropped_total") == 0
 
 
-def test_prometheus_label_children_are_cached_and_bounded(monkeypatch: Any) -> None:
-    from tykevents.deliver.webhook import metrics as mod
-
+def test_label_sets_are_bounded_and_totals_stay_exact() -> None:
     registry = CollectorRegistry()
-    m = PrometheusWebhookMetrics(registry)
-    monkeypatch.setattr(mod, "_MAX_CHILDREN", 2)  # a small bound, to see it kept
+    m = WebhookCounters(max_series=2)  # a small bound, to see it kept
+    registry.register(m)
     for _ in range(3):
         for host in ("a:80", "b:80", "c:80"):
             m.outcome("webhook", "h", host, "delivered")
             m.attempt(host, "2xx", 0.01)
-    assert len(m._children) <= 2 and len(m._histograms) <= 2
+    assert len(m.counts) <= 3 and len(m.attempts) <= 3  # two label sets, then "_other"
     get = registry.get_sample_value
     assert get("tykevents_webhook_outcomes_total", {"kind": "webhook", "outcome": "delivered"}) == 9
-    for host in ("a:80", "b:80", "c:80"):
+    for host in ("a:80", "b:80", "_other"):
         assert (
             get(
                 "tykevents_webhook_target_outcomes_total",
@@ -85,3 +85,12 @@ def test_prometheus_label_children_are_cached_and_bounded(monkeypatch: Any) -> N
             == 3
         )
         assert get("tykevents_webhook_attempt_seconds_count", {"host": host, "result": "2xx"}) == 3
+    assert (
+        get("tykevents_webhook_attempt_seconds_bucket", {"host": "a:80", "result": "2xx", "le": "0.005"}) == 0
+    )
+    assert (
+        get("tykevents_webhook_attempt_seconds_bucket", {"host": "a:80", "result": "2xx", "le": "0.01"}) == 3
+    )
+    assert get("tykevents_webhook_attempt_seconds_sum", {"host": "a:80", "result": "2xx"}) == pytest.approx(
+        0.03
+    )

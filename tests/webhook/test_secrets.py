@@ -16,7 +16,7 @@ from tests.webhook.test_deadletter import run_cli
 from tests.webhook.test_handler import TEMPLATES, event, key_meta, settle
 from tests.webhook.test_service import dead_letters, delivery
 from tykevents.config import Config
-from tykevents.deliver.base import APIInfo, BuildContext
+from tykevents.deliver.base import APIInfo, HandlerContext, HandlerServices
 from tykevents.deliver.webhook.handler import build_webhook_handler
 from tykevents.golang import url as gourl
 
@@ -60,15 +60,15 @@ def test_scrub_library_texts() -> None:
     assert gourl.scrub("nothing to hide", "http://h/x") == "nothing to hide"
 
 
-def _ctx(svc: Any, tmp_path: Path, where: str) -> BuildContext:
+def _ctx(svc: Any, tmp_path: Path, where: str) -> HandlerContext:
     # A `where` of its own: the handler's rate-limited log lines are keyed by it, so lines of
     # other tests cannot suppress the ones checked here.
     config = Config(base_dir=str(tmp_path), template_path=str(TEMPLATES))
-    return BuildContext(
+    return HandlerContext(
         config=config,
         api=APIInfo("api1", "org1", "API", "apps/api1.json"),
         where=where,
-        services={"webhooks": svc},
+        services=HandlerServices(webhooks=svc),
     )
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, TextIO
+from typing import TextIO
 
 from tykevents.apps import Problem, load_definitions
 from tykevents.config import ConfigError, load_config
-from tykevents.route import RouteTable, build_routes
+from tykevents.deliver.base import HandlerServices
+from tykevents.handlers import build_generation
+from tykevents.route import RouteTable
 
 _NAMES = {logging.ERROR: "error", logging.WARNING: "warning", logging.INFO: "info"}
 
@@ -40,22 +42,21 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
         print(f"error: {e}", file=out)
         return 2
     apis, problems = load_definitions(cfg)
-    services: dict[str, Any] = {"check_only": True}
+    services = HandlerServices(check_only=True)  # built as `run` builds them, nothing delivered
     collect = _Collect(cfg.source)
     root = logging.getLogger("tykevents")
     root.addHandler(collect)
     try:
-        routes, more = build_routes(cfg, apis, services)
-        problems += more
-        problems += _monitor(cfg)
+        built = build_generation(cfg, apis, services)
+        problems += built.problems
     finally:
         root.removeHandler(collect)
+    routes = built.routes
     problems += collect.problems
     problems += _js_collisions(routes)
     asyncio.run(routes.close())
-    vm = services.get("jsvm")
-    if vm is not None:
-        vm.close()
+    if services.jsvm is not None:
+        services.jsvm.close()
     for p in problems:
         print(f"{_NAMES.get(p.level, 'error')}: {p}", file=out)
     errors = sum(p.level >= logging.ERROR for p in problems)
@@ -66,20 +67,6 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
         file=out,
     )
     return 1 if errors or (strict and warnings) else 0
-
-
-def _monitor(cfg: Any) -> list[Problem]:
-    """The monitor webhook, built as `run` builds it (Tyk: `Failed to initialise monitor!`)."""
-    if not cfg.monitor.enable_trigger_monitors:
-        return []
-    from tykevents.deliver.base import HandlerConfigError
-    from tykevents.monitor.service import build_monitor_webhook
-
-    try:
-        build_monitor_webhook(cfg, webhooks=object())  # built, never sent: no service needed
-    except HandlerConfigError as e:
-        return [Problem(f"{cfg.source}:$.monitor.configuration", f"Failed to initialise monitor! {e}")]
-    return []
 
 
 def _js_collisions(routes: RouteTable) -> list[Problem]:

@@ -1,24 +1,30 @@
-"""What every handler is, and how the router builds one.
+"""What every handler is, and what a handler builder receives.
 
 A handler is built once per configuration generation from its typed conf (see
-tykevents.apps for how handler_meta is decoded) and then called for each routed event on a
-worker of its lane. Lanes are per handler kind, so a slow webhook target never delays log or
-JS handlers (see tykevents.work).
+tykevents.apps for how handler_meta is decoded, tykevents.handlers for the builders) and then
+run for each routed event on a worker of its lane (tykevents.work). Lanes are per handler kind,
+so a slow webhook target never delays log or JS handlers.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from tykevents.decode import META_TYPE
+from tykevents.model import MetaTypeError
+from tykevents.work import JobRejected
 
 if TYPE_CHECKING:
     from tykevents.config import Config
+    from tykevents.deliver.jsvm.runtime import JSRuntime
+    from tykevents.deliver.webhook.service import WebhookService
     from tykevents.model import Event
 
 
 class HandlerConfigError(Exception):
-    """The handler cannot be built; the router logs it with file and JSON path and skips it."""
+    """The handler cannot be built; it is reported with file and JSON path and skipped."""
 
 
 class HandlerDisabled(Exception):
@@ -36,21 +42,33 @@ class APIInfo:
 
 
 @dataclass
-class BuildContext:
-    """Everything a handler builder may need: the config and the daemon's shared services.
+class HandlerServices:
+    """The long-lived services handlers may use, for one configuration generation.
 
-    `services` holds long-lived objects owned by the daemon (HTTP client, cooldown store, JS
-    runtime, session store, metrics); builders look up what they need by name.
+    Built by tykevents.services: the process-wide webhook delivery service and this
+    generation's JS VM (a reload reloads every script, as Tyk does). `check_only` is set by
+    `tykevents check`, which builds every handler without delivering anything; the JS builder
+    then makes one throwaway VM and stores it in `jsvm`.
     """
+
+    webhooks: WebhookService | None = None
+    jsvm: JSRuntime | None = None
+    check_only: bool = False
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """Everything a handler builder receives."""
 
     config: Config
     api: APIInfo
     where: str  # "<file>:$.event_handlers.events.AuthFailure[0]" for messages
-    services: dict[str, Any] = field(default_factory=dict)
+    services: HandlerServices
 
 
 class Handler(abc.ABC):
-    """One configured handler: `handle` runs on a worker task of the handler's lane."""
+    """One configured handler. A lane runs `run(event)` on a worker task (the JobRunner
+    protocol of tykevents.work); `handle` is what each kind implements."""
 
     kind: ClassVar[str]  # "log" | "webhook" | "js": the worker lane and the metrics label
     inflight: int = 0  # calls queued or running (kept by the lanes; 0 when it can retire)
@@ -61,7 +79,20 @@ class Handler(abc.ABC):
 
     @abc.abstractmethod
     async def handle(self, event: Event) -> None:
-        """Handle one event. Exceptions are caught, counted and logged by the worker."""
+        """Handle one event. Exceptions are caught, counted and logged by the lane."""
 
-    async def close(self) -> None:
+    async def run(self, event: Event) -> None:
+        try:
+            await self.handle(event)
+        except MetaTypeError as e:
+            raise JobRejected(META_TYPE, f"wrong type in Meta: {e}") from None
+
+    @property
+    def label(self) -> str:
+        return f"handler {self.name} ({self.where})"
+
+    def subject(self, event: Event) -> str:
+        return event.type
+
+    async def close(self) -> None:  # noqa: B027 - most handlers hold nothing to release
         """Release resources when the configuration generation is retired."""

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import HandlerContext, Handler, HandlerConfigError, HandlerDisabled
 from tykevents.golang.json import GoJSONError, json_kind, scan
 from tykevents.model import Event, MetaTypeError
 from tykevents.runtime.keys import obfuscate_key
@@ -93,7 +93,7 @@ class LogHandler(Handler):
         logger.warning(line, extra={"api_id": event.api_id})
 
 
-def build_log_handler(meta: Any, ctx: BuildContext) -> LogHandler:
+def build_log_handler(meta: Any, ctx: HandlerContext) -> LogHandler:
     try:
         conf = scan(meta, LogEventHandlerConf, "apidef.LogEventHandlerConf")
     except GoJSONError as e:

@@ -7,9 +7,10 @@ The pipeline hands every quota record to `sink` (its quota_sink), synchronously:
   store (Tyk's Redis layout, or memory), cached for `session_ttl` seconds, then evaluated.
 Fires and lookups run on the "monitor" lane (tykevents.work). A fire, with Redis configured,
 first claims its level in Redis (tykevents.monitor.shared: compare-and-raise of the
-key's fired level), so that two instances never fire the same level twice; then the TriggerExceeded event goes to
-the monitor webhook, built from tyk.conf `monitor.configuration` with the webhook machinery,
-and to nothing else (Tyk 7.4).
+key's fired level), so that two instances never fire the same level twice; then the
+TriggerExceeded event goes to the monitor webhook (built by tykevents.handlers from tyk.conf
+`monitor.configuration` with the webhook machinery, once per generation), and to nothing else,
+as in Tyk (docs/monitor.md).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from tykevents.deliver.base import APIInfo, BuildContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import APIInfo, Handler, HandlerConfigError, HandlerContext, HandlerServices
 from tykevents.golang.time import go_time_string
 from tykevents.model import Event
 from tykevents.monitor import rule
@@ -29,8 +31,11 @@ from tykevents.monitor.rule import MonitorRule, QuotaState, RecordError
 from tykevents.monitor.shared import FIRE, FIRED, NONRENEWING_TTL, SHARED_PREFIX, SharedLevels, stored_level
 from tykevents.runtime.keys import obfuscate_key
 from tykevents.runtime.ratelog import RateLimitedLog
+from tykevents.work import CallRunner
 
 if TYPE_CHECKING:
+    from tykevents.config import Config
+    from tykevents.deliver.webhook.service import WebhookService
     from tykevents.model import Record
     from tykevents.work import Lanes
 
@@ -54,30 +59,12 @@ class MonitorStats:
         self.lookups: defaultdict[str, int] = defaultdict(int)  # store | cache
 
 
-class _Task:
-    """A monitor-lane work item; `type`/`api_id` are what the lane prints if it fails."""
-
-    __slots__ = ("run", "type", "api_id")
-
-    def __init__(self, run: Callable[[], Any], type: str) -> None:
-        self.run = run
-        self.type = type
-        self.api_id = ""
-
-
-class _LaneHandler(Handler):
-    kind = "monitor"
-
-    async def handle(self, event: Any) -> None:
-        await event.run()
-
-
-def build_monitor_webhook(cfg: Any, webhooks: Any) -> Handler:
+def build_monitor_webhook(cfg: Config, webhooks: WebhookService | None, check_only: bool = False) -> Handler:
     """Tyk's monitor Init: a WebHookHandler from tyk.conf `monitor.configuration` (its
     template falls back to the default one, as Tyk's does). Raises HandlerConfigError."""
     from tykevents.deliver.webhook.handler import build_webhook_handler
 
-    if webhooks is None:
+    if webhooks is None and not check_only:
         raise HandlerConfigError("no webhook delivery service")
     c = cfg.monitor.configuration
     meta = {
@@ -89,11 +76,11 @@ def build_monitor_webhook(cfg: Any, webhooks: Any) -> Handler:
         "event_timeout": c.event_timeout,
     }
     source = getattr(cfg, "source", "") or "tyk.conf"
-    ctx = BuildContext(
+    ctx = HandlerContext(
         config=cfg,
         api=APIInfo("", "", "monitor", source),
         where=f"{source}:$.monitor.configuration",
-        services={"webhooks": webhooks},
+        services=HandlerServices(webhooks=webhooks, check_only=check_only),
     )
     return build_webhook_handler(meta, ctx)
 
@@ -130,26 +117,23 @@ class MonitorService:
         self._skip: dict[str, str | None] = dict.fromkeys(rule.KINDS, rule.DISABLED)
         self.handler: Handler | None = None  # the monitor webhook
         self.lanes: Lanes | None = None
-        self._lane_handler = _LaneHandler("monitor", "tyk.conf:$.monitor")
+        self._calls = CallRunner("monitor (tyk.conf:$.monitor)")
         self._shared = SharedLevels(redis, nonrenewing_ttl) if redis is not None else None
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._next_purge = 0.0
 
     # -- wiring -------------------------------------------------------------------------------
-    def configure(self, cfg: Any) -> None:
-        """Read tyk.conf `monitor` and (re)build the monitor webhook: at start and on each
-        reload (Tyk builds it once at start). A failed Init is logged, never raised."""
+    def configure(self, cfg: Config, handler: Handler | None) -> None:
+        """A generation goes live: its tyk.conf `monitor` rule and the monitor webhook that
+        tykevents.handlers built with it (None when the monitor is off or its webhook failed
+        to build: that failure is one of the generation's problems, reported with its path)."""
         new_rule = MonitorRule.from_config(cfg.monitor)
-        handler = None
         if new_rule.enabled:
-            try:
-                handler = build_monitor_webhook(cfg, self.webhooks)
-            except (HandlerConfigError, HandlerDisabled) as e:
+            if handler is None:
                 logger.error(
-                    "Failed to initialise monitor! %s: quota records are counted as "
-                    'rejected (tykevents_monitor_rejected_total{reason="monitor_unavailable"})',
-                    e,
+                    "the quota monitor has no webhook: quota records are counted as "
+                    'rejected (tykevents_monitor_rejected_total{reason="monitor_unavailable"})'
                 )
             else:
                 logger.info(
@@ -199,7 +183,7 @@ class MonitorService:
                 )
             else:
                 org_hint = rec.OrgID
-                self._offer(_Task(lambda: self._lookup_and_evaluate(kind, ident, org_hint), "quota lookup"))
+                self._offer(partial(self._lookup_and_evaluate, kind, ident, org_hint))
             return True
         try:
             session = rule.decode_session(rec.Session)
@@ -238,12 +222,12 @@ class MonitorService:
         if fire is None:
             return
         st.fired += 1
-        if not self._offer(_Task(lambda: self._fire(state, fire, now), "TriggerExceeded")):
+        if not self._offer(partial(self._fire, state, fire, now)):
             # Not sent: forget the key's state so that its next record fires the level again.
             self.table.forget(fire.quota.state_key)
 
-    def _offer(self, task: _Task) -> bool:
-        if self.lanes is None or not self.lanes["monitor"].offer(self._lane_handler, task):  # type: ignore[arg-type]
+    def _offer(self, call: Callable[[], Awaitable[None]]) -> bool:
+        if self.lanes is None or not self.lanes["monitor"].offer(self._calls, call):
             self._reject(rule.LANE_FULL, "the monitor lane is full (tykevents.lanes.monitor_queue)")
             return False
         return True
@@ -351,7 +335,7 @@ class MonitorService:
         return Event("TriggerExceeded", rule.trigger_meta(org_id, key, level, usage), ts, "", org_id)
 
     # -- metrics --------------------------------------------------------------------------------------
-    def metrics(self) -> Iterable[Any]:
+    def collect(self) -> Iterable[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         s = self.stats

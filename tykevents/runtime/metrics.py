@@ -1,8 +1,10 @@
-"""Counters for the hot path and their Prometheus exposition.
+"""Counters for the hot path and their Prometheus exposition: the daemon's one metrics style.
 
-The ingest path runs hundreds of thousands of times a second, so it bumps plain integer
-attributes (no locks, no label lookups) and a custom collector turns them into Prometheus
-metrics when /metrics is scraped. Labels never carry keys: only transports, reasons, kinds.
+The ingest path runs hundreds of thousands of times a second, so every component bumps plain
+integer attributes or dicts (no locks, no label lookups) and offers a `collect()` that turns them
+into Prometheus metric families when /metrics is scraped; the daemon registers each such
+component on its registry (Stats through StatsCollector, the services, the listeners). Labels
+never carry keys: only transports, reasons, kinds, handler labels and target hosts.
 """
 
 from __future__ import annotations
@@ -60,11 +62,11 @@ class StatsCollector(Collector):
         self,
         stats: Stats,
         depths: Callable[[], dict[str, int]],
-        extra: Callable[[], Iterable[Any]] | None = None,
+        reject_reasons: Iterable[str] = (),
     ) -> None:
         self.stats = stats
         self.depths = depths
-        self.extra = extra
+        self.reject_reasons = tuple(reject_reasons)  # always exposed, at 0 until they happen
 
     def collect(self) -> Iterable[Any]:
         s = self.stats
@@ -84,9 +86,7 @@ class StatsCollector(Collector):
             "tykevents_quota_records", "Quota-usage records decoded", value=s.quota_records
         )
         c = CounterMetricFamily("tykevents_rejected", "Records rejected", labels=["reason"])
-        from tykevents.decode import REJECT_REASONS
-
-        for r in REJECT_REASONS:
+        for r in sorted(set(self.reject_reasons) | set(s.rejected)):
             c.add_metric([r], s.rejected.get(r, 0))
         yield c
         c = CounterMetricFamily("tykevents_unrouted", "Events that matched no handler", labels=["reason"])
@@ -110,5 +110,3 @@ class StatsCollector(Collector):
         yield g
         yield CounterMetricFamily("tykevents_reloads", "Successful reloads", value=s.reloads)
         yield CounterMetricFamily("tykevents_reload_failures", "Failed reloads", value=s.reload_failures)
-        if self.extra is not None:
-            yield from self.extra()

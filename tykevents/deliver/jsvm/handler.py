@@ -1,7 +1,7 @@
 """eh_dynamic_handler (and OAS `custom` handlers): a user's JS event handler (spec 5).
 
 Built per configuration generation: the builder runs the handler's file in the
-generation's JSRuntime (`ctx.services["jsvm"]`), as Tyk's LoadJSPaths does for each handler
+generation's JSRuntime (`ctx.services.jsvm`), as Tyk's LoadJSPaths does for each handler
 entry, and compiles the call of `<name>.DoProcessEvent`. Per event the handler hands the
 EventMessage JSON and the precomputed context JSON `{"APIID","OrgID"}` to the VM thread.
 
@@ -17,7 +17,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import HandlerContext, Handler, HandlerConfigError, HandlerDisabled
 from tykevents.deliver.jsvm.httpreq import go_marshal
 from tykevents.deliver.jsvm.runtime import JSLoadError, JSRuntime, config_option, runtime_options
 from tykevents.golang.json import GoJSONError, scan
@@ -62,7 +62,7 @@ class JSHandler(Handler):
         await self.runtime.call_handler(self.hid, event.message_text(), self.context_json)
 
 
-def build_js_handler(meta: Any, ctx: BuildContext) -> JSHandler:
+def build_js_handler(meta: Any, ctx: HandlerContext) -> JSHandler:
     """handler_meta (a dict, or a JSVMConf already decoded) -> JSHandler."""
     if ctx.api.api_id == "":
         raise HandlerConfigError("Handler not found")  # Tyk: JS handlers need an API spec
@@ -79,11 +79,11 @@ def build_js_handler(meta: Any, ctx: BuildContext) -> JSHandler:
         )
     if not config_option(ctx.config, "enable_jsvm", False):
         raise HandlerConfigError("JS event handlers need `enable_jsvm: true` in tyk.conf")
-    runtime = ctx.services.get("jsvm")
+    runtime = ctx.services.jsvm
     owns = False
-    if runtime is None and ctx.services.get("check_only"):
+    if runtime is None and ctx.services.check_only:
         # `tykevents check` loads every script as `run` would, in one VM for all handlers.
-        runtime = ctx.services["jsvm"] = JSRuntime(ctx.config, None, **runtime_options(ctx.config))
+        runtime = ctx.services.jsvm = JSRuntime(ctx.config, None, **runtime_options(ctx.config))
         owns = True
     if runtime is None:
         raise HandlerConfigError("the JS VM is not running")

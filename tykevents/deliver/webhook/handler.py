@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tykevents.deliver.base import BuildContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import HandlerContext, Handler, HandlerConfigError, HandlerDisabled
 from tykevents.deliver.webhook.conf import WebHookConf, from_meta
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import (
@@ -116,7 +116,7 @@ class WebhookHandler(Handler):
     async def handle(self, event: Event) -> None:
         service = self.service
         if service is None:
-            raise RuntimeError("no webhook service: ctx.services['webhooks'] was not set")
+            raise RuntimeError("no webhook service: ctx.services.webhooks was not set")
         metrics = service.metrics
         host = self.plan.host_key
         try:
@@ -205,7 +205,7 @@ def _resolve(cfg: Any, p: str) -> Path:
     return q if q.is_absolute() else Path(getattr(cfg, "base_dir", None) or os.getcwd()) / q
 
 
-def build_webhook_handler(meta: Any, ctx: BuildContext) -> WebhookHandler:
+def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
     """Tyk's WebHookHandler.Init (spec 3.2)."""
     try:
         conf = from_meta(meta)
@@ -250,7 +250,7 @@ def build_webhook_handler(meta: Any, ctx: BuildContext) -> WebhookHandler:
         template_file=template_file,
         content_type=content_type,
         plan=plan,
-        service=ctx.services.get("webhooks"),
+        service=ctx.services.webhooks,
     )
 
 

@@ -8,13 +8,24 @@ dead-lettered), suppressed (cooldown), render_error, checksum_error, invalid_req
 would refuse to build or send it), dropped (pending limit reached), cooldown_error (the
 cooldown store failed; the webhook fired anyway), abandoned (unfinished at shutdown:
 dead-lettered).
+
+The daemon's one metrics style (tykevents.runtime.metrics): plain counters bumped per event,
+turned into Prometheus families only when /metrics is scraped.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Protocol
 
-_MAX_CHILDREN = 65536
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+# Distinct (handler, host) label sets kept apart; past this (a pathological configuration)
+# new ones are counted under host "_other", so totals stay exact and memory stays bounded.
+MAX_SERIES = 65536
+OTHER = "_other"
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class WebhookMetrics(Protocol):
@@ -32,76 +43,65 @@ class NoopMetrics:
         pass
 
 
-class CountingMetrics:
-    """Plain counters (tests, the CLI): {(kind, handler, host, outcome): n}."""
+class WebhookCounters:
+    """Outcome counts {(kind, handler, host, outcome): n} and attempt latencies per
+    (host, result), exposed by `collect()` (register it on a prometheus registry)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_series: int = MAX_SERIES) -> None:
+        self.max_series = max_series
         self.counts: dict[tuple[str, str, str, str], int] = {}
         self.attempts: dict[tuple[str, str], int] = {}
+        self._hist: dict[tuple[str, str], list[float]] = {}  # bucket counts, then the sum
 
     def outcome(self, kind: str, handler: str, host: str, outcome: str) -> None:
         k = (kind, handler, host, outcome)
-        self.counts[k] = self.counts.get(k, 0) + 1
+        n = self.counts.get(k)
+        if n is None and len(self.counts) >= self.max_series:
+            k = (kind, handler, OTHER, outcome)
+            n = self.counts.get(k)
+        self.counts[k] = (n or 0) + 1
 
     def attempt(self, host: str, result: str, seconds: float) -> None:
         k = (host, result)
-        self.attempts[k] = self.attempts.get(k, 0) + 1
+        h = self._hist.get(k)
+        if h is None:
+            if len(self._hist) >= self.max_series:
+                k = (OTHER, result)
+            h = self._hist.setdefault(k, [0.0] * (len(BUCKETS) + 2))
+        h[bisect_left(BUCKETS, seconds)] += 1
+        h[-1] += seconds
+        self.attempts[k] = self.attempts.get(k, 0) + 1  # plain counts, for tests and the CLI
 
     def total(self, outcome: str) -> int:
         return sum(n for k, n in self.counts.items() if k[3] == outcome)
 
-
-class PrometheusWebhookMetrics:
-    """prometheus_client counters registered on `registry`."""
-
-    def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import REGISTRY, Counter, Histogram
-
-        registry = registry if registry is not None else REGISTRY
-        self._outcomes = Counter(
-            "tykevents_webhook_outcomes",
-            "Webhook outcomes by handler kind",
-            ["kind", "outcome"],
-            registry=registry,
+    def collect(self) -> Iterable[Metric]:
+        by_kind = CounterMetricFamily(
+            "tykevents_webhook_outcomes", "Webhook outcomes by handler kind", labels=["kind", "outcome"]
         )
-        self._targets = Counter(
+        kinds: dict[tuple[str, str], int] = {}
+        targets = CounterMetricFamily(
             "tykevents_webhook_target_outcomes",
             "Webhook outcomes by handler and target host",
-            ["handler", "host", "outcome"],
-            registry=registry,
+            labels=["handler", "host", "outcome"],
         )
-        self._attempts = Histogram(
+        for (kind, handler, host, outcome), n in list(self.counts.items()):
+            kinds[(kind, outcome)] = kinds.get((kind, outcome), 0) + n
+            targets.add_metric([handler, host, outcome], n)
+        for labels, n in kinds.items():
+            by_kind.add_metric(list(labels), n)
+        yield by_kind
+        yield targets
+        hist = HistogramMetricFamily(
             "tykevents_webhook_attempt_seconds",
             "Webhook HTTP attempts by target host and result",
-            ["host", "result"],
-            registry=registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            labels=["host", "result"],
         )
-
-        # Label children by label values: labels() takes a lock and builds a tuple per call;
-        # per event one dict lookup is enough. Handler names and hosts are finite per
-        # configuration; the bound only guards against a pathological one.
-        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
-
-    def outcome(self, kind: str, handler: str, host: str, outcome: str) -> None:
-        key = (kind, handler, host, outcome)
-        pair = self._children.get(key)
-        if pair is None:
-            if len(self._children) >= _MAX_CHILDREN:
-                self._children.clear()
-            pair = self._children[key] = (
-                self._outcomes.labels(kind, outcome),
-                self._targets.labels(handler, host, outcome),
-            )
-        pair[0].inc()
-        pair[1].inc()
-
-    def attempt(self, host: str, result: str, seconds: float) -> None:
-        key = (host, result)
-        child = self._histograms.get(key)
-        if child is None:
-            if len(self._histograms) >= _MAX_CHILDREN:
-                self._histograms.clear()
-            child = self._histograms[key] = self._attempts.labels(host, result)
-        child.observe(seconds)
+        for (host, result), h in list(self._hist.items()):
+            running: float = 0.0
+            buckets: list[tuple[str, float]] = []
+            for bound, n in zip((*BUCKETS, float("inf")), h[:-1], strict=True):
+                running += n
+                buckets.append((str(bound) if bound != float("inf") else "+Inf", running))
+            hist.add_metric([host, result], buckets, h[-1])
+        yield hist

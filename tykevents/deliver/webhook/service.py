@@ -1,4 +1,4 @@
-"""WebhookService: the one delivery engine of a daemon process (ctx.services["webhooks"]).
+"""WebhookService: the one delivery engine of a daemon process (ctx.services.webhooks).
 
 A handler hands over a Delivery with submit(), which never waits. Deliveries queue per target
 host:port; each host gets at most `max_per_host` worker tasks, started on demand and ended
@@ -14,7 +14,7 @@ writes each delivery to a Redis stream instead, and any instance reads it back a
 it, so a crash loses nothing and instances share the work (spool.py).
 
 Wiring (the daemon makes one per process): `service_from_config(cfg, redis, registry)`,
-`await start()`, handlers find it as ctx.services["webhooks"], `await drain(timeout)` on
+`await start()`, handlers find it as ctx.services.webhooks, `await drain(timeout)` on
 SIGTERM, `await close()`.
 """
 
@@ -24,14 +24,17 @@ import asyncio
 import logging
 import random
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tykevents.config import WebhookSettings
+from prometheus_client.core import CounterMetricFamily, Metric
+
+from tykevents.config import Config, WebhookSettings
 from tykevents.deliver.webhook.client import HttpSender, Result
 from tykevents.deliver.webhook.deadletter import DeadLetterStore, FileDeadLetters, RedisDeadLetters
 from tykevents.deliver.webhook.delivery import Delivery
-from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookMetrics
+from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookCounters, WebhookMetrics
 from tykevents.golang import url as gourl
 from tykevents.runtime.ratelog import RateLimitedLog
 
@@ -93,6 +96,28 @@ class WebhookService:
         self.dead_lettered = 0
         self.dropped = 0
 
+    def collect(self) -> Iterable[Metric]:
+        """Its counters for Prometheus (a collector: see tykevents.runtime.metrics)."""
+        if isinstance(self.metrics, WebhookCounters):
+            yield from self.metrics.collect()
+        yield CounterMetricFamily(
+            "tykevents_webhook_dead_lettered", "Deliveries kept as dead letters", value=self.dead_lettered
+        )
+        yield CounterMetricFamily(
+            "tykevents_webhook_dropped", "Deliveries dropped over pending_limit", value=self.dropped
+        )
+        if self.spool is not None:
+            yield CounterMetricFamily(
+                "tykevents_webhook_spool_fallbacks",
+                "Deliveries kept in memory only because Redis failed",
+                value=self.spool.fallbacks,
+            )
+            yield CounterMetricFamily(
+                "tykevents_webhook_spool_recovered",
+                "Spooled deliveries claimed after a crash",
+                value=self.spool.recovered,
+            )
+
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Create the HTTP session on the running loop (and recover spooled deliveries)."""
@@ -135,10 +160,16 @@ class WebhookService:
         if self.spool is not None:
             self.spool.add(d)  # to Redis first; an instance reads it back and delivers it
         else:
-            self._accept(d)
+            self.accept(d)
         return True
 
-    def _accept(self, d: Delivery) -> None:
+    @property
+    def room(self) -> int:
+        """Deliveries this service can take now (the spool reads no more than this)."""
+        return self.settings.pending_limit - len(self._live)
+
+    def accept(self, d: Delivery) -> None:
+        """Start delivering `d` (submit() and the spool's reader come here)."""
         self._live.add(d)
         self._idle.clear()
         self._enqueue(d)
@@ -358,11 +389,13 @@ class WebhookService:
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
 
 
-def service_from_config(cfg: Any, redis: Any = None, registry: Any = None) -> WebhookService:
+def service_from_config(cfg: Config, redis: Any = None, registry: Any = None) -> WebhookService:
     """The daemon's service: settings from `tykevents.webhooks`, paths from tyk.conf's
-    directory, Redis state (cooldowns, dead letters, spool) when `redis` is given, and
-    Prometheus counters on `registry`."""
-    from tykevents.deliver.webhook.metrics import PrometheusWebhookMetrics
-
-    metrics = PrometheusWebhookMetrics(registry) if registry is not None else None
-    return WebhookService(cfg.tykevents.webhooks, redis=redis, base_dir=cfg.base_dir, metrics=metrics)
+    directory, Redis state (cooldowns, dead letters, spool) when `redis` is given, and its
+    counters collected by `registry`."""
+    svc = WebhookService(
+        cfg.tykevents.webhooks, redis=redis, base_dir=cfg.base_dir, metrics=WebhookCounters()
+    )
+    if registry is not None:
+        registry.register(svc)
+    return svc

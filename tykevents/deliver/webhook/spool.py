@@ -24,15 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.runtime.ratelog import RateLimitedLog
-
-if TYPE_CHECKING:
-    from tykevents.deliver.webhook.service import WebhookService
 
 logger = logging.getLogger("tykevents.deliver.webhook.spool")
 _ratelog = RateLimitedLog(logger)
@@ -53,11 +50,22 @@ def _record(fields: Any) -> dict[str, Any] | None:
     return orjson.loads(raw) if raw is not None else None
 
 
+class SpoolOwner(Protocol):
+    """What the spool needs from the service that delivers what it reads back."""
+
+    @property
+    def room(self) -> int:
+        """How many more deliveries the owner can take now (its pending limit minus pending)."""
+
+    def accept(self, d: Delivery) -> None:
+        """Take a delivery read back from the stream (already counted against `room`)."""
+
+
 class Spool:
     def __init__(
         self,
         client: Any,
-        service: WebhookService,
+        service: SpoolOwner,
         *,
         claim_after: float = 60.0,
         consumer: str = "",
@@ -136,7 +144,7 @@ class Spool:
                     e,
                 )
                 for d in batch:
-                    self.service._accept(d)
+                    self.service.accept(d)
             finally:
                 self.writing -= len(batch)
         while self.writing:  # a batch of the writer task is still on its way
@@ -144,7 +152,7 @@ class Spool:
 
     async def _reader(self) -> None:
         while self._reading:
-            room = self.service.settings.pending_limit - self.service.pending
+            room = self.service.room
             if room <= 0:
                 await asyncio.sleep(0.05)
                 continue
@@ -195,7 +203,7 @@ class Spool:
                 continue
             d.spool_id = sid
             self._owned[sid] = d
-            self.service._accept(d)
+            self.service.accept(d)
         if stale:
             self._done.extend(stale)
             self._wake_acker.set()

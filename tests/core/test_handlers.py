@@ -1,4 +1,4 @@
-"""build_routes: handlers per (API id, event); problems for what cannot be built."""
+"""build_routes: handlers per (API id, event); problems for what cannot be built; RouteTable.lookup."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import logging
 
 from tykevents.apps import load_apps, parse_definition
 from tykevents.config import load_config
-from tykevents.deliver.base import Handler
+from tykevents.deliver.base import Handler, HandlerServices
 from tykevents.deliver.log import LogHandler
-from tykevents.route import BUILDERS, RouteTable, build_routes
+from tykevents.handlers import BUILDERS, build_routes
+from tykevents.route import RouteTable
 
 
 def config(tmp_path, doc=None):
@@ -41,7 +42,7 @@ def test_init_generic_event_handlers(tmp_path):
             }
         },
     )
-    table, problems = build_routes(cfg, [], {})
+    table, problems = build_routes(cfg, [], HandlerServices())
     assert problems == []
     glob = table.by_api[""]
     assert sorted(glob) == ["AuthFailure", "QuotaExceeded"]
@@ -52,7 +53,7 @@ def test_init_generic_event_handlers(tmp_path):
 
 
 def test_no_global_handlers_still_knows_api_id_empty(tmp_path):
-    table, problems = build_routes(config(tmp_path), [], {})
+    table, problems = build_routes(config(tmp_path), [], HandlerServices())
     assert table.by_api == {"": {}} and problems == []
     assert table.lookup("", "TokenCreated") == ()
     assert table.lookup("nope", "AuthFailure") is None
@@ -73,7 +74,7 @@ def test_event_handler_by_name_outcomes(tmp_path):
             ],
         },
     )
-    table, problems = build_routes(config(tmp_path), [a], {})
+    table, problems = build_routes(config(tmp_path), [a], HandlerServices())
     hs = table.lookup("a1", "AuthFailure")
     assert [h.prefix for h in hs] == ["p1", "p2"] and all(isinstance(h, LogHandler) for h in hs)
     assert [h.prefix for h in table.lookup("a1", "KeyExpired")] == ["kept"]
@@ -109,7 +110,7 @@ def test_migration_disabled_flags(tmp_path):
             "KeyExpired": [log("y", disabled=True)],
         },
     )
-    table, problems = build_routes(config(tmp_path), [a], {})
+    table, problems = build_routes(config(tmp_path), [a], HandlerServices())
     assert [h.prefix for h in table.lookup("m", "AuthFailure")] == [""]
     assert table.lookup("m", "KeyExpired") is not None and "KeyExpired" not in table.by_api["m"]
     assert [p.level for p in problems] == [logging.INFO, logging.INFO]
@@ -119,7 +120,7 @@ def test_a_builder_that_raises_costs_only_its_handler(tmp_path, monkeypatch):
     # json.loads(meta, ctx) raises TypeError: an unexpected exception inside a builder.
     monkeypatch.setitem(BUILDERS, "eh_broken_builder", "json:loads")
     a = api("b", {"AuthFailure": [{"handler_name": "eh_broken_builder", "handler_meta": {}}, log("ok")]})
-    table, problems = build_routes(config(tmp_path), [a], {})
+    table, problems = build_routes(config(tmp_path), [a], HandlerServices())
     assert [h.prefix for h in table.lookup("b", "AuthFailure")] == ["ok"]
     assert len(problems) == 1 and problems[0].message.startswith("Failed to init event handler: TypeError")
 
@@ -148,7 +149,7 @@ def test_apis_and_global_handlers_are_separate(tmp_path):
     )
     apis, problems = load_apps(apps)
     assert problems == []
-    table, problems = build_routes(cfg, apis, {})
+    table, problems = build_routes(cfg, apis, HandlerServices())
     assert problems == []
     assert sorted(table.by_api) == ["", "one", "two"]
     assert [h.prefix for h in table.lookup("one", "AuthFailure")] == ["one"]
@@ -160,7 +161,7 @@ def test_apis_and_global_handlers_are_separate(tmp_path):
 
 def test_global_handler_config_errors_name_tyk_conf(tmp_path):
     cfg = config(tmp_path, {"event_handlers": {"events": {"TokenCreated": "nope"}}})
-    table, problems = build_routes(cfg, [], {})
+    table, problems = build_routes(cfg, [], HandlerServices())
     assert table.by_api == {"": {}}
     assert [p.where for p in problems] == [f"{cfg.source}:$.event_handlers.events.TokenCreated"]
 
