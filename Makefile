@@ -1,15 +1,25 @@
 # The two commands a fresh machine needs (README.md):
 #   make run    - install into .venv and run the daemon on tyk.conf.example (in-memory state)
 #   make test   - install what the tests need (redis-server included) and run them
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 run:
 	./scripts/setup.sh
 	.venv/bin/tykevents run -c tyk.conf.example
 
+# The test command: the tools that keep the shape, then the suite with its coverage figure.
 test:
 	./scripts/setup.sh --test
-	.venv/bin/python -m pytest
+	$(MAKE) --no-print-directory lint
+	rm -f .coverage .coverage.*
+	.venv/bin/python -m pytest --cov --cov-report=term
+
+# ruff (lint and format), mypy and the import contract (layers, no cycles): CONTRIBUTING.md.
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 
 # Benchmarks live outside the test run; each prints figures beside a same-run reference.
 bench:
@@ -20,4 +30,4 @@ bench:
 	.venv/bin/python bench/quota_throughput.py
 
 clean:
-	rm -rf .venv build *.egg-info var tykevents/_fast/*.so tykevents/_fast/*_c.c bench/loadgen
+	rm -rf .venv build *.egg-info var .coverage .coverage.* .mypy_cache .ruff_cache tykevents/_fast/*.so tykevents/_fast/*_c.c bench/loadgen

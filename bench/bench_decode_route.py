@@ -3,8 +3,9 @@
     python -m pytest bench/bench_decode_route.py --benchmark-enable -q
 
 `pipeline_*` run Pipeline.feed_datagrams on realistic single-event datagrams, 64 at a time
-(what the datagram ingest hands it per recvmmsg batch); the references in the same run are a bare msgspec decode of the same bytes
-into a Struct, and a dict lookup, so the figures read as ratios.
+(what the datagram ingest hands it per recvmmsg batch); the references in the same run are a
+bare msgspec decode of the same bytes into a Struct, and a dict lookup, so the figures read as
+ratios.
 """
 
 from __future__ import annotations

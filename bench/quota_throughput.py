@@ -178,10 +178,9 @@ def main() -> None:
         daemon = Daemon(Path(tmp), hook.port)
         try:
             renews = int(time.time()) + 3600
-            print(
-                f"{'offered/s':>10} {'kind':>6} {'sent':>9} {'received':>9} {'loss':>8} {'cpu µs':>8}  webhooks"
-            )
-            for step, rate in enumerate(rates):
+            head = f"{'offered/s':>10} {'kind':>6} {'sent':>9} {'received':>9} {'loss':>8} {'cpu µs':>8}"
+            print(head + "  webhooks")
+            for rate in rates:
                 total = int(rate * args.seconds)
                 # loadgen's quota mode runs keys 64 at a time: a multiple of 64 keys, 3 levels each.
                 keys = max(64, total // args.records_per_key // 64 * 64)

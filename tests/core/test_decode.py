@@ -76,7 +76,10 @@ def test_single_bad_record(data, reason):
 
 
 def test_coprocess_envelope_and_quota_records_decode():
-    env = b'{"message":{"Type":"Custom","Meta":{"Message":"m"},"TimeStamp":"t"},"spec":{"APIID":"a","OrgID":"o"}}'
+    env = (
+        b'{"message":{"Type":"Custom","Meta":{"Message":"m"},"TimeStamp":"t"},'
+        b'"spec":{"APIID":"a","OrgID":"o"}}'
+    )
     quota = b'{"Kind":"quota","Key":"k","Session":{"quota_max":10}}'
     rej = Rejects()
     e, q = decode(env + b"\n" + quota, rej)

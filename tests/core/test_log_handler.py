@@ -11,10 +11,10 @@ import pytest
 from tykevents.config import load_config
 from tykevents.deliver.base import (
     APIInfo,
-    HandlerContext,
-    HandlerServices,
     HandlerConfigError,
+    HandlerContext,
     HandlerDisabled,
+    HandlerServices,
 )
 from tykevents.deliver.log import build_log_handler
 from tykevents.model import Event, MetaTypeError

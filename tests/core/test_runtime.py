@@ -180,7 +180,7 @@ def test_json_format():
     assert (doc["level"], doc["message"], doc["api_id"], doc["n"]) == ("warning", "count 3", "api1", "5")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", doc["time"])
     try:
-        1 / 0
+        raise ZeroDivisionError("division by zero")
     except ZeroDivisionError:
         r = logging.LogRecord("x", logging.ERROR, __file__, 1, "m", None, sys.exc_info())
     assert "ZeroDivisionError" in orjson.loads(JSONFormatter().format(r))["exception"]

@@ -21,8 +21,8 @@ from tykevents.config import WebhookSettings, load_config
 from tykevents.deliver.base import HandlerServices
 from tykevents.deliver.webhook.metrics import WebhookCounters
 from tykevents.deliver.webhook.service import WebhookService
-from tykevents.model import Record
 from tykevents.handlers import build_monitor
+from tykevents.model import Record
 from tykevents.monitor.service import MonitorService
 from tykevents.runtime.metrics import Stats
 from tykevents.work import Lanes

@@ -116,7 +116,7 @@ def test_two_daemons_sharing_redis_fire_each_level_once(daemons, receiver, redis
     }
     a, b = daemons("a", conf=conf), daemons("b", conf=json.loads(json.dumps(conf)))
     renews = int(time.time()) + HOUR
-    for rem, (first, second) in zip((6, 5, 4, 2, 1, 0), [(a, b), (b, a)] * 3):
+    for rem, (first, second) in zip((6, 5, 4, 2, 1, 0), [(a, b), (b, a)] * 3, strict=True):
         rec = quota("key1", rem, renews=renews, limits=[50, 90])
         first.send_udp([rec])
         second.send_udp([rec])

@@ -142,14 +142,17 @@ def test_org_and_key_quotas_are_separate_states(table_cls) -> None:
 
 def test_access_rights_in_api_id_order_one_fire_per_record(table_cls) -> None:
     t = table_cls()
-    limit = lambda rem: {
-        "limit": {
-            "quota_max": 10,
-            "quota_remaining": rem,
-            "quota_renews": RENEWS,
-            "quota_renewal_rate": HOUR,
+
+    def limit(rem: int) -> dict[str, object]:
+        return {
+            "limit": {
+                "quota_max": 10,
+                "quota_remaining": rem,
+                "quota_renews": RENEWS,
+                "quota_renewal_rate": HOUR,
+            }
         }
-    }
+
     doc = session(
         5,
         renews=RENEWS,

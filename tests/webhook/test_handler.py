@@ -15,7 +15,13 @@ import pytest
 
 from tests.webhook.receiver import Receiver
 from tykevents.config import Config
-from tykevents.deliver.base import APIInfo, HandlerContext, HandlerServices, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import (
+    APIInfo,
+    HandlerConfigError,
+    HandlerContext,
+    HandlerDisabled,
+    HandlerServices,
+)
 from tykevents.deliver.webhook.handler import WebhookHandler, build_webhook_handler
 from tykevents.model import Event, MetaTypeError
 from tykevents.tykmeta import template_data

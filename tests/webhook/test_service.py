@@ -272,7 +272,7 @@ async def test_sender_exception_gives_the_delivery_up(services: Any, receivers: 
     await svc.sender._session.close()  # the session dies under the service
     url = f"http://u:pw-1@127.0.0.1:{r.port}/hook?api_key=qk-1"
     with caplog.at_level(logging.INFO):
-        for i in range(3):
+        for _ in range(3):
             assert svc.submit(delivery(url))
         await wait_idle(svc, timeout=2)
     assert svc.pending == 0 and not svc.full and svc._lanes == {}

@@ -70,7 +70,7 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
 
 
 def _js_collisions(routes: RouteTable) -> list[Problem]:
-    paths = [h.path for h in routes.handlers if h.kind == "js" and getattr(h, "path", None)]
+    paths = [str(p) for h in routes.handlers if h.kind == "js" and (p := getattr(h, "path", None))]
     if not paths:
         return []
     from tykevents.deliver.jsvm.collisions import find_global_collisions

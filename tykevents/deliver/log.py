@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from tykevents.deliver.base import HandlerContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import Handler, HandlerConfigError, HandlerContext, HandlerDisabled
 from tykevents.golang.json import GoJSONError, json_kind, scan
 from tykevents.model import Event, MetaTypeError
 from tykevents.runtime.keys import obfuscate_key

@@ -1,8 +1,9 @@
 """Logging set-up: text or JSON lines to stderr (journald), a file, or syslog.
 
-Text lines look like Tyk's logrus lines (`time=... level=warning message=...`, as Tyk configures logrus) so that existing
-log searches keep working; under journald (JOURNAL_STREAM set) the timestamp is left to the
-journal. Extra fields (api_id, ...) are appended as key=value / JSON members.
+Text lines look like Tyk's logrus lines (`time=... level=warning message=...`, as Tyk
+configures logrus) so that existing log searches keep working; under journald (JOURNAL_STREAM
+set) the timestamp is left to the journal. Extra fields (api_id, ...) are appended as
+key=value / JSON members.
 """
 
 from __future__ import annotations

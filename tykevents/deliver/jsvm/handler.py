@@ -17,7 +17,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from tykevents.deliver.base import HandlerContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import Handler, HandlerConfigError, HandlerContext, HandlerDisabled
 from tykevents.deliver.jsvm.httpreq import go_marshal
 from tykevents.deliver.jsvm.runtime import JSLoadError, JSRuntime, config_option, runtime_options
 from tykevents.golang.json import GoJSONError, scan

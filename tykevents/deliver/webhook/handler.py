@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tykevents.deliver.base import HandlerContext, Handler, HandlerConfigError, HandlerDisabled
+from tykevents.deliver.base import Handler, HandlerConfigError, HandlerContext, HandlerDisabled
 from tykevents.deliver.webhook.conf import WebHookConf, from_meta
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import (
@@ -189,6 +189,7 @@ def _cert_digest(event_type: str, data: Any, struct: str, time_field: str) -> by
     meta = getattr(data, "fields", {}).get("Meta")
     if not getattr(meta, "type_name", "").endswith(struct):
         return None
+    assert meta is not None
     f = meta.fields
     when = f.get(time_field)
     when_s = when.go_string() if hasattr(when, "go_string") else str(when)

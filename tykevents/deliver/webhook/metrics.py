@@ -100,8 +100,9 @@ class WebhookCounters:
         for (host, result), h in list(self._hist.items()):
             running: float = 0.0
             buckets: list[tuple[str, float]] = []
-            for bound, n in zip((*BUCKETS, float("inf")), h[:-1], strict=True):
-                running += n
+            bounds: tuple[float, ...] = (*BUCKETS, float("inf"))
+            for bound, in_bucket in zip(bounds, h[:-1], strict=True):
+                running += in_bucket
                 buckets.append((str(bound) if bound != float("inf") else "+Inf", running))
             hist.add_metric([host, result], buckets, h[-1])
         yield hist

@@ -207,8 +207,8 @@ class WebhookService:
     async def _abandon(self) -> int:
         """Stop every worker and timer; what was not finished becomes a dead letter (or, when
         spooled, stays in the stream for another instance to claim)."""
-        for t in self._timers.values():
-            t.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
         self._timers.clear()
         tasks = list(self._tasks)
         for t in tasks:
