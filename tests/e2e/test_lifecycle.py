@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -114,6 +115,6 @@ async def test_http_big_batch_is_fed_in_slices_and_counted_once():
     lines = [json.dumps(event("AuthFailure", "a", {"Path": "/" + "x" * 200})) for _ in range(5000)]
     lines[2500] = "{broken"
     async with TestClient(TestServer(app)) as client:
-        r = await client.post("/events", data="\n".join(lines))
+        r = await client.post("/events", data=io.BytesIO("\n".join(lines).encode()))
         assert r.status == 202 and await r.json() == {"records": 4999, "rejected": 1}
     assert stats.datagrams["http"] == 1

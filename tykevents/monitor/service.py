@@ -75,7 +75,7 @@ def build_monitor_webhook(cfg: Config, webhooks: WebhookService | None, check_on
         "header_map": dict(c.header_map),
         "event_timeout": c.event_timeout,
     }
-    source = getattr(cfg, "source", "") or "tyk.conf"
+    source = cfg.source or "tyk.conf"
     ctx = HandlerContext(
         config=cfg,
         api=APIInfo("", "", "monitor", source),

@@ -14,7 +14,6 @@ refuse to send (bad scheme, no host, a header with a newline) still sets the coo
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -198,14 +197,6 @@ def _cert_digest(event_type: str, data: Any, struct: str, time_field: str) -> by
     )
 
 
-def _resolve(cfg: Any, p: str) -> Path:
-    """Relative paths start at the config's base directory (tyk.conf's; Tyk: its CWD)."""
-    if hasattr(cfg, "path"):
-        return Path(cfg.path(p))
-    q = Path(p)
-    return q if q.is_absolute() else Path(getattr(cfg, "base_dir", None) or os.getcwd()) / q
-
-
 def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
     """Tyk's WebHookHandler.Init (spec 3.2)."""
     try:
@@ -217,7 +208,7 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
     cfg = ctx.config
     template, template_file, content_type = None, "", ""
     if conf.template_path:
-        path = _resolve(cfg, conf.template_path)
+        path = cfg.path(conf.template_path)
         try:
             template, template_file = load_template(path), str(path)
         except TemplateLoadError as e:
@@ -225,7 +216,7 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
         if conf.template_path.endswith(".json"):  # case-sensitive, whatever the outcome
             content_type = JSON
     if template is None:
-        path = _resolve(cfg, getattr(cfg, "template_path", "templates") or "templates") / DEFAULT_TEMPLATE
+        path = cfg.path(cfg.template_path or "templates") / DEFAULT_TEMPLATE
         logger.debug("Loading default template. (%s)", ctx.where)
         try:
             template, template_file = load_template(path), str(path)
@@ -237,7 +228,7 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
     if not ok:
         logger.warning("%s (method %r; %s)", METHOD_WARNING, conf.method, ctx.where)
     header = tyk_header(
-        conf.header_map, content_type, bool(getattr(cfg, "ignore_canonical_mime_header_key", False))
+        conf.header_map, content_type, cfg.ignore_canonical_mime_header_key
     )
     plan = RequestPlan(method, conf.target_path, header)
     if plan.send_error:
