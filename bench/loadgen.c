@@ -1,6 +1,6 @@
 /* tykevents load generator: realistic events over loopback UDP, batched with sendmmsg.
  *
- * A Python sender tops out near 350k datagrams/s per core (spec/performance.md), too close to
+ * A Python sender tops out near 350k datagrams/s per core (CONTRIBUTING.md), too close to
  * the daemon's own rate to measure it; this one is limited by the kernel. Built by
  * bench/udp_throughput.py with the system compiler (cc -O2 -o bench/loadgen bench/loadgen.c).
  *

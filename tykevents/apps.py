@@ -1,4 +1,4 @@
-"""API definitions (Classic and Tyk OAS) -> the handler entries they name (spec 2).
+"""API definitions (Classic and Tyk OAS) -> the handler entries they name (docs/compatibility.md).
 
 The output is classic-shaped on purpose: Tyk itself converts OAS `eventHandlers` into classic
 `event_handlers` (ExtractTo), and every handler builder then decodes the classic
@@ -88,7 +88,7 @@ def classic_entries(event_handlers: Any, where: str, problems: list[Problem]) ->
 
 
 def _parse_cooldown(value: Any, where: str, problems: list[Problem]) -> int | None:
-    """OAS cooldownPeriod -> event_timeout seconds (spec 2.5): a JSON string (null is an
+    """OAS cooldownPeriod -> event_timeout seconds (docs/compatibility.md): a JSON string (null is an
     error too: Tyk's UnmarshalJSON sees it), "" = 0, an invalid duration silently 0 in Tyk
     (we warn), then int64(Duration.Seconds()), which truncates toward zero."""
     from tykevents.golang.time import parse_go_duration
@@ -127,7 +127,8 @@ def oas_entries(
     problems: list[Problem],
     global_webhooks: dict[str, dict[str, Any]] | None = None,
 ) -> list[HandlerEntry]:
-    """`x-tyk-api-gateway.server.eventHandlers` -> classic entries (ExtractTo, spec 2.5)."""
+    """`x-tyk-api-gateway.server.eventHandlers` -> classic entries (Tyk's ExtractTo; the mapping is
+    in docs/compatibility.md, "OAS handlers as classic entries")."""
     out: list[HandlerEntry] = []
     if handlers is None:
         return out

@@ -1,4 +1,5 @@
-"""The log handler (spec 4): Tyk's cases, our "intended" detail and key obfuscation."""
+"""The log handler (docs/compatibility.md#log-handler): Tyk's cases, our "intended" detail and
+key obfuscation."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def render(tmp_path: Path, event: dict, *args: str) -> subprocess.CompletedProce
 def test_default_template_gives_tyks_bytes(tmp_path: Path):
     out = render(tmp_path, QUOTA, "default")
     assert out.returncode == 0, out.stderr
-    # spec 3.3, the QuotaExceeded sample body
+    # Tyk's default template on a QuotaExceeded event, as Go renders it (HTML-escaped)
     assert out.stdout == (
         b'\n{\n    "event": "QuotaExceeded",\n    "message": "Key &#34;Quota&#34; &lt;Limit&gt; '
         b'&amp; &#39;x&#39; &#43;1",\n    "path": "/api/v1/x?a=1&amp;b=2",\n    "origin": '

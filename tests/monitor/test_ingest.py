@@ -24,7 +24,7 @@ async def wired(make_rig, receiver, **conf):
     rig = await make_rig(monitor_conf(receiver.url(), **conf))
     api_hook, global_hook = Recorder("api", kind="webhook"), Recorder("global", kind="webhook")
     # Handlers registered for TriggerExceeded on an API and globally: Tyk never calls them
-    # for the monitor's event (spec 7.4), and neither do we.
+    # for the monitor's event (docs/monitor.md#the-event), and neither do we.
     routes = RouteTable(
         by_api={"api1": {"TriggerExceeded": (api_hook,)}, "": {"TriggerExceeded": (global_hook,)}}
     )

@@ -1,7 +1,8 @@
 """The monitor's pure decisions (tykevents.monitor.rule) on both evaluator twins.
 
-Spec 7.6, every row, with tykevents' rule where it differs from Tyk's; each difference is
-named in a `DIFF` comment and in docs/monitor.md ("Differences from Tyk").
+Tyk's acceptance cases, every row (the table in docs/monitor.md, "Differences from Tyk"), with
+tykevents' rule where it differs from Tyk's; each difference is named in a `DIFF` comment and
+in that table.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def fire(table, doc, g=0.0, now=NOW, kind=m.KEY, ident="key1"):
     return None if f is None else (f.level, f.usage)
 
 
-# -- spec 7.6 --------------------------------------------------------------------------------
+# -- Tyk's acceptance cases (docs/monitor.md#differences-from-tyk) ---------------------------
 
 SPEC_7_6 = [
     # (G, trigger_limits, remaining, expected (limit, usage)); quota_max 10, renews now + 1 h
@@ -55,8 +56,8 @@ def test_spec_7_6_renewal_in_the_past(table_cls) -> None:
     t = table_cls()
     # A renewing quota whose renewal time passed is stale, as in Tyk.
     assert fire(t, session(0, renews=int(NOW) - 1), 80) is None
-    # DIFF non-renewing (K9): Tyk never fires when quota_renewal_rate <= 0 (its quota_renews
-    # is about "now"); tykevents monitors such quotas.
+    # DIFF non-renewing (K9, docs/compatibility.md): Tyk never fires when quota_renewal_rate <= 0
+    # (its quota_renews is about "now"); tykevents monitors such quotas.
     assert fire(t, session(0, renews=int(NOW) - 1, rate=0), 80) == (80, 100)
 
 
@@ -265,7 +266,7 @@ def test_state_key_is_a_stable_64_bit_blake2b() -> None:
 
 
 def test_trigger_meta_is_go_json_of_the_struct() -> None:
-    # Spec 1.3's verified sample of json.Marshal(EventTriggerExceededMeta).
+    # Go's json.Marshal(EventTriggerExceededMeta), verified (docs/monitor.md#the-event).
     assert m.trigger_meta("org1", "key1", 80.0, 85.7) == (
         b'{"Message":"Quota trigger reached","OriginatingRequest":"","org_id":"org1","key":"key1",'
         b'"trigger_limit":80,"usage_percentage":85}'

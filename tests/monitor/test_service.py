@@ -18,7 +18,7 @@ from tykevents.store.sessions import AsyncSessionView, MemorySessionStore
 
 from .conftest import HOUR, configure, monitor_conf, record, session, write_conf
 
-# Spec 3.3: the default template's TriggerExceeded branch, verified against Go.
+# The default template's TriggerExceeded branch, verified against Go (docs/monitor.md#the-event).
 SPEC_3_3_BODY = (
     b'\n{\n    "event": "TriggerExceeded",\n    "message": "Quota trigger reached",\n'
     b'    "org": "org1",\n    "key": "key1",\n    "trigger_limit": "80"\n}\n\n\n'
@@ -123,7 +123,8 @@ async def test_failed_webhook_init_is_logged_and_records_rejected(
     empty = tmp_path / "no-templates"
     empty.mkdir()
     caplog.set_level(logging.ERROR, "tykevents.monitor")
-    # No template_path and no default template: Tyk's Init fails (and later panics, K5).
+    # No template_path and no default template: Tyk's Init fails (and later panics: K5 in
+    # docs/compatibility.md).
     rig = await make_rig(
         monitor_conf(receiver.url(), limit=80, template=None), top={"template_path": str(empty)}
     )
@@ -200,7 +201,7 @@ async def test_full_lane_loses_no_fire(make_rig, receiver) -> None:
 async def test_key_only_records_read_the_memory_store(make_rig, receiver, hash_keys) -> None:
     store = MemorySessionStore(hash_keys=hash_keys)
     store.set_session("abc", session(10, limits=[50, 80]), suppress_reset=True)
-    hashed = "b3dd93fa" if hash_keys else "abc"  # spec 7.5: murmur32("abc")
+    hashed = "b3dd93fa" if hash_keys else "abc"  # murmur32("abc"): docs/monitor.md#sessions-in-redis
     assert store.get_raw("apikey-" + hashed) is not None
     rig = await make_rig(monitor_conf(receiver.url()), sessions=AsyncSessionView(store), session_ttl=0.0)
     for used in (4, 5, 8, 9):  # Tyk's quota counter: quota_remaining = quota_max - used

@@ -1,5 +1,5 @@
-"""Tyk's key hashing (spec 7.5). Vectors: the reference strings of Go's murmur3 package that
-Tyk uses (TykTechnologies/murmur3 murmur_test.go) and the spec's `abc` -> b3dd93fa."""
+"""Tyk's key hashing (docs/monitor.md#sessions-in-redis). Vectors: the reference strings of Go's
+murmur3 package that Tyk uses (TykTechnologies/murmur3 murmur_test.go) and `abc` -> b3dd93fa."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_smhasher_verification_values():
 
 
 def test_digests_are_big_endian_hex():
-    assert hash_str("abc", "") == "b3dd93fa"  # spec 7.5 (verified with Go)
+    assert hash_str("abc", "") == "b3dd93fa"  # docs/monitor.md#sessions-in-redis (verified with Go)
     assert hash_str("hello", "murmur32") == "248bfa47"
     assert hash_str("hello", "murmur64") == "cbd8a7b341bd9b02"
     assert hash_str("hello", "murmur128") == "cbd8a7b341bd9b025b1e906a48ae1d19"

@@ -1,5 +1,6 @@
-"""Session stores in Tyk's layout (spec 7.5): memory, redis-py, and the asyncio twins, with the
-same cases run on each. Redis cases use the real redis-server of tests/conftest.py."""
+"""Session stores in Tyk's layout (docs/monitor.md#sessions-in-redis): memory, redis-py, and the
+asyncio twins, with the same cases run on each. Redis cases use the real redis-server of
+tests/conftest.py."""
 
 from __future__ import annotations
 

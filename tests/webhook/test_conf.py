@@ -1,4 +1,4 @@
-"""handler_meta decoding, Go encoding/json rules (spec 2.3; TestNewInvalid)."""
+"""handler_meta decoding, Go encoding/json rules (docs/webhooks.md#the-request; TestNewInvalid)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""WebhookHandler: Init (spec 3.2), rendering (3.3), cooldown (3.5) and delivery end to end,
-ported from gateway/event_handler_webhooks_test.go (3.9) plus the section 9 extra cases."""
+"""WebhookHandler: Init, rendering, cooldown and delivery end to end (docs/webhooks.md), ported
+from Tyk's gateway/event_handler_webhooks_test.go plus cases of our own."""
 
 from __future__ import annotations
 
@@ -324,7 +324,7 @@ async def test_cert_checksum_ignores_the_body(svc: Any, tmp_path: Path, receiver
     await h.handle(event("CertificateExpired", {**soon, "expired_at": soon["expires_at"]}, ts="3"))
     await settle(svc)
     assert [r.body for r in receiver.requests] == [b"dynamic 1", b"dynamic 3"]
-    # and the digest is Tyk's (spec 3.5 vector):
+    # and the digest is Tyk's (its certificate checksum, docs/webhooks.md#cooldown):
     assert await svc.cooldown.acquire(bytes.fromhex("2912d3017969fabedaf4f51ce350f12a"), 60) is False
 
 
@@ -349,7 +349,7 @@ async def test_circuit_breaker_bodies(svc: Any, tmp_path: Path, receiver: Receiv
 
 
 async def test_quota_body_escaping_and_header(svc: Any, tmp_path: Path, receiver: Receiver) -> None:
-    # TestQuota-style, with the spec 3.3 escaping vector.
+    # TestQuota-style, with Tyk's HTML-escaping vector (docs/webhooks.md#templates).
     h = build_webhook_handler(
         {"target_path": receiver.url("/"), "method": "POST", "header_map": {"x-tyk-test": "TEST"}},
         ctx(svc, tmp_path),

@@ -1,8 +1,9 @@
-"""eh_log_handler and OAS `log` handlers (spec 4).
+"""eh_log_handler and OAS `log` handlers (docs/compatibility.md#log-handler).
 
 Tyk logs `<prefix>:<Type>` at WARNING. Since v5.8 its richer LogMessage detail is lost to a
-pointer-receiver bug (K6); by default we write the detail Tyk intended, with keys obfuscated
-unless `enable_key_logging` (docs/compatibility.md). `log_detail: "tyk"` gives Tyk's exact line.
+pointer-receiver bug (K6 in docs/compatibility.md); by default we write the detail Tyk
+intended, with keys obfuscated unless `enable_key_logging`. `log_detail: "tyk"` gives Tyk's
+exact line.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tykevents.runtime.keys import obfuscate_key
 
 logger = logging.getLogger("tykevents.handler.log")
 
-# Events whose Meta is EventKeyFailureMeta / EventCurcuitBreakerMeta (spec 1.2).
+# Events whose Meta is EventKeyFailureMeta / EventCurcuitBreakerMeta (docs/protocol.md#meta-by-event).
 KEY_FAILURE_EVENTS = frozenset(
     {
         "QuotaExceeded",

@@ -2,7 +2,8 @@
 
 Both stores answer `await acquire(digest, ttl)`: True means fire now, and the cooldown is
 armed in the same step (Tyk checks with GET and sets with SET later, so two identical events
-can both fire: spec 3.5, K8). A ttl <= 0 means no cooldown (Tyk: suppressed forever).
+can both fire: K8 in docs/compatibility.md). A ttl <= 0 means no cooldown (Tyk: suppressed
+forever).
 
 - MemoryCooldown: this process only, on the compiled CooldownTable.
 - RedisCooldown: `SET webhook.cache.<md5> 1 NX EX <ttl>`, Tyk's own key, so that several

@@ -1,4 +1,5 @@
-"""Tyk's key hashing (spec 7.5): which algorithm a token asks for, and the hex digest.
+"""Tyk's key hashing: which algorithm a token asks for, and the hex digest
+(docs/monitor.md#sessions-in-redis).
 
 With tyk.conf `hash_keys`, sessions live under `apikey-<hash(token)>`. The algorithm comes
 from the token itself, never from config: a token that looks like base64 JSON (`ey...`) and

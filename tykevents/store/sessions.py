@@ -1,16 +1,17 @@
-"""Key sessions in Tyk's own layout (spec 7.5), in memory or in the gateways' Redis.
+"""Key sessions in Tyk's own layout (docs/monitor.md#sessions-in-redis), in memory or in Redis.
 
 Layout (no global prefix): `apikey-<token>` or, with tyk.conf `hash_keys`,
 `apikey-<hash(token)>` (see keyhash); org sessions `orgkey.<org_id>`, never hashed; quota
 counters `quota-[<allowance_scope>-]<token or hash>` holding an integer string. The value of a
 session key is the JSON of Tyk's `user.SessionState`.
 
-What the JS API needs (spec 5.4): `get_session_detail` is Tyk's handleGetDetail view (the
-stored session with `quota_remaining` recomputed from the quota counters; policies are not
-applied: tykevents has no policy store), and `set_session` is doAddOrUpdate: unless
-`suppress_reset`, `last_updated` becomes now and the quota is reset (counters deleted,
-`quota_renews` = now + `quota_renewal_rate`, `quota_remaining` = `quota_max`). The key keeps
-its TTL (Tyk recomputes it from API definitions that tykevents does not have).
+What the JS API needs (TykGetKeyData, TykSetKeyData: docs/compatibility.md#javascript-handlers):
+`get_session_detail` is Tyk's handleGetDetail view (the stored session with `quota_remaining`
+recomputed from the quota counters; policies are not applied: tykevents has no policy store),
+and `set_session` is doAddOrUpdate: unless `suppress_reset`, `last_updated` becomes now and the
+quota is reset (counters deleted, `quota_renews` = now + `quota_renewal_rate`,
+`quota_remaining` = `quota_max`). The key keeps its TTL (Tyk recomputes it from API
+definitions that tykevents does not have).
 
 The sync stores are called from the JS thread (blocking is fine there; the Redis client must
 have socket timeouts). The quota monitor reads sessions from the event loop through the async
@@ -242,7 +243,7 @@ def detail_counter_keys(session: dict[str, Any], hashed: str) -> dict[str, str]:
     for api_id, acl in rights.items() if isinstance(rights, dict) else ():
         if not isinstance(acl, dict):
             continue
-        limit = acl.get("limit")
+        limit: Any = acl.get("limit")  # _limit_is_empty is True for anything but a dict
         if _limit_is_empty(limit) or limit.get("quota_max") in (-1, 0, None):
             continue
         scope = acl.get("allowance_scope")

@@ -1,7 +1,7 @@
 // tykevents bootstrap: the TykJS namespace and the Tyk JS API for event handler scripts.
 //
 // Users' scripts written for Tyk's event VM run unchanged on top of this file. It gives them
-// what Tyk's "coreJS" (spec 5.2) and LoadTykJSApi (spec 5.4) give: the TykJS constructors,
+// what Tyk's "coreJS" and LoadTykJSApi give (docs/compatibility.md): the TykJS constructors,
 // TykJsResponse, log/rawlog, the base64 helpers, TykMakeHttpRequest, TykBatchRequest,
 // TykGetKeyData, TykSetKeyData and console. ES5 only, as scripts written for otto are.
 //
@@ -124,7 +124,7 @@ TykJS.TykMiddleware.NewMiddleware.prototype.ReturnAuthData = function (request, 
     return {Request: request, Session: session};
 };
 
-// -- Event handlers (spec 5.2) ---------------------------------------------------------------
+// -- Event handlers (Tyk's coreJS) ----------------------------------------------------------
 
 // tykevents calls <name>.DoProcessEvent(event, context) for each event, as Tyk does.
 TykJS.TykEventHandlers.EventHandlerComponentMeta.prototype.DoProcessEvent = function (event, context) {

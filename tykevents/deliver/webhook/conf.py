@@ -1,4 +1,4 @@
-"""handler_meta -> WebHookConf, decoded as Tyk decodes it (spec 2.3).
+"""handler_meta -> WebHookConf, decoded as Tyk decodes it (docs/webhooks.md#the-request).
 
 Tyk's `Scan` marshals handler_meta and unmarshals the JSON into `apidef.WebHookHandlerConf`;
 tykevents.golang.json.scan applies those encoding/json rules (key folding, sorted-key order, null,
