@@ -196,7 +196,7 @@ MISC = [
 
 
 def build_requests() -> dict[str, list[dict]]:
-    num = [v for v in NUMBERS]
+    num = list(NUMBERS)
     files = {
         "fmt_numbers_float.jsonl": _value_cases(num, NUM_VERBS, "float", "float"),
         "fmt_numbers_int.jsonl": _value_cases(num, NUM_VERBS, "int", "int"),
@@ -219,7 +219,7 @@ def build_requests() -> dict[str, list[dict]]:
 
 TYK_DEFAULT = os.path.join(ROOT, "tests", "data", "tyk_default_webhook.json")
 # Tyk's monitor_template.json and breaker_webhook.json: the TriggerExceeded and
-# BreakerTriggered branches of the default template as files of their own (spec 3.3).
+# BreakerTriggered branches of the default template as files of their own (docs/gotemplate.md).
 TYK_MONITOR = (
     '{\n    "event": "{{.Type}}",\n    "message": "{{.Meta.Message}}",\n'
     '    "org": "{{.Meta.OrgID}}",\n    "key": "{{.Meta.Key}}",\n'
@@ -623,7 +623,7 @@ def run_oracle(oracle: str, requests: list[dict]) -> list[dict]:
     if len(answers) != len(requests):
         raise SystemExit(f"oracle answered {len(answers)} of {len(requests)} requests")
     out = []
-    for req, ans in zip(requests, answers):
+    for req, ans in zip(requests, answers, strict=True):
         if ans["id"] != req["id"]:
             raise SystemExit(f"oracle answered out of order: {ans['id']} for {req['id']}")
         if ans.get("error_class") == "request":

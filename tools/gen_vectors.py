@@ -4,7 +4,7 @@
     python tools/gen_vectors.py [--oracle /usr/local/bin/gotmpl-oracle]
 
 Each case below is run through gotmpl-oracle (Go 1.26 text/template and
-html/template, see shared/tools/gotmpl-oracle/README.md) and written with Go's
+html/template, see docs/gotemplate.md, "Test vectors") and written with Go's
 output or error to tests/data/gotmpl/<group>.jsonl. Tests read those files and never
 need Go. A case runs under both engines and both `numbers` modes unless it says
 otherwise (keys "engines", "numbers", "missingkeys").
@@ -149,7 +149,8 @@ GROUPS["syntax"] = [
     C("{{`unterminated}}"),
     C('{{printf "%q" "\\xff"}}'),
     C(
-        "{{1}} {{-1}} {{+1}} {{1.5}} {{1e3}} {{1.5e3}} {{.5}} {{1.}} {{0x1F}} {{0X1f}} {{0o17}} {{017}} {{0b101}}"
+        "{{1}} {{-1}} {{+1}} {{1.5}} {{1e3}} {{1.5e3}} {{.5}} {{1.}} "
+        "{{0x1F}} {{0X1f}} {{0o17}} {{017}} {{0b101}}"
     ),
     C("{{1_000}} {{0x_1F}} {{1__0}} {{_1}} {{1_}}"),
     C("{{08}}"),
@@ -276,7 +277,8 @@ GROUPS["control"] = [
     C("{{if .em}}y{{else}}n{{end}}", SAMPLE),
     C("{{if .l}}y{{else}}n{{end}}", SAMPLE),
     C(
-        '{{if "0"}}a{{end}}{{if "false"}}b{{end}}{{if " "}}c{{end}}{{if 0}}d{{end}}{{if 0.0}}e{{end}}{{if ""}}f{{end}}{{if nil}}g{{end}}'
+        '{{if "0"}}a{{end}}{{if "false"}}b{{end}}{{if " "}}c{{end}}{{if 0}}d{{end}}'
+        '{{if 0.0}}e{{end}}{{if ""}}f{{end}}{{if nil}}g{{end}}'
     ),
     C("{{if 0i}}a{{else}}b{{end}}{{if 1i}}c{{end}}"),
     C("{{with .s}}[{{.}}]{{end}}", SAMPLE),
@@ -417,7 +419,8 @@ GROUPS["funcs"] = [
     C("{{print .l .m}} {{print true false}} {{print 1.5 2}}", SAMPLE),
     C('{{println "a" 1}}|{{println}}|{{println .s .a}}', SAMPLE),
     C(
-        '{{printf "%d %s %v %q %x %X %o %b %e %g %.2f %5.1f|%-5d|%05d" 42 "s" .m "q" 255 255 8 5 1234.5678 1e21 3.14159 2.5 7 42}}',
+        '{{printf "%d %s %v %q %x %X %o %b %e %g %.2f %5.1f|%-5d|%05d" '
+        '42 "s" .m "q" 255 255 8 5 1234.5678 1e21 3.14159 2.5 7 42}}',
         SAMPLE,
         numbers=("int",),
     ),
@@ -780,7 +783,8 @@ HOST = {
 DEFAULT_LIKE = (
     '{{if eq .Type "HostDown"}}\n{\n    "event": "{{.Type}}",\n    "message": "{{.Meta.Message}}",\n'
     '    "url": "{{.Meta.HostInfo.CheckURL}}",\n    "response_code": "{{.Meta.HostInfo.ResponseCode}}",\n'
-    '    "tcp_error": "{{.Meta.HostInfo.IsTCPError}}",\n    "host": "{{.Meta.HostInfo.MetaData.host_name}}"\n}\n'
+    '    "tcp_error": "{{.Meta.HostInfo.IsTCPError}}",\n'
+    '    "host": "{{.Meta.HostInfo.MetaData.host_name}}"\n}\n'
     '{{else if eq .Type "TriggerExceeded"}}\n{\n    "event": "{{.Type}}",\n    "org": "{{.Meta.OrgID}}",\n'
     '    "trigger_limit": "{{.Meta.TriggerLimit}}"\n}\n{{else}}\n{\n    "event": "{{.Type}}",\n'
     '    "message": "{{.Meta.Message}}",\n    "path": "{{.Meta.Path}}",\n    "origin": "{{.Meta.Origin}}",\n'
@@ -862,7 +866,8 @@ GROUPS["shapes"] = (
         C('{{if eq .T "a"}}{{$x := 1}}{{$x}}{{else if eq .T "b"}}B{{end}}', {"T": "a"}),
         C('{{if eq .T "a"}}A{{else if eq .T "b"}}{{break}}{{end}}', {"T": "b"}),
         C(
-            '{{range .L}}{{if eq . "a"}}A{{else if eq . "b"}}{{continue}}{{else if eq . "c"}}{{break}}{{end}}.{{end}}',
+            '{{range .L}}{{if eq . "a"}}A{{else if eq . "b"}}{{continue}}'
+            '{{else if eq . "c"}}{{break}}{{end}}.{{end}}',
             {"L": ["a", "b", "x", "c", "a"]},
         ),
         C('{{if eq .T "a"}}A{{else if eq .U "b"}}B{{else}}C{{end}}', {"T": "x", "U": "b"}),
@@ -929,7 +934,7 @@ def main() -> int:
             r["id"] = "%s-%d" % (group, i)
         results = run_oracle(args.oracle, reqs)
         with open(OUT_DIR / ("%s.jsonl" % group), "w", encoding="utf-8") as fh:
-            for r, res in zip(reqs, results):
+            for r, res in zip(reqs, results, strict=True):
                 if res.get("error_class") in ("request", "panic"):
                     raise SystemExit("oracle refused %s: %s" % (r["id"], res["error"]))
                 v = dict(r, output=res["output"], error=res["error"], error_class=res["error_class"])

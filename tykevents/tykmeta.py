@@ -1,4 +1,4 @@
-"""A decoded event -> the value Tyk's webhook templates see (spec 1.1-1.3).
+"""A decoded event -> the value Tyk's webhook templates see (docs/protocol.md).
 
 Tyk executes templates over `config.EventMessage{Type, Meta, TimeStamp}` where Meta is the Go
 struct fired for the event type. Gateways send us that message as JSON, so the JSON keys (Go's
@@ -113,9 +113,21 @@ _KEY_FAILURE = "gateway.EventKeyFailureMeta"
 _BREAKER = "gateway.EventCurcuitBreakerMeta"
 _TOKEN = "gateway.EventTokenMeta"
 
-# Event type -> Meta struct (spec 1.2). Absent: map metas and custom events.
+# Event type -> Meta struct (docs/protocol.md, "Meta by event"). Absent: map metas, custom events.
 EVENT_META_TYPES: dict[str, str] = {
-    **dict.fromkeys(("QuotaExceeded", "RatelimitExceeded", "RateLimitSmoothingUp", "RateLimitSmoothingDown", "AuthFailure", "KeyExpired", "OrgQuotaExceeded", "OrgRateLimitExceeded"), _KEY_FAILURE),
+    **dict.fromkeys(
+        (
+            "QuotaExceeded",
+            "RatelimitExceeded",
+            "RateLimitSmoothingUp",
+            "RateLimitSmoothingDown",
+            "AuthFailure",
+            "KeyExpired",
+            "OrgQuotaExceeded",
+            "OrgRateLimitExceeded",
+        ),
+        _KEY_FAILURE,
+    ),
     "VersionFailure": "gateway.EventVersionFailureMeta",
     "TriggerExceeded": "gateway.EventTriggerExceededMeta",
     **dict.fromkeys(("BreakerTriggered", "BreakerTripped", "BreakerReset"), _BREAKER),

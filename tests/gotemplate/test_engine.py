@@ -117,7 +117,7 @@ def test_escape_errors_are_raised_at_parse_time():
     assert parse('<a href="{{.x}}', engine="text").execute({"x": "<"}) == '<a href="<'
 
 
-def test_html_escaping_spec_3_3():
+def test_html_escaping_as_tyk_sends_it():
     t = parse('"{{.Message}}" {{.Missing}}|{{.Nil}}|{{.Offset}}', engine="html")
     out = t.execute({"Message": "Key \"Quota\" <Limit> & 'x' +1\x00", "Nil": None, "Offset": "+02:00"})
     assert out == '"Key &#34;Quota&#34; &lt;Limit&gt; &amp; &#39;x&#39; &#43;1\ufffd" ||&#43;02:00'
@@ -136,7 +136,7 @@ def _event(meta):
     return GoStruct("config.EventMessage", {"Type": "TokenCreated", "Meta": meta, "TimeStamp": "t"})
 
 
-def test_struct_fields_and_missing_field_errors_spec_3_3():
+def test_struct_fields_and_missing_field_errors():
     IFACE_FIELDS.setdefault("config.EventMessage", frozenset({"Meta"}))
     token = GoStruct(
         "model.EventTokenMeta", {"Message": "m", "OriginatingRequest": "", "Org": "o", "Key": "k"}

@@ -115,8 +115,8 @@ def test_fmt_vector(vec):
 # ----------------------------------------------------------------------------- direct cases
 
 
-def test_spec_examples():
-    # go-templates.md: float64 3.0 -> 3, 1000000.0 -> 1e+06, -0.0 -> -0; %.0f half to even
+def test_documented_examples():
+    # docs/gotemplate.md: float64 3.0 -> 3, 1000000.0 -> 1e+06, -0.0 -> -0; %.0f half to even
     assert [gofmt.format_value(x) for x in (3.0, 1000000.0, -0.0, 1234567.0, 80.0)] == [
         "3",
         "1e+06",

@@ -1,6 +1,7 @@
 """Go encoding/json rules, in one place, for everything that reads or writes JSON as Tyk does.
 
-`scan` decodes a JSON value into a typed conf the way Tyk's `reflect.Cast` does (spec 2.3).
+`scan` decodes a JSON value into a typed conf the way Tyk's `reflect.Cast` does
+(docs/webhooks.md, "The request"; docs/compatibility.md).
 Tyk marshals handler_meta back to JSON and unmarshals it into a Go struct, so the rules are
 Go encoding/json's: keys match case-insensitively, unknown keys are ignored, `null` leaves a
 field unchanged (a map field becomes nil), and a type mismatch is an error (Tyk then drops the

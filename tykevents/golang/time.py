@@ -1,9 +1,9 @@
 """Go's time.Time for templates, and Tyk's two time template functions.
 
 Everything here reproduces Go's own algorithms (Time.String with its monotonic suffix; the
-layouts in timelayout.py, Duration in duration.py) because the bytes end up in webhook bodies
-and in the cooldown checksum (spec 1.1, 3.3, 3.5). The rest of tykevents imports its time
-API from this module, Duration's included.
+layouts in timelayout.py, Duration in duration.py) because the bytes end up in TimeStamps,
+webhook bodies and the cooldown checksum (docs/protocol.md, docs/webhooks.md). The rest of
+tykevents imports its time API from this module, Duration's included.
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ _PROCESS_START_MONO = _time.monotonic_ns()
 GoTime.format.go_params = ("string",)  # type: ignore[attr-defined]
 GoTime.add.go_params = ("time.Duration",)  # type: ignore[attr-defined]
 for _m in (GoTime.sub, GoTime.before, GoTime.after, GoTime.equal):
-    _m.go_params = ("time.Time",)  # type: ignore[attr-defined]
+    _m.go_params = ("time.Time",)  # type: ignore[union-attr]
 
 
 def parse_rfc3339nano(s: str) -> GoTime:
@@ -302,7 +302,7 @@ def go_time_string(value: Any = None, *, monotonic_ns: int | None = None, local:
     """Go's time.String() for a TimeStamp: GoTime, aware datetime, int Unix ns, or now.
 
     `monotonic_ns` appends the " m=+…" reading that the monitor's time.Now().String() has
-    (spec 1.1, 7.4)."""
+    (docs/monitor.md, "The event")."""
     if value is None:
         t = GoTime.now(local=local)
     elif isinstance(value, GoTime):
@@ -331,7 +331,7 @@ def go_time_string(value: Any = None, *, monotonic_ns: int | None = None, local:
 
 
 # ---------------------------------------------------------------------------------------------
-# Tyk's template functions (gateway/event_handler_webhooks.go; spec 3.3)
+# Tyk's template functions (gateway/event_handler_webhooks.go; docs/webhooks.md, "Templates")
 
 
 def as_rfc3339(t: GoTime) -> str:

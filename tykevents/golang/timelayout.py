@@ -1,7 +1,7 @@
 """Go's calendar arithmetic and time layouts: Time.Format's reference-time tokens and the
 two parsers Tyk needs (RFC 3339, and Time.String's own form).
 
-These work on plain fields so that gotime.GoTime can build on them without an import cycle:
+These work on plain fields so that time.py's GoTime can build on them without an import cycle:
 `go_format` takes anything with GoTime's `_civil`, `year_day`, `nsec`, `offset` and `zone`,
 and the parsers return the arguments of `GoTime.date`.
 """

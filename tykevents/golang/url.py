@@ -1,9 +1,9 @@
 """Go's net/url parsing, as far as a webhook request needs it.
 
 Tyk hands `target_path` to `http.NewRequest`, so which URLs are accepted, the Host header and
-the request line on the wire (and therefore the cooldown checksum, spec 3.5) follow Go's
-url.Parse and URL.RequestURI, not Python's urllib or yarl. Strings are handled as UTF-8 bytes,
-as Go does; results are str (undecodable bytes kept as surrogate escapes).
+the request line on the wire (and therefore the cooldown checksum, docs/webhooks.md) follow
+Go's url.Parse and URL.RequestURI, not Python's urllib or yarl. Strings are handled as UTF-8
+bytes, as Go does; results are str (undecodable bytes kept as surrogate escapes).
 """
 
 from __future__ import annotations

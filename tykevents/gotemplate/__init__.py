@@ -18,9 +18,9 @@ reports escaping errors at the first Execute; here `parse` raises EscapeError.
 
 Data uses the value model of values.py (None, bool, int, float, str, list, dict,
 GoStruct, GoMap, GoTime, GoDuration). `funcs` maps names to callables (Tyk's
-`as_rfc3339` and `as_rfc3339_from_string` live in gotime.py); a callable may declare
-Go parameter types in `fn.go_params`, e.g. ("time.Time",), so that a wrong argument
-fails the way Go's reflection call would.
+`as_rfc3339` and `as_rfc3339_from_string` live in tykevents/golang/time.py); a
+callable may declare Go parameter types in `fn.go_params`, e.g. ("time.Time",), so
+that a wrong argument fails the way Go's reflection call would.
 
 `missingkey` is Go's Option("missingkey=..."): "default" (or "invalid"), "zero",
 "error". Strings are UTF-8 bytes for len/index/slice; bytes that are not valid UTF-8
@@ -42,8 +42,10 @@ from typing import Any
 
 from .builtins import BUILTINS, Func, describe
 from .errors import EscapeError, ExecError, ParseError, TemplateError, go_quote
-from .exec import MK_DEFAULT, MK_ERROR, MK_ZERO, Program
+from .exec import MK_DEFAULT, MK_ERROR, MK_ZERO
+from .nodes import Tree
 from .parser import parse_trees
+from .program import Program
 
 __all__ = ["parse", "Template", "TemplateError", "ParseError", "ExecError", "EscapeError"]
 
@@ -53,7 +55,7 @@ _MISSINGKEY = {"default": MK_DEFAULT, "invalid": MK_DEFAULT, "zero": MK_ZERO, "e
 class Template:
     """A parsed (and, for html, escaped) template set, ready to execute many times."""
 
-    def __init__(self, name: str, engine: str, prog: Program, trees: dict) -> None:
+    def __init__(self, name: str, engine: str, prog: Program, trees: dict[str, Tree]) -> None:
         self.name = name
         self.engine = engine
         self._prog = prog

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus
 
+from . import gofmt
 from . import govalues as V
 from .errors import _is_print
 from .govalues import MISSING, Uint8, basic_kind, byte_len, type_name
@@ -24,12 +25,6 @@ ANY = "interface {}"
 
 class FuncError(Exception):
     """A Go function's returned error: `error calling NAME: <message>`."""
-
-
-def _fmt():
-    from . import gofmt
-
-    return gofmt
 
 
 class Func:
@@ -242,18 +237,15 @@ def b_eq(arg1: Any, *arg2: Any) -> bool:
             t = arg1 == arg
         else:
             if not _can_compare(arg1, arg):
-                f = _fmt()
                 raise FuncError(
                     "non-comparable types %s: %s, %s: %s"
-                    % (f.sprintf("%s", arg1), type_name(arg1), type_name(arg), f.sprintf("%v", arg))
+                    % (gofmt.sprintf("%s", arg1), type_name(arg1), type_name(arg), gofmt.sprintf("%v", arg))
                 )
             if _is_nil(arg1) or _is_nil(arg):
                 t = _is_nil(arg) == _is_nil(arg1)
             else:
                 if isinstance(arg, (dict, list, tuple)) or callable(arg):
-                    raise FuncError(
-                        "non-comparable type %s: %s" % (_fmt().sprintf("%s", arg), type_name(arg))
-                    )
+                    raise FuncError("non-comparable type %s: %s" % (gofmt.sprintf("%s", arg), type_name(arg)))
                 t = arg1 == arg
         if t:
             return True
@@ -319,7 +311,7 @@ def _eval_args(args: tuple) -> str:
     # text/template evalArgs: a lone string as is, else fmt.Sprint with nil as <no value>.
     if len(args) == 1 and type(args[0]) is str:
         return args[0]
-    return _fmt().sprint(*["<no value>" if a is None else a for a in args])
+    return gofmt.sprint(*["<no value>" if a is None else a for a in args])
 
 
 _HTML_ESC = {
@@ -385,15 +377,15 @@ def b_urlquery(*args: Any) -> str:
 
 
 def b_print(*args: Any) -> str:
-    return _fmt().sprint(*args)
+    return gofmt.sprint(*args)
 
 
 def b_println(*args: Any) -> str:
-    return _fmt().sprintln(*args)
+    return gofmt.sprintln(*args)
 
 
 def b_printf(format: str, *args: Any) -> str:
-    return _fmt().sprintf(format, *args)
+    return gofmt.sprintf(format, *args)
 
 
 def _unreachable(*args: Any) -> Any:  # and/or/call are special-cased by the executor

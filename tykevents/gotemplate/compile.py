@@ -8,53 +8,55 @@ field prints) without changing what Go would do; exprs.py compiles the expressio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import go_quote
-from .exec import MAX_EXEC_DEPTH, _Break, _Continue, fail, fast_fields, format_value, set_var
+from .exec import MAX_EXEC_DEPTH, State, _Break, _Continue, fail, fast_fields, format_value, set_var
 from .exprs import ExprCompiler, Run
 from .govalues import MISSING, is_true, type_name
 from .nodes import (
     ActionNode,
     BranchNode,
     BreakNode,
+    CommandNode,
     CommentNode,
     ContinueNode,
     FieldNode,
     IdentifierNode,
     IfNode,
     ListNode,
+    Node,
     RangeNode,
     StringNode,
     TemplateNode,
     TextNode,
+    Tree,
     WithNode,
 )
 
+if TYPE_CHECKING:
+    from .program import Program
+
 
 class Compiler(ExprCompiler):
-    def __init__(self, prog: Any) -> None:
+    def __init__(self, prog: Program) -> None:
         self.prog = prog
 
     # -- structure --------------------------------------------------------------
-    def template(self, tree) -> Run:
+    def template(self, tree: Tree) -> Run:
         return self.list(tree.root)
 
     def list(self, lst: ListNode | None) -> Run:
         if lst is None:
             return lambda st, dot: None
-        parts = []
+        parts: list[Run] = []
         nodes = lst.nodes
         i = 0
         while i < len(nodes):
             n = nodes[i]
-            if (
-                isinstance(n, TextNode)
-                and i + 1 < len(nodes)
-                and isinstance(nodes[i + 1], ActionNode)
-                and not nodes[i + 1].pipe.decl
-            ):
-                parts.append(self.action(nodes[i + 1], n.text))  # text and action in one step
+            nxt = nodes[i + 1] if i + 1 < len(nodes) else None
+            if isinstance(n, TextNode) and isinstance(nxt, ActionNode) and not nxt.pipe.decl:
+                parts.append(self.action(nxt, n.text))  # text and action in one step
                 i += 2
                 continue
             part = self.node(n)
@@ -68,23 +70,23 @@ class Compiler(ExprCompiler):
         if len(parts) == 2:
             a, b = parts
 
-            def run2(st, dot):
+            def run2(st: State, dot: Any) -> None:
                 a(st, dot)
                 b(st, dot)
 
             return run2
 
-        def run(st, dot):
+        def run(st: State, dot: Any) -> None:
             for p in parts:
                 p(st, dot)
 
         return run
 
-    def node(self, n) -> Run | None:
+    def node(self, n: Node) -> Run | None:
         if isinstance(n, TextNode):
             text = n.text
 
-            def text_run(st, dot):
+            def text_run(st: State, dot: Any) -> None:
                 st.out.append(text)
 
             return text_run
@@ -102,14 +104,14 @@ class Compiler(ExprCompiler):
             return self.template_call(n)
         if isinstance(n, BreakNode):
 
-            def brk(st, dot):
+            def brk(st: State, dot: Any) -> None:
                 st.at = n
                 raise _Break
 
             return brk
         if isinstance(n, ContinueNode):
 
-            def cont(st, dot):
+            def cont(st: State, dot: Any) -> None:
                 st.at = n
                 raise _Continue
 
@@ -124,18 +126,21 @@ class Compiler(ExprCompiler):
         if n.pipe.decl:
             return pipe
         cmds = n.pipe.cmds
-        plain_field = isinstance(cmds[0].args[0], FieldNode) and len(cmds[0].args) == 1
+        first = cmds[0].args[0]
         if self.prog.html and _is_escaper_cmd(cmds[-1]):
+            escaper = cmds[-1].args[0]
             if (
-                plain_field
+                isinstance(first, FieldNode)
+                and len(cmds[0].args) == 1
                 and len(cmds) == 2
                 and not cmds[1].args[1:]
-                and cmds[1].args[0].ident == "_html_template_htmlescaper"
+                and isinstance(escaper, IdentifierNode)
+                and escaper.ident == "_html_template_htmlescaper"
             ):
-                idents = tuple(cmds[0].args[0].ident)
+                idents = tuple(first.ident)
                 from .escapers import html_escape_str as esc
 
-                def run_field_escaped(st, dot):  # {{.A.B}} as text in HTML
+                def run_field_escaped(st: State, dot: Any) -> None:  # {{.A.B}} as text in HTML
                     out = st.out
                     if prefix:
                         out.append(prefix)
@@ -149,7 +154,7 @@ class Compiler(ExprCompiler):
 
                 return run_field_escaped
 
-            def run_escaped(st, dot):  # the escaper always yields a string
+            def run_escaped(st: State, dot: Any) -> None:  # the escaper always yields a string
                 if prefix:
                     st.out.append(prefix)
                 v = pipe(st, dot)
@@ -158,7 +163,7 @@ class Compiler(ExprCompiler):
 
             return run_escaped
 
-        def run_print(st, dot):
+        def run_print(st: State, dot: Any) -> None:
             if prefix:
                 st.out.append(prefix)
             v = pipe(st, dot)
@@ -183,7 +188,7 @@ class Compiler(ExprCompiler):
             if dispatch is not None:
                 return dispatch
 
-            def run_if(st, dot):  # nothing to pop: no variable can be declared here
+            def run_if(st: State, dot: Any) -> None:  # nothing to pop: no variable can be declared here
                 val = pipe(st, dot)
                 if val is True:
                     body(st, dot)
@@ -202,7 +207,7 @@ class Compiler(ExprCompiler):
 
             return run_if
 
-        def run(st, dot):
+        def run(st: State, dot: Any) -> None:
             mark = len(st.vars)
             val = pipe(st, dot)
             truth, ok = is_true(val)
@@ -222,7 +227,7 @@ class Compiler(ExprCompiler):
 
         return run
 
-    def _eq_chain(self, n: IfNode) -> Run | None:
+    def _eq_chain(self, n: BranchNode) -> Run | None:
         """`if eq .F "a"` / `else if eq .F "b" "c"` / ... on one field, as a dict lookup.
 
         The field is read once; when it is a string the first branch naming it runs,
@@ -250,30 +255,26 @@ class Compiler(ExprCompiler):
                 break
             links.append(node)
             el = node.else_list
-            if (
-                el is None
-                or len(el.nodes) != 1
-                or not isinstance(el.nodes[0], IfNode)
-                or el.pos != el.nodes[0].pos
-                and False
-            ):
+            if el is None or len(el.nodes) != 1 or not isinstance(el.nodes[0], IfNode):
                 node = None
                 break
             node = el.nodes[0]
         f = self.prog.funcs.get("eq")
         if len(links) < 2 or f is None or not f.builtin:
             return None
+        assert idents is not None  # set by the first link
         table: dict[str, tuple[Run, Any]] = {}
         for link in links:
             args = link.pipe.cmds[0].args
             body = self.list(link.list)
             for a in args[2:]:
+                assert isinstance(a, StringNode)  # checked while collecting the links
                 table.setdefault(a.text, (body, args[-1]))
         tail = links[-1].else_list
         rest = self.list(tail) if tail is not None else None
         slow = self._plain_if(links[0])
 
-        def run_chain(st, dot):
+        def run_chain(st: State, dot: Any) -> None:
             x = fast_fields(dot, idents)
             if type(x) is not str:
                 return slow(st, dot)
@@ -291,7 +292,7 @@ class Compiler(ExprCompiler):
         body = self.list(n.list)
         other = self.list(n.else_list) if n.else_list is not None else None
 
-        def run(st, dot):
+        def run(st: State, dot: Any) -> None:
             val = pipe(st, dot)
             truth, ok = is_true(val)
             if truth:
@@ -308,7 +309,7 @@ class Compiler(ExprCompiler):
         decl = [v.ident[0] for v in n.pipe.decl]
         is_assign = n.pipe.is_assign
 
-        def iteration(st, mark, index, elem, elem_iface):
+        def iteration(st: State, mark: int, index: Any, elem: Any, elem_iface: bool) -> None:
             if decl:
                 if is_assign:
                     if len(decl) > 1:
@@ -336,7 +337,7 @@ class Compiler(ExprCompiler):
                 st.dot_iface = saved
                 del st.vars[mark:]
 
-        def run(st, dot):
+        def run(st: State, dot: Any) -> None:
             st.at = n
             mark0 = len(st.vars)
             try:
@@ -386,7 +387,7 @@ class Compiler(ExprCompiler):
         name = n.name
         prog = self.prog
 
-        def run(st, dot):
+        def run(st: State, dot: Any) -> None:
             st.at = n
             runner = prog.runner(name)
             if runner is None:
@@ -425,7 +426,7 @@ def _declares(n: BranchNode) -> bool:
     return False
 
 
-def _is_escaper_cmd(cmd) -> bool:
+def _is_escaper_cmd(cmd: CommandNode) -> bool:
     a = cmd.args[0]
     return (
         isinstance(a, IdentifierNode)

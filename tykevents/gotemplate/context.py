@@ -100,26 +100,26 @@ class Ctx:
 
     def __init__(
         self,
-        state=S_TEXT,
-        delim=D_NONE,
-        url_part=U_NONE,
-        js_ctx=J_REGEXP,
-        js_brace=None,
-        attr=A_NONE,
-        element=E_NONE,
-        err=None,
+        state: int = S_TEXT,
+        delim: int = D_NONE,
+        url_part: int = U_NONE,
+        js_ctx: int = J_REGEXP,
+        js_brace: list[int] | None = None,
+        attr: int = A_NONE,
+        element: int = E_NONE,
+        err: EscErr | None = None,
     ) -> None:
         self.state = state
         self.delim = delim
         self.url_part = url_part
         self.js_ctx = js_ctx
-        self.js_brace: list[int] | None = js_brace
+        self.js_brace = js_brace
         self.attr = attr
         self.element = element
-        self.n = None
-        self.err: EscErr | None = err
+        self.n: Any = None  # the {{break}} or {{continue}} node that left a range body here
+        self.err = err
 
-    def copy(self, **kw) -> Ctx:
+    def copy(self, **kw: Any) -> Ctx:
         c = Ctx(
             self.state,
             self.delim,

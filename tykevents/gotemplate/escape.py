@@ -10,7 +10,8 @@ callee escaped for that context. Failures raise EscapeError with Go's message.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .context import (
     A_NONE,
@@ -69,6 +70,7 @@ from .nodes import (
     IfNode,
     ListNode,
     Node,
+    PipeNode,
     RangeNode,
     TemplateNode,
     TextNode,
@@ -76,6 +78,9 @@ from .nodes import (
     WithNode,
 )
 from .transition import ATTR_START, context_after_text
+
+if TYPE_CHECKING:
+    from .program import Program
 
 _PREDEFINED = ("html", "urlquery")
 _EQUIV = {
@@ -134,6 +139,10 @@ class Escaper:
         self.text_edits: dict[TextNode, str] = {}
         self.range_ctx: _RangeCtx | None = None
 
+    def _range(self) -> _RangeCtx:
+        assert self.range_ctx is not None, "the parser allows break and continue only in a range"
+        return self.range_ctx
+
     def template(self, name: str) -> Tree | None:
         t = self.trees.get(name)
         return t if t is not None else self.derived.get(name)
@@ -145,14 +154,14 @@ class Escaper:
         if isinstance(n, BreakNode):
             c = c.copy()
             c.n = n
-            self.range_ctx.breaks.append(c)
+            self._range().breaks.append(c)
             return Ctx(state=S_DEAD)
         if isinstance(n, CommentNode):
             return c
         if isinstance(n, ContinueNode):
             c = c.copy()
             c.n = n
-            self.range_ctx.continues.append(c)
+            self._range().continues.append(c)
             return Ctx(state=S_DEAD)
         if isinstance(n, IfNode):
             return self.escape_branch(c, n, "if")
@@ -251,8 +260,8 @@ class Escaper:
         c0 = self.escape_list(c.copy(), n.list)
         if node_name == "range":
             if c0.state != S_ERROR:
-                c0 = join_range(c0, self.range_ctx)
-            self.range_ctx = self.range_ctx.outer
+                c0 = join_range(c0, self._range())
+            self.range_ctx = self._range().outer
             if c0.state == S_ERROR:
                 return c0
             # The body may run again: check that it ends where it starts.
@@ -260,12 +269,11 @@ class Escaper:
             c1, _ = self.escape_list_conditionally(c0, n.list, None)
             c0 = join(c0, c1, n, node_name)
             if c0.state == S_ERROR:
-                self.range_ctx = self.range_ctx.outer
-                c0.err.line = n.line
-                c0.err.description = "on range loop re-entry: " + c0.err.description
+                self.range_ctx = self._range().outer
+                _locate_err(c0, n.line, "on range loop re-entry: ")
                 return c0
-            c0 = join_range(c0, self.range_ctx)
-            self.range_ctx = self.range_ctx.outer
+            c0 = join_range(c0, self._range())
+            self.range_ctx = self._range().outer
             if c0.state == S_ERROR:
                 return c0
         c1 = self.escape_list(c.copy(), n.else_list)
@@ -280,7 +288,9 @@ class Escaper:
                 break
         return c
 
-    def escape_list_conditionally(self, c: Ctx, n: ListNode, flt) -> tuple[Ctx, bool]:
+    def escape_list_conditionally(
+        self, c: Ctx, n: ListNode | None, flt: Callable[[Escaper, Ctx], bool] | None
+    ) -> tuple[Ctx, bool]:
         e1 = Escaper(self.trees)
         e1.range_ctx = self.range_ctx
         e1.output.update(self.output)
@@ -290,12 +300,12 @@ class Escaper:
             self.output.update(e1.output)
             self.derived.update(e1.derived)
             self.called.update(e1.called)
-            for k, v in e1.action_edits.items():
-                self._edit(self.action_edits, k, v)
-            for k, v in e1.template_edits.items():
-                self._edit(self.template_edits, k, v)
-            for k, v in e1.text_edits.items():
-                self._edit(self.text_edits, k, v)
+            for action, escapers in e1.action_edits.items():
+                self._edit(self.action_edits, action, escapers)
+            for call, name in e1.template_edits.items():
+                self._edit(self.template_edits, call, name)
+            for text_node, text in e1.text_edits.items():
+                self._edit(self.text_edits, text_node, text)
         return c, ok
 
     # -- template calls ---------------------------------------------------------------
@@ -390,12 +400,12 @@ class Escaper:
     # -- commit -----------------------------------------------------------------------
     def commit(self) -> None:
         self.trees.update(self.derived)
-        for n, s in self.action_edits.items():
-            ensure_pipeline_contains(n.pipe, s)
-        for n, name in self.template_edits.items():
-            n.name = name
-        for n, text in self.text_edits.items():
-            n.text = text
+        for action, s in self.action_edits.items():
+            ensure_pipeline_contains(action.pipe, s)
+        for call, name in self.template_edits.items():
+            call.name = name
+        for text_node, text in self.text_edits.items():
+            text_node.text = text
         self.called = set()
         self.action_edits = {}
         self.template_edits = {}
@@ -446,25 +456,31 @@ def join_range(c0: Ctx, rc: _RangeCtx) -> Ctx:
     for c in rc.breaks:
         c0 = join(c0, c, c.n, "range")
         if c0.state == S_ERROR:
-            c0.err.line = c.n.line
-            c0.err.description = "at range loop break: " + c0.err.description
+            _locate_err(c0, c.n.line, "at range loop break: ")
             return c0
     for c in rc.continues:
         c0 = join(c0, c, c.n, "range")
         if c0.state == S_ERROR:
-            c0.err.line = c.n.line
-            c0.err.description = "at range loop continue: " + c0.err.description
+            _locate_err(c0, c.n.line, "at range loop continue: ")
             return c0
     return c0
 
 
-def _ident_cmd(name: str, pipe: Any) -> CommandNode:
+def _locate_err(c: Ctx, line: int, prefix: str) -> None:
+    """Point an error context's error at a range's `line`, saying where it arose."""
+    err = c.err
+    assert err is not None  # an error context always carries its error
+    err.line = line
+    err.description = prefix + err.description
+
+
+def _ident_cmd(name: str, pipe: PipeNode) -> CommandNode:
     cmd = CommandNode(pipe.pos, pipe.tree)
     cmd.args = [IdentifierNode(pipe.pos, pipe.tree, name)]
     return cmd
 
 
-def _append_cmd(cmds: list, cmd: CommandNode) -> list:
+def _append_cmd(cmds: list[CommandNode], cmd: CommandNode) -> list[CommandNode]:
     if cmds:
         last, nxt = cmds[-1].args[0], cmd.args[0]
         if (
@@ -476,7 +492,7 @@ def _append_cmd(cmds: list, cmd: CommandNode) -> list:
     return cmds + [cmd]
 
 
-def ensure_pipeline_contains(p: Any, s: list[str]) -> None:
+def ensure_pipeline_contains(p: PipeNode, s: list[str]) -> None:
     """Append the escapers in s to pipeline p, reusing a trailing `html`/`urlquery`."""
     if not s:
         return
@@ -507,7 +523,7 @@ def ensure_pipeline_contains(p: Any, s: list[str]) -> None:
     p.cmds = new
 
 
-def escape_template(prog: Any, trees: dict[str, Tree], name: str) -> None:
+def escape_template(prog: Program, trees: dict[str, Tree], name: str) -> None:
     """Escape template `name` of the set (html/template's escapeTemplate); raise
     EscapeError when Go would refuse to execute it."""
     tree = trees[name]

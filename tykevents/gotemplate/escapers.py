@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
+from . import gofmt
 from . import govalues as V
 from .builtins import ANY, Func
 
 FAILSAFE = "ZgotmplZ"
 
 
-def _fmt():
-    from . import gofmt
-
-    return gofmt
-
-
 def stringify(args: tuple) -> str:
     if len(args) == 1 and type(args[0]) is str:
         return args[0]
-    return _fmt().sprint(*[a for a in args if a is not None])
+    return gofmt.sprint(*[a for a in args if a is not None])
 
 
 # -- HTML -------------------------------------------------------------------------
@@ -76,7 +72,7 @@ def html_text_escaper(*args: Any) -> str:
     return html_escaper(*args)
 
 
-def html_escape_str(s: str, _search=_HTML_SPECIAL_RE.search) -> str:
+def html_escape_str(s: str, _search: Callable[[str], object] = _HTML_SPECIAL_RE.search) -> str:
     if _search(s) is None:
         return s
     if "&" in s:
@@ -439,14 +435,14 @@ class _JSONError(Exception):
 def _json_float(f: float) -> str:
     # encoding/json: shortest 'f' form, or 'e' form outside [1e-6, 1e21), "e-07" -> "e-7".
     if math.isnan(f) or math.isinf(f):
-        raise _JSONError("json: unsupported value: %s" % _fmt().format_value(f))
+        raise _JSONError("json: unsupported value: %s" % gofmt.format_value(f))
     a = abs(f)
     if a != 0 and (a < 1e-6 or a >= 1e21):
-        s = _fmt().format_float(f, "e", -1)
+        s = gofmt.format_float(f, "e", -1)
         if len(s) >= 4 and s[-4] == "e" and s[-3] == "-" and s[-2] == "0":
             s = s[:-2] + s[-1]
         return s
-    return _fmt().format_float(f, "f", -1)
+    return gofmt.format_float(f, "f", -1)
 
 
 _JSON_STR = {i: "\\u%04x" % i for i in range(0x20)}
@@ -493,7 +489,7 @@ def json_marshal(v: Any) -> str:
     fields = getattr(v, "fields", None)
     if isinstance(fields, dict):
         return "{" + ",".join(json_marshal(k) + ":" + json_marshal(x) for k, x in fields.items()) + "}"
-    return json_marshal(_fmt().format_value(v))
+    return json_marshal(gofmt.format_value(v))
 
 
 def js_val_escaper(*args: Any) -> str:
@@ -504,7 +500,7 @@ def js_val_escaper(*args: Any) -> str:
             if "String" in methods:
                 a = getattr(a, methods["String"])()
     else:
-        a = _fmt().sprint(*args)
+        a = gofmt.sprint(*args)
     try:
         b = json_marshal(a)
     except _JSONError as e:
@@ -521,7 +517,7 @@ def eval_args(*args: Any) -> str:
     """html/template's _eval_args_ (nil prints as <nil>, unlike text/template's)."""
     if len(args) == 1 and type(args[0]) is str:
         return args[0]
-    return _fmt().sprint(*args)
+    return gofmt.sprint(*args)
 
 
 _TABLE = {

@@ -3,20 +3,25 @@ text/template exec.go step by step (including which node an error names).
 
 Every closure takes the execution state `st` and the current dot. `st.at` tracks the
 node being evaluated, as Go's state.at does, so that error messages name the same
-node Go names.
+node Go names. This module holds the runtime pieces the closures share; exprs.py and
+compile.py build the closures and program.py runs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tykevents.gotemplate.values import GoStruct, go_methods
 
+from . import gofmt
 from .builtins import ANY, VALUE, Func, FuncError, describe
 from .errors import ExecError, TemplateError, go_quote
 from .govalues import MISSING, is_iface_field, type_name
-from .nodes import NumberNode
+from .nodes import Node, NumberNode
+
+if TYPE_CHECKING:
+    from .program import Program
 
 MAX_EXEC_DEPTH = 100000
 NO_FINAL: Any = object()  # Go's missingVal: nothing piped into a command
@@ -44,7 +49,7 @@ class State:
         self.at: Any = None
 
 
-def fail(st: State, node: Any, msg: str):
+def fail(st: State, node: Node | None, msg: str) -> NoReturn:
     name = st.name
     if node is None:
         text = "template: %s: %s" % (name, msg)
@@ -53,16 +58,10 @@ def fail(st: State, node: Any, msg: str):
     raise ExecError(text, name)
 
 
-def _fmt():
-    from . import gofmt
-
-    return gofmt
-
-
 def format_value(v: Any) -> str:
     if type(v) is str:
         return v
-    return _fmt().format_value(v)
+    return gofmt.format_value(v)
 
 
 # -- variables --------------------------------------------------------------
@@ -86,7 +85,14 @@ def set_var(st: State, name: str, value: Any, iface: bool = False) -> None:
 
 
 def field_step(
-    st: State, dot: Any, name: str, node: Any, args: Any, final: Any, recv: Any, iface: bool
+    st: State,
+    dot: Any,
+    name: str,
+    node: Node,
+    args: Sequence[Node] | None,
+    final: Any,
+    recv: Any,
+    iface: bool,
 ) -> tuple[Any, bool]:
     """Go's evalField: one `.name` step on recv. Returns (value, value_is_interface)."""
     t = type(recv)
@@ -134,7 +140,7 @@ def field_step(
 _SLOW: Any = object()
 
 
-def fast_fields(recv: Any, idents: tuple) -> Any:
+def fast_fields(recv: Any, idents: tuple[str, ...]) -> Any:
     """Follow plain field reads through structs and maps; _SLOW where anything else
     (a missing key, nil, a method, an error) needs Go's full rules."""
     for name in idents:
@@ -154,13 +160,31 @@ def fast_fields(recv: Any, idents: tuple) -> Any:
     return recv
 
 
-def field_chain(st, dot, recv, iface, node, idents, args, final):
+def field_chain(
+    st: State,
+    dot: Any,
+    recv: Any,
+    iface: bool,
+    node: Node,
+    idents: Sequence[str],
+    args: Sequence[Node] | None,
+    final: Any,
+) -> Any:
     for name in idents[:-1]:
         recv, iface = field_step(st, dot, name, node, None, NO_FINAL, recv, iface)
     return field_step(st, dot, idents[-1], node, args, final, recv, iface)[0]
 
 
-def field_chain_iface(st, dot, recv, iface, node, idents, args, final):
+def field_chain_iface(
+    st: State,
+    dot: Any,
+    recv: Any,
+    iface: bool,
+    node: Node,
+    idents: Sequence[str],
+    args: Sequence[Node] | None,
+    final: Any,
+) -> tuple[Any, bool]:
     """field_chain, also telling whether the result has static type interface{}."""
     for name in idents[:-1]:
         recv, iface = field_step(st, dot, name, node, None, NO_FINAL, recv, iface)
@@ -172,7 +196,15 @@ def field_chain_iface(st, dot, recv, iface, node, idents, args, final):
 _method_cache: dict[tuple[type, str], Func] = {}
 
 
-def call_method(st, dot, fn, node, name, args, final):
+def call_method(
+    st: State,
+    dot: Any,
+    fn: Callable[..., Any],
+    node: Node,
+    name: str,
+    args: Sequence[Node] | None,
+    final: Any,
+) -> Any:
     key = (type(getattr(fn, "__self__", None)), name)
     f = _method_cache.get(key)
     if f is None:
@@ -213,7 +245,7 @@ def _matches(value: Any, typ: str) -> bool:
     return value is not None and type_name(value) == typ
 
 
-def invoke(st: State, f: Func, name: str, node: Any, argv: list[Any]) -> Any:
+def invoke(st: State, f: Func, name: str, node: Node, argv: list[Any]) -> Any:
     try:
         return f.fn(*argv)
     except TemplateError:
@@ -242,59 +274,14 @@ def ideal_constant(n: NumberNode) -> Callable[[State], Any]:
         v = n.int64
     else:
 
-        def over(st):
+        def over(st: State) -> NoReturn:
             st.at = n
             fail(st, n, "%s overflows int" % t)
 
         return over
 
-    def const(st):
+    def const(st: State) -> Any:
         st.at = n
         return v
 
     return const
-
-
-# -- the program ----------------------------------------------------------------
-
-
-class Program:
-    """A compiled template set: name -> runner, plus execution options."""
-
-    def __init__(self, funcs: dict[str, Func], missingkey: int, html: bool) -> None:
-        self.funcs = funcs
-        self.missingkey = missingkey
-        self.html = html
-        self.templates: dict[str, Callable[[State, Any], None]] = {}
-        self.trees: dict[str, Any] = {}
-        from .compile import Compiler
-
-        self.compiler = Compiler(self)
-
-    def runner(self, name: str):
-        r = self.templates.get(name)
-        if r is None:
-            tree = self.trees.get(name)
-            if tree is None:
-                return None
-            r = self.templates[name] = self.compiler.template(tree)
-        return r
-
-    def execute(self, name: str, data: Any) -> str:
-        run = self.runner(name)
-        st = State(self, name)
-        dot = MISSING if data is None else data
-        st.vars.append(["$", dot, False])
-        try:
-            run(st, dot)
-        except ExecError as e:
-            e.partial = "".join(st.out)
-            raise
-        except RecursionError:
-            err = ExecError(
-                "template: %s: exceeded maximum template depth (%d)" % (name, MAX_EXEC_DEPTH),
-                name,
-                "".join(st.out),
-            )
-            raise err from None
-        return "".join(st.out)

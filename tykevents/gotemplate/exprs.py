@@ -3,8 +3,8 @@ functions) into closures; compile.py builds the statements on top of these."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import builtins as B
 from .builtins import ANY, VALUE, Func, describe
@@ -28,26 +28,34 @@ from .govalues import MISSING, type_name
 from .nodes import (
     BoolNode,
     ChainNode,
+    CommandNode,
     DotNode,
     FieldNode,
     IdentifierNode,
     NilNode,
+    Node,
     NumberNode,
     PipeNode,
     StringNode,
     VariableNode,
 )
 
-Run = Callable[[State, Any], Any]
+if TYPE_CHECKING:
+    from .program import Program
+
+Run = Callable[[State, Any], Any]  # (state, dot) -> value: a statement or an argument
+Cmd = Callable[[State, Any, Any], Any]  # (state, dot, final) -> value: a command
 
 
-def _not_a_function(st: State, args: list, final: Any) -> None:
+def _not_a_function(st: State, args: list[Node], final: Any) -> None:
     if len(args) > 1 or final is not NO_FINAL:
         fail(st, st.at, "can't give argument to non-function %s" % args[0])
 
 
 class ExprCompiler:
     """Expressions; subclassed by compile.Compiler (which provides self.prog)."""
+
+    prog: Program
 
     def pipe(self, p: PipeNode) -> Run:
         cmds = [self.command(c, i > 0) for i, c in enumerate(p.cmds)]
@@ -56,7 +64,7 @@ class ExprCompiler:
         if len(cmds) == 1 and not decl:
             c0 = cmds[0]
 
-            def pipe1(st, dot):
+            def pipe1(st: State, dot: Any) -> Any:
                 st.at = p
                 v = c0(st, dot, NO_FINAL)
                 return MISSING if v is None else v
@@ -65,7 +73,7 @@ class ExprCompiler:
         if len(cmds) == 2 and not decl:
             c0, c1 = cmds
 
-            def pipe2(st, dot):
+            def pipe2(st: State, dot: Any) -> Any:
                 st.at = p
                 v = c0(st, dot, NO_FINAL)
                 v = c1(st, dot, MISSING if v is None else v)
@@ -73,7 +81,7 @@ class ExprCompiler:
 
             return pipe2
 
-        def run(st, dot):
+        def run(st: State, dot: Any) -> Any:
             st.at = p
             v = NO_FINAL
             for c in cmds:
@@ -89,14 +97,14 @@ class ExprCompiler:
 
         return run
 
-    def command(self, cmd, has_final: bool):
+    def command(self, cmd: CommandNode, has_final: bool) -> Cmd:
         first = cmd.args[0]
         args = cmd.args
         if isinstance(first, FieldNode):
             idents = tuple(first.ident)
             plain = len(args) == 1
 
-            def field_cmd(st, dot, final):
+            def field_cmd(st: State, dot: Any, final: Any) -> Any:
                 st.at = first
                 if plain and final is NO_FINAL:
                     v = fast_fields(dot, idents)
@@ -109,7 +117,7 @@ class ExprCompiler:
             head = self.arg(first.node, None)
             fields = first.field
 
-            def chain_cmd(st, dot, final):
+            def chain_cmd(st: State, dot: Any, final: Any) -> Any:
                 st.at = first
                 if isinstance(first.node, NilNode):
                     fail(st, first, "indirection through explicit nil in %s" % first)
@@ -122,7 +130,7 @@ class ExprCompiler:
         if isinstance(first, PipeNode):
             inner = self.pipe(first)
 
-            def pipe_cmd(st, dot, final):
+            def pipe_cmd(st: State, dot: Any, final: Any) -> Any:
                 _not_a_function(st, args, final)
                 return inner(st, dot)
 
@@ -131,7 +139,7 @@ class ExprCompiler:
             vname = first.ident[0]
             rest = first.ident[1:]
 
-            def var_cmd(st, dot, final):
+            def var_cmd(st: State, dot: Any, final: Any) -> Any:
                 st.at = first
                 e = var_entry(st, vname)
                 if not rest:
@@ -144,7 +152,7 @@ class ExprCompiler:
         if isinstance(first, NumberNode):
             const = ideal_constant(first)
 
-            def num_cmd(st, dot, final):
+            def num_cmd(st: State, dot: Any, final: Any) -> Any:
                 st.at = first
                 _not_a_function(st, args, final)
                 return const(st)
@@ -153,7 +161,7 @@ class ExprCompiler:
         if isinstance(first, (BoolNode, StringNode)):
             value = first.true if isinstance(first, BoolNode) else first.text
 
-            def lit_cmd(st, dot, final):
+            def lit_cmd(st: State, dot: Any, final: Any) -> Any:
                 st.at = first
                 _not_a_function(st, args, final)
                 return value
@@ -161,7 +169,7 @@ class ExprCompiler:
             return lit_cmd
         if isinstance(first, DotNode):
 
-            def dot_cmd(st, dot, final):
+            def dot_cmd(st: State, dot: Any, final: Any) -> Any:
                 st.at = first
                 _not_a_function(st, args, final)
                 return dot
@@ -169,7 +177,7 @@ class ExprCompiler:
             return dot_cmd
         if isinstance(first, NilNode):
 
-            def nil_cmd(st, dot, final):
+            def nil_cmd(st: State, dot: Any, final: Any) -> Any:
                 st.at = first
                 _not_a_function(st, args, final)
                 fail(st, first, "nil is not a command")
@@ -178,18 +186,18 @@ class ExprCompiler:
         raise AssertionError("can't evaluate command %r" % first)
 
     # -- arguments ------------------------------------------------------------------
-    def arg(self, n, typ: str | None) -> Run:
+    def arg(self, n: Node, typ: str | None) -> Run:
         """Go's evalArg: evaluate node n for a parameter of Go type typ."""
         if isinstance(n, DotNode):
 
-            def dot_arg(st, dot):
+            def dot_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 return validate(st, dot, typ)
 
             return dot_arg
         if isinstance(n, NilNode):
 
-            def nil_arg(st, dot):
+            def nil_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 if typ == ANY:
                     return None
@@ -203,7 +211,7 @@ class ExprCompiler:
             single = [n]
             check = typ not in (None, ANY, VALUE)
 
-            def field_arg(st, dot):
+            def field_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 v = fast_fields(dot, idents)
                 if v is _SLOW:
@@ -217,7 +225,7 @@ class ExprCompiler:
         if isinstance(n, PipeNode):
             inner = self.pipe(n)
 
-            def pipe_arg(st, dot):
+            def pipe_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 return validate(st, inner(st, dot), typ)
 
@@ -225,7 +233,7 @@ class ExprCompiler:
         if isinstance(n, IdentifierNode):
             call = self.func_call(n, n, [], False)
 
-            def ident_arg(st, dot):
+            def ident_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 return validate(st, call(st, dot, NO_FINAL), typ)
 
@@ -233,7 +241,7 @@ class ExprCompiler:
         if isinstance(n, ChainNode):
             cmd = self.command(_one_arg_cmd(n), False)
 
-            def chain_arg(st, dot):
+            def chain_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 return validate(st, cmd(st, dot, NO_FINAL), typ)
 
@@ -246,7 +254,7 @@ class ExprCompiler:
             if isinstance(n, (BoolNode, StringNode)):
                 value = n.true if isinstance(n, BoolNode) else n.text
 
-                def lit(st, dot):
+                def lit(st: State, dot: Any) -> Any:
                     st.at = n
                     return value
 
@@ -255,7 +263,8 @@ class ExprCompiler:
             return _const(n, n.text)
         if typ == "bool" and isinstance(n, BoolNode):
             return _const(n, n.true)
-        kind = _INT_KINDS.get(typ)
+        ptype = typ or ""  # no type (None) took the literal paths above
+        kind = _INT_KINDS.get(ptype)
         if kind is not None and isinstance(n, NumberNode) and n.is_int:
             return _const(n, kind(n.int64))
         if typ == "float64" and isinstance(n, NumberNode) and n.is_float:
@@ -263,39 +272,39 @@ class ExprCompiler:
         expected = (
             "integer"
             if kind is not None
-            else {"string": "string", "bool": "bool", "float64": "float"}.get(typ)
+            else {"string": "string", "bool": "bool", "float64": "float"}.get(ptype)
         )
         if expected is not None:
             msg = "expected %s; found %s" % (expected, n)
         else:
             msg = "can't handle %s for arg of type %s" % (n, typ)
 
-        def bad(st, dot):
+        def bad(st: State, dot: Any) -> Any:
             st.at = n
             fail(st, n, msg)
 
         return bad
 
     # -- function calls -------------------------------------------------------------
-    def func_call(self, ident: IdentifierNode, node, argnodes: list, has_final: bool):
+    def func_call(self, ident: IdentifierNode, node: Node, argnodes: Sequence[Node], has_final: bool) -> Cmd:
         name = ident.ident
         f = self.prog.funcs.get(name)
         if f is None:
 
-            def undefined(st, dot, final):
+            def undefined(st: State, dot: Any, final: Any) -> Any:
                 st.at = ident
                 fail(st, ident, "%s is not a defined function" % go_quote(name))
 
             return undefined
         call = self.generic_call(f, node, name, argnodes, has_final)
 
-        def run(st, dot, final):
+        def run(st: State, dot: Any, final: Any) -> Any:
             st.at = ident
             return call(st, dot, final)
 
         return run
 
-    def generic_call(self, f: Func, node, name: str, argnodes: list, has_final: bool):
+    def generic_call(self, f: Func, node: Node, name: str, argnodes: Sequence[Node], has_final: bool) -> Cmd:
         """Go's evalCall, specialised on the (static) argument count."""
         num_in = len(argnodes) + (1 if has_final else 0)
         nparams = len(f.params)
@@ -327,7 +336,7 @@ class ExprCompiler:
         if f.builtin and name == "slice":
             # slice (unlike index) does not unwrap interface{} indexes: Go rejects them.
             arg_fns = arg_fns[:1] + [
-                self._iface_marked_arg(a, fn) for a, fn in zip(argnodes[1:], arg_fns[1:])
+                self._iface_marked_arg(a, fn) for a, fn in zip(argnodes[1:], arg_fns[1:], strict=True)
             ]
         if (
             f.builtin
@@ -342,7 +351,7 @@ class ExprCompiler:
             a1 = arg_fns[1]
             fmt_node = argnodes[0]
 
-            def printf_type(st, dot, final):
+            def printf_type(st: State, dot: Any, final: Any) -> Any:
                 st.at = fmt_node
                 return go_type_name(a1(st, dot))
 
@@ -350,25 +359,26 @@ class ExprCompiler:
         if f.builtin and name.startswith("_html_template_") and not arg_fns and has_final:
             fn = f.fn
 
-            def escape_final(st, dot, final):  # html/template's escapers never fail
+            def escape_final(st: State, dot: Any, final: Any) -> Any:  # html/template's escapers never fail
                 return fn(None if final is MISSING else final)
 
             return escape_final
+        str_args = [a for a in argnodes[1:] if isinstance(a, StringNode)]
         if (
             f.builtin
             and name == "eq"
             and len(arg_fns) >= 2
             and not has_final
-            and all(isinstance(a, StringNode) for a in argnodes[1:])
+            and len(str_args) == len(argnodes) - 1
         ):
             # {{eq .Type "A" "B"}}: strings compare without the general machinery.
-            consts = frozenset(a.text for a in argnodes[1:])
+            consts = frozenset(a.text for a in str_args)
             last = argnodes[-1]
             a0 = arg_fns[0]
             if isinstance(argnodes[0], FieldNode):
                 idents = tuple(argnodes[0].ident)
 
-                def eq_field_str(st, dot, final):
+                def eq_field_str(st: State, dot: Any, final: Any) -> Any:
                     x = fast_fields(dot, idents)
                     if type(x) is str:
                         st.at = last
@@ -377,7 +387,7 @@ class ExprCompiler:
 
                 return eq_field_str
 
-            def eq_str(st, dot, final):
+            def eq_str(st: State, dot: Any, final: Any) -> Any:
                 x = a0(st, dot)  # evaluated once, as Go does
                 if type(x) is str:
                     st.at = last
@@ -388,7 +398,7 @@ class ExprCompiler:
         if f.builtin and name == "eq" and len(arg_fns) == 2 and not has_final:
             a1, a2 = arg_fns
 
-            def eq2(st, dot, final):
+            def eq2(st: State, dot: Any, final: Any) -> Any:
                 x = a1(st, dot)
                 y = a2(st, dot)
                 if type(x) is str and type(y) is str:
@@ -398,7 +408,7 @@ class ExprCompiler:
             return eq2
         if has_final:
 
-            def call_final(st, dot, final):
+            def call_final(st: State, dot: Any, final: Any) -> Any:
                 argv = [a(st, dot) for a in arg_fns]
                 argv.append(validate(st, final, final_type))
                 return invoke(st, f, name, node, argv)
@@ -411,16 +421,16 @@ class ExprCompiler:
             a0, a1 = arg_fns
             return lambda st, dot, final: invoke(st, f, name, node, [a0(st, dot), a1(st, dot)])
 
-        def call(st, dot, final):
+        def call(st: State, dot: Any, final: Any) -> Any:
             return invoke(st, f, name, node, [a(st, dot) for a in arg_fns])
 
         return call
 
-    def _iface_marked_arg(self, n, plain: Run) -> Run:
+    def _iface_marked_arg(self, n: Node, plain: Run) -> Run:
         """An argument evaluator that wraps values of static type interface{}."""
         if isinstance(n, DotNode):
 
-            def dot_arg(st, dot):
+            def dot_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 return B.IfaceArg(dot) if st.dot_iface and dot is not MISSING else dot
 
@@ -430,7 +440,7 @@ class ExprCompiler:
             idents = n.ident[1:] if is_var else n.ident
             single = [n]
 
-            def field_arg(st, dot):
+            def field_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 if is_var:
                     e = var_entry(st, n.ident[0])
@@ -443,7 +453,7 @@ class ExprCompiler:
             return field_arg
         if isinstance(n, VariableNode):
 
-            def var_arg(st, dot):
+            def var_arg(st: State, dot: Any) -> Any:
                 st.at = n
                 e = var_entry(st, n.ident[0])
                 return B.IfaceArg(e[1]) if e[2] and e[1] is not MISSING else e[1]
@@ -451,8 +461,8 @@ class ExprCompiler:
             return var_arg
         return plain
 
-    def _and_or(self, is_or: bool, arg_fns: list):
-        def run(st, dot, final):
+    def _and_or(self, is_or: bool, arg_fns: list[Run]) -> Cmd:
+        def run(st: State, dot: Any, final: Any) -> Any:
             v = MISSING
             for a in arg_fns:
                 v = a(st, dot)
@@ -464,8 +474,10 @@ class ExprCompiler:
 
         return run
 
-    def _call_builtin(self, node, argnodes, arg_fns, final_type):
-        def run(st, dot, final):
+    def _call_builtin(
+        self, node: Node, argnodes: Sequence[Node], arg_fns: list[Run], final_type: str | None
+    ) -> Cmd:
+        def run(st: State, dot: Any, final: Any) -> Any:
             argv = [a(st, dot) for a in arg_fns]
             if final is not NO_FINAL:
                 argv.append(validate(st, final, final_type))
@@ -510,24 +522,22 @@ def _int_kinds() -> dict[str, Any]:
 _INT_KINDS = _int_kinds()
 
 
-def _failing(msg: str):
-    def run(st, dot, final):
+def _failing(msg: str) -> Cmd:
+    def run(st: State, dot: Any, final: Any) -> Any:
         fail(st, st.at, msg)
 
     return run
 
 
-def _const(n, value):
-    def run(st, dot):
+def _const(n: Node, value: Any) -> Run:
+    def run(st: State, dot: Any) -> Any:
         st.at = n
         return value
 
     return run
 
 
-def _one_arg_cmd(n):
-    from .nodes import CommandNode
-
+def _one_arg_cmd(n: Node) -> CommandNode:
     c = CommandNode(n.pos, n.tree)
     c.args = [n]
     return c

@@ -16,10 +16,7 @@ from tykevents.golang.strconv import can_backquote, format_float, go_quote, go_q
 from tykevents.golang.time import GoTime
 from tykevents.gotemplate.values import GoStruct, struct_layout
 
-try:  # the engine's marker for Go's invalid reflect.Value; fmt sees it as a nil interface
-    from .govalues import MISSING as _MISSING
-except ImportError:  # pragma: no cover - the engine module is optional for fmt itself
-    _MISSING = None
+from .govalues import MISSING as _MISSING  # Go's invalid reflect.Value: fmt sees a nil interface
 
 _MASK64 = (1 << 64) - 1
 _MAX_RUNE = 0x10FFFF
@@ -614,7 +611,7 @@ def _parse_num(s: str, start: int, end: int) -> tuple[int, bool, int]:
     return num, isnum, i
 
 
-def _arg_number(arg_num: int, fmt: str, i: int, nargs: int):
+def _arg_number(arg_num: int, fmt: str, i: int, nargs: int) -> tuple[int, int, bool, bool, bool]:
     """Go's argNumber: returns (arg_num, i, found, good, reordered)."""
     if i >= len(fmt) or fmt[i] != "[":
         return arg_num, i, False, True, False

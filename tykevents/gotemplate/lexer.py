@@ -8,6 +8,7 @@ parser sees the same items and the same line numbers in error messages.
 from __future__ import annotations
 
 import unicodedata
+from typing import Protocol
 
 from .errors import go_quote, rune_u
 
@@ -115,6 +116,13 @@ def _has_right_trim(s: str, i: int) -> bool:
     return len(s) >= i + 2 and s[i] in SPACE_CHARS and s[i + 1] == "-"
 
 
+class StateFn(Protocol):
+    """A lexer state: it scans some input and returns the next state (None once an item
+    is ready), as Go's stateFn does."""
+
+    def __call__(self) -> StateFn | None: ...
+
+
 class Lexer:
     """Produces items on demand (`next_item`), like Go's pull lexer."""
 
@@ -171,11 +179,12 @@ class Lexer:
         self.start_line = self.line
         return it
 
-    def emit(self, typ: int):
+    # emit, emit_item and errorf end the scan (no next state), so states `return` them.
+    def emit(self, typ: int) -> StateFn | None:
         self.item = self.this_item(typ)
         return None
 
-    def emit_item(self, it: Item):
+    def emit_item(self, it: Item) -> StateFn | None:
         self.item = it
         return None
 
@@ -198,7 +207,7 @@ class Lexer:
                 break
         self.backup()
 
-    def errorf(self, msg: str):
+    def errorf(self, msg: str) -> StateFn | None:
         self.item = Item(ERROR, self.start, msg, self.start_line)
         self.start = 0
         self.pos = 0
@@ -207,13 +216,13 @@ class Lexer:
 
     def next_item(self) -> Item:
         self.item = Item(EOF, self.pos, "EOF", self.start_line)
-        state = self.lex_inside_action if self.inside_action else self.lex_text
+        state: StateFn | None = self.lex_inside_action if self.inside_action else self.lex_text
         while state is not None:
             state = state()
         return self.item
 
     # -- states -------------------------------------------------------------
-    def lex_text(self):
+    def lex_text(self) -> StateFn | None:
         x = self.input.find(self.left, self.pos)
         if x >= 0:
             if x > self.pos:
@@ -244,7 +253,7 @@ class Lexer:
             return True, False
         return False, False
 
-    def lex_left_delim(self):
+    def lex_left_delim(self) -> StateFn | None:
         self.pos += len(self.left)
         trim = _has_left_trim(self.input, self.pos)
         after = 2 if trim else 0
@@ -259,7 +268,7 @@ class Lexer:
         self.paren_depth = 0
         return self.emit_item(it)
 
-    def lex_comment(self):
+    def lex_comment(self) -> StateFn | None:
         self.pos += 2
         x = self.input.find("*/", self.pos)
         if x < 0:
@@ -279,7 +288,7 @@ class Lexer:
         self.ignore()
         return self.lex_text
 
-    def lex_right_delim(self):
+    def lex_right_delim(self) -> StateFn | None:
         _, trim = self.at_right_delim()
         if trim:
             self.pos += 2
@@ -293,7 +302,7 @@ class Lexer:
         self.inside_action = False
         return self.emit_item(it)
 
-    def lex_inside_action(self):
+    def lex_inside_action(self) -> StateFn | None:
         delim, _ = self.at_right_delim()
         if delim:
             if self.paren_depth == 0:
@@ -346,7 +355,7 @@ class Lexer:
             return self.emit(CHAR)
         return self.errorf("unrecognized character in action: %s" % rune_u(r))
 
-    def lex_space(self):
+    def lex_space(self) -> StateFn | None:
         n = 0
         while True:
             r = self.peek()
@@ -360,7 +369,7 @@ class Lexer:
                 return self.lex_right_delim
         return self.emit(SPACE)
 
-    def lex_identifier(self):
+    def lex_identifier(self) -> StateFn | None:
         while True:
             r = self.next()
             if is_alnum(r):
@@ -380,15 +389,15 @@ class Lexer:
                 return self.emit(BOOL)
             return self.emit(IDENTIFIER)
 
-    def lex_field(self):
+    def lex_field(self) -> StateFn | None:
         return self._field_or_variable(FIELD)
 
-    def lex_variable(self):
+    def lex_variable(self) -> StateFn | None:
         if self.at_terminator():
             return self.emit(VARIABLE)
         return self._field_or_variable(VARIABLE)
 
-    def _field_or_variable(self, typ: int):
+    def _field_or_variable(self, typ: int) -> StateFn | None:
         if self.at_terminator():
             return self.emit(VARIABLE if typ == VARIABLE else DOT)
         while True:
@@ -406,7 +415,7 @@ class Lexer:
             return True
         return self.input.startswith(self.right, self.pos)
 
-    def lex_char(self):
+    def lex_char(self) -> StateFn | None:
         while True:
             c = self.next()
             if c == "\\":
@@ -420,7 +429,7 @@ class Lexer:
                 break
         return self.emit(CHAR_CONSTANT)
 
-    def lex_number(self):
+    def lex_number(self) -> StateFn | None:
         if not self.scan_number():
             return self.errorf("bad number syntax: %s" % go_quote(self.input[self.start : self.pos]))
         sign = self.peek()
@@ -455,7 +464,7 @@ class Lexer:
             return False
         return True
 
-    def lex_quote(self):
+    def lex_quote(self) -> StateFn | None:
         while True:
             c = self.next()
             if c == "\\":
@@ -469,7 +478,7 @@ class Lexer:
                 break
         return self.emit(STRING)
 
-    def lex_raw_quote(self):
+    def lex_raw_quote(self) -> StateFn | None:
         while True:
             c = self.next()
             if c == "":

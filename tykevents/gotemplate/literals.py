@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .nodes import NumberNode
 
 INT64_MIN, INT64_MAX, UINT64_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
 
@@ -194,7 +198,7 @@ def parse_float(s: str) -> float | None:
     return f
 
 
-def _simplify_complex(n) -> None:
+def _simplify_complex(n: NumberNode) -> None:
     n.is_float = n.complex128.imag == 0
     if n.is_float:
         f = n.complex128.real
@@ -219,7 +223,7 @@ def _parse_complex(text: str) -> complex:
     raise ValueError("expected integer")
 
 
-def parse_number(n, text: str, is_complex_item: bool) -> None:
+def parse_number(n: NumberNode, text: str, is_complex_item: bool) -> None:
     """Fill a NumberNode from its literal text (parse.newNumber)."""
     if is_complex_item:
         n.complex128 = _parse_complex(text)

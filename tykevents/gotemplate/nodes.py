@@ -31,6 +31,8 @@ class Tree:
 class Node:
     __slots__ = ("pos", "tree")
     kind = "node"
+    pos: int  # character offset of the node in its tree's text
+    tree: Tree
 
     def location(self) -> str:
         line, col = self.tree.location(self.pos)
@@ -41,10 +43,11 @@ class ListNode(Node):
     __slots__ = ("nodes",)
     kind = "list"
 
-    def __init__(self, pos, tree):
-        self.pos, self.tree, self.nodes = pos, tree, []
+    def __init__(self, pos: int, tree: Tree) -> None:
+        self.pos, self.tree = pos, tree
+        self.nodes: list[Node] = []
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "".join(str(n) for n in self.nodes)
 
 
@@ -52,10 +55,10 @@ class TextNode(Node):
     __slots__ = ("text",)
     kind = "text"
 
-    def __init__(self, pos, tree, text: str):
+    def __init__(self, pos: int, tree: Tree, text: str) -> None:
         self.pos, self.tree, self.text = pos, tree, text
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text
 
 
@@ -63,10 +66,10 @@ class CommentNode(Node):
     __slots__ = ("text",)
     kind = "comment"
 
-    def __init__(self, pos, tree, text):
+    def __init__(self, pos: int, tree: Tree, text: str) -> None:
         self.pos, self.tree, self.text = pos, tree, text
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "{{" + self.text + "}}"
 
 
@@ -74,13 +77,13 @@ class PipeNode(Node):
     __slots__ = ("line", "is_assign", "decl", "cmds")
     kind = "pipe"
 
-    def __init__(self, pos, tree, line):
+    def __init__(self, pos: int, tree: Tree, line: int) -> None:
         self.pos, self.tree, self.line = pos, tree, line
         self.is_assign = False
         self.decl: list[VariableNode] = []
         self.cmds: list[CommandNode] = []
 
-    def __str__(self):
+    def __str__(self) -> str:
         s = ""
         if self.decl:
             s = ", ".join(str(v) for v in self.decl) + (" = " if self.is_assign else " := ")
@@ -91,10 +94,10 @@ class ActionNode(Node):
     __slots__ = ("line", "pipe")
     kind = "action"
 
-    def __init__(self, pos, tree, line, pipe):
+    def __init__(self, pos: int, tree: Tree, line: int, pipe: PipeNode) -> None:
         self.pos, self.tree, self.line, self.pipe = pos, tree, line, pipe
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "{{" + str(self.pipe) + "}}"
 
 
@@ -102,10 +105,11 @@ class CommandNode(Node):
     __slots__ = ("args",)
     kind = "command"
 
-    def __init__(self, pos, tree):
-        self.pos, self.tree, self.args = pos, tree, []
+    def __init__(self, pos: int, tree: Tree) -> None:
+        self.pos, self.tree = pos, tree
+        self.args: list[Node] = []
 
-    def __str__(self):
+    def __str__(self) -> str:
         return " ".join("(" + str(a) + ")" if isinstance(a, PipeNode) else str(a) for a in self.args)
 
 
@@ -113,10 +117,10 @@ class IdentifierNode(Node):
     __slots__ = ("ident",)
     kind = "identifier"
 
-    def __init__(self, pos, tree, ident):
+    def __init__(self, pos: int, tree: Tree, ident: str) -> None:
         self.pos, self.tree, self.ident = pos, tree, ident
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.ident
 
 
@@ -124,10 +128,10 @@ class VariableNode(Node):
     __slots__ = ("ident",)
     kind = "variable"
 
-    def __init__(self, pos, tree, ident: str):
+    def __init__(self, pos: int, tree: Tree, ident: str) -> None:
         self.pos, self.tree, self.ident = pos, tree, ident.split(".")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return ".".join(self.ident)
 
 
@@ -135,10 +139,10 @@ class DotNode(Node):
     __slots__ = ()
     kind = "dot"
 
-    def __init__(self, pos, tree):
+    def __init__(self, pos: int, tree: Tree) -> None:
         self.pos, self.tree = pos, tree
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "."
 
 
@@ -146,10 +150,10 @@ class NilNode(Node):
     __slots__ = ()
     kind = "nil"
 
-    def __init__(self, pos, tree):
+    def __init__(self, pos: int, tree: Tree) -> None:
         self.pos, self.tree = pos, tree
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "nil"
 
 
@@ -157,10 +161,10 @@ class FieldNode(Node):
     __slots__ = ("ident",)
     kind = "field"
 
-    def __init__(self, pos, tree, ident: str):
+    def __init__(self, pos: int, tree: Tree, ident: str) -> None:
         self.pos, self.tree, self.ident = pos, tree, ident[1:].split(".")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "".join("." + i for i in self.ident)
 
 
@@ -168,14 +172,15 @@ class ChainNode(Node):
     __slots__ = ("node", "field")
     kind = "chain"
 
-    def __init__(self, pos, tree, node):
-        self.pos, self.tree, self.node, self.field = pos, tree, node, []
+    def __init__(self, pos: int, tree: Tree, node: Node) -> None:
+        self.pos, self.tree, self.node = pos, tree, node
+        self.field: list[str] = []
 
     def add(self, field: str) -> None:
         # Go stores a field token like ".a.b" split on dots, without the leading dot.
         self.field.extend(field[1:].split("."))
 
-    def __str__(self):
+    def __str__(self) -> str:
         head = "(" + str(self.node) + ")" if isinstance(self.node, PipeNode) else str(self.node)
         return head + "".join("." + f for f in self.field)
 
@@ -184,10 +189,10 @@ class BoolNode(Node):
     __slots__ = ("true",)
     kind = "bool"
 
-    def __init__(self, pos, tree, true):
+    def __init__(self, pos: int, tree: Tree, true: bool) -> None:
         self.pos, self.tree, self.true = pos, tree, true
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "true" if self.true else "false"
 
 
@@ -205,14 +210,14 @@ class NumberNode(Node):
     )
     kind = "number"
 
-    def __init__(self, pos, tree, text):
+    def __init__(self, pos: int, tree: Tree, text: str) -> None:
         self.pos, self.tree, self.text = pos, tree, text
         self.is_int = self.is_uint = self.is_float = self.is_complex = False
         self.int64 = self.uint64 = 0
         self.float64 = 0.0
         self.complex128 = 0j
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text
 
 
@@ -220,10 +225,10 @@ class StringNode(Node):
     __slots__ = ("quoted", "text")
     kind = "string"
 
-    def __init__(self, pos, tree, quoted, text):
+    def __init__(self, pos: int, tree: Tree, quoted: str, text: str) -> None:
         self.pos, self.tree, self.quoted, self.text = pos, tree, quoted, text
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.quoted
 
 
@@ -231,10 +236,10 @@ class EndNode(Node):
     __slots__ = ()
     kind = "end"
 
-    def __init__(self, pos, tree):
+    def __init__(self, pos: int, tree: Tree) -> None:
         self.pos, self.tree = pos, tree
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "{{end}}"
 
 
@@ -242,10 +247,10 @@ class ElseNode(Node):
     __slots__ = ("line",)
     kind = "else"
 
-    def __init__(self, pos, tree, line):
+    def __init__(self, pos: int, tree: Tree, line: int) -> None:
         self.pos, self.tree, self.line = pos, tree, line
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "{{else}}"
 
 
@@ -255,11 +260,13 @@ class BranchNode(Node):
     __slots__ = ("line", "pipe", "list", "else_list")
     kind = "branch"
 
-    def __init__(self, pos, tree, line, pipe, lst, else_list):
+    def __init__(
+        self, pos: int, tree: Tree, line: int, pipe: PipeNode, lst: ListNode, else_list: ListNode | None
+    ) -> None:
         self.pos, self.tree, self.line = pos, tree, line
         self.pipe, self.list, self.else_list = pipe, lst, else_list
 
-    def __str__(self):
+    def __str__(self) -> str:
         s = "{{%s %s}}%s" % (self.kind, self.pipe, self.list)
         if self.else_list is not None:
             s += "{{else}}" + str(self.else_list)
@@ -285,10 +292,10 @@ class BreakNode(Node):
     __slots__ = ("line",)
     kind = "break"
 
-    def __init__(self, pos, tree, line):
+    def __init__(self, pos: int, tree: Tree, line: int) -> None:
         self.pos, self.tree, self.line = pos, tree, line
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "{{break}}"
 
 
@@ -296,10 +303,10 @@ class ContinueNode(Node):
     __slots__ = ("line",)
     kind = "continue"
 
-    def __init__(self, pos, tree, line):
+    def __init__(self, pos: int, tree: Tree, line: int) -> None:
         self.pos, self.tree, self.line = pos, tree, line
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "{{continue}}"
 
 
@@ -307,10 +314,10 @@ class TemplateNode(Node):
     __slots__ = ("line", "name", "pipe")
     kind = "template"
 
-    def __init__(self, pos, tree, line, name, pipe):
+    def __init__(self, pos: int, tree: Tree, line: int, name: str, pipe: PipeNode | None) -> None:
         self.pos, self.tree, self.line, self.name, self.pipe = pos, tree, line, name, pipe
 
-    def __str__(self):
+    def __str__(self) -> str:
         s = "{{template " + go_quote(self.name)
         if self.pipe is not None:
             s += " " + str(self.pipe)

@@ -6,12 +6,16 @@ template plus every `define` and `block`), raising ParseError with Go's message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import NoReturn
+
 from . import lexer as L
 from .errors import ParseError, go_quote
 from .literals import parse_number, unquote, unquote_char
 from .nodes import (
     ActionNode,
     BoolNode,
+    BranchNode,
     BreakNode,
     ChainNode,
     CommandNode,
@@ -25,6 +29,7 @@ from .nodes import (
     IfNode,
     ListNode,
     NilNode,
+    Node,
     NumberNode,
     PipeNode,
     RangeNode,
@@ -40,12 +45,10 @@ from .nodes import (
 MAX_STACK_DEPTH = 10000
 
 
-class _Abort(Exception):
-    """Internal: carries a ParseError out of the recursive descent."""
-
-
 class _Parser:
-    def __init__(self, tree: Tree, lex: L.Lexer, funcs, tree_set: dict[str, Tree]) -> None:
+    def __init__(
+        self, tree: Tree, lex: L.Lexer, funcs: Mapping[str, object], tree_set: dict[str, Tree]
+    ) -> None:
         self.t = tree
         self.lex = lex
         self.funcs = funcs
@@ -68,11 +71,11 @@ class _Parser:
     def backup(self) -> None:
         self.peek_count += 1
 
-    def backup2(self, t1) -> None:
+    def backup2(self, t1: L.Item) -> None:
         self.token[1] = t1
         self.peek_count = 2
 
-    def backup3(self, t2, t1) -> None:
+    def backup3(self, t2: L.Item, t1: L.Item) -> None:
         self.token[1] = t1
         self.token[2] = t2
         self.peek_count = 3
@@ -96,7 +99,7 @@ class _Parser:
         return tok
 
     # -- errors ---------------------------------------------------------------
-    def errorf(self, msg: str):
+    def errorf(self, msg: str) -> NoReturn:
         tok = self.token[0]
         line = tok.line
         col = self._col(tok.pos)
@@ -119,7 +122,7 @@ class _Parser:
             self.unexpected(tok, context)
         return tok
 
-    def unexpected(self, tok: L.Item, context: str):
+    def unexpected(self, tok: L.Item, context: str) -> NoReturn:
         if tok.typ == L.ERROR:
             extra = ""
             if self.action_line != 0 and self.action_line != tok.line:
@@ -177,7 +180,7 @@ class _Parser:
             self.errorf("unexpected %s in %s" % (end, context))
         self.add()
 
-    def item_list(self):
+    def item_list(self) -> tuple[ListNode, Node]:
         lst = ListNode(self.peek_non_space().pos, self.t)
         while self.peek_non_space().typ != L.EOF:
             n = self.text_or_action()
@@ -186,7 +189,7 @@ class _Parser:
             lst.nodes.append(n)
         self.errorf("unexpected EOF")
 
-    def text_or_action(self):
+    def text_or_action(self) -> Node:
         tok = self.next_non_space()
         if tok.typ == L.TEXT:
             return TextNode(tok.pos, self.t, tok.val)
@@ -200,7 +203,7 @@ class _Parser:
             return CommentNode(tok.pos, self.t, tok.val)
         self.unexpected(tok, "input")
 
-    def action(self):
+    def action(self) -> Node:
         tok = self.next_non_space()
         typ = tok.typ
         if typ == L.BLOCK:
@@ -225,7 +228,7 @@ class _Parser:
         tok = self.peek()
         return ActionNode(tok.pos, self.t, tok.line, self.pipeline("command", L.RIGHT_DELIM))
 
-    def break_control(self, pos, line, cls, word):
+    def break_control(self, pos: int, line: int, cls: type[BreakNode | ContinueNode], word: str) -> Node:
         tok = self.next_non_space()
         if tok.typ != L.RIGHT_DELIM:
             self.unexpected(tok, "{{%s}}" % word)
@@ -294,7 +297,7 @@ class _Parser:
             if isinstance(c.args[0], (BoolNode, DotNode, NilNode, NumberNode, StringNode)):
                 self.errorf("non executable command in pipeline stage %d" % (i + 2))
 
-    def control(self, cls, context: str):
+    def control(self, cls: type[BranchNode], context: str) -> BranchNode:
         mark = len(self.vars)
         try:
             pipe = self.pipeline(context, L.RIGHT_DELIM)
@@ -321,14 +324,14 @@ class _Parser:
         finally:
             del self.vars[mark:]
 
-    def else_control(self):
+    def else_control(self) -> ElseNode:
         peek = self.peek_non_space()
         if peek.typ in (L.IF, L.WITH):
             return ElseNode(peek.pos, self.t, peek.line)
         tok = self.expect(L.RIGHT_DELIM, "else")
         return ElseNode(tok.pos, self.t, tok.line)
 
-    def block_control(self):
+    def block_control(self) -> TemplateNode:
         context = "block clause"
         tok = self.next_non_space()
         name = self.parse_template_name(tok, context)
@@ -341,7 +344,7 @@ class _Parser:
         p.add()
         return TemplateNode(tok.pos, self.t, tok.line, name, pipe)
 
-    def template_control(self):
+    def template_control(self) -> TemplateNode:
         context = "template clause"
         tok = self.next_non_space()
         name = self.parse_template_name(tok, context)
@@ -380,7 +383,7 @@ class _Parser:
             self.errorf("empty command")
         return cmd
 
-    def operand(self):
+    def operand(self) -> Node | None:
         node = self.term()
         if node is None:
             return None
@@ -398,7 +401,7 @@ class _Parser:
                 node = chain
         return node
 
-    def term(self):
+    def term(self) -> Node | None:
         tok = self.next_non_space()
         typ = tok.typ
         if typ == L.IDENTIFIER:
@@ -442,7 +445,7 @@ class _Parser:
         self.backup()
         return None
 
-    def use_var(self, pos: int, name: str):
+    def use_var(self, pos: int, name: str) -> VariableNode:
         v = VariableNode(pos, self.t, name)
         if v.ident[0] in self.vars:
             return v
@@ -458,7 +461,9 @@ def _char_number(n: NumberNode, text: str) -> None:
     n.is_int = n.is_uint = n.is_float = True
 
 
-def parse_trees(name: str, text: str, funcs, left: str = "", right: str = "") -> dict[str, Tree]:
+def parse_trees(
+    name: str, text: str, funcs: Mapping[str, object], left: str = "", right: str = ""
+) -> dict[str, Tree]:
     """Parse `text` as template `name`; return every tree it defines, by name."""
     tree_set: dict[str, Tree] = {}
     top = Tree(name, name, text)

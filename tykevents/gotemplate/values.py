@@ -24,7 +24,8 @@ from typing import Any
 
 
 class GoStruct:
-    """A Go struct: named, ordered fields. Tyk's Meta values are structs (spec 1.3)."""
+    """A Go struct: named, ordered fields. Tyk's Meta values are structs (docs/protocol.md,
+    "Meta by event")."""
 
     __slots__ = ("type_name", "fields")
 
