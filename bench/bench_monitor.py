@@ -36,7 +36,7 @@ from tykevents.config import Lanes as LaneSettings  # noqa: E402
 from tykevents.config import load_config  # noqa: E402
 from tykevents.decode import decode  # noqa: E402
 from tykevents.deliver.webhook.service import WebhookService  # noqa: E402
-from tykevents.monitor.service import MonitorService  # noqa: E402
+from tykevents.monitor.service import MonitorService, build_monitor_webhook  # noqa: E402
 from tykevents.runtime.metrics import Stats  # noqa: E402
 from tykevents.work import Lanes  # noqa: E402
 
@@ -103,7 +103,8 @@ def monitor(table: Any) -> MonitorService:
         "TYK_GW_TEMPLATEPATH": str(ROOT / "templates"),
     }
     svc = MonitorService(table=table, webhooks=WebhookService())
-    svc.configure(load_config(None, env))
+    cfg = load_config(None, env)
+    svc.configure(cfg, build_monitor_webhook(cfg, svc.webhooks))
     assert svc.handler is not None
     svc.attach(Lanes(LaneSettings(monitor_queue=1 << 22), Stats()))
     return svc
@@ -145,10 +146,10 @@ def main() -> None:
     for twin in ("py", "c"):
         cls = load_twin("thresholds", twin).ThresholdTable
         for name, fn in (("per call", per_call), ("batch", batch)):
-            ns, fired = best_ns(lambda t: fn(t, w), lambda: cls(4 * a.keys), w.n, a.repeat)
+            ns, fired = best_ns(lambda t, fn=fn: fn(t, w), lambda cls=cls: cls(4 * a.keys), w.n, a.repeat)
             assert fired == want, (twin, name, fired)
             rows[f"{name} {twin}"] = ns
-        ns, fired = best_ns(lambda s: inline(s, w), lambda: monitor(cls(4 * a.keys)), w.n, a.repeat)
+        ns, fired = best_ns(lambda s: inline(s, w), lambda cls=cls: monitor(cls(4 * a.keys)), w.n, a.repeat)
         assert fired == want, (twin, "inline", fired)
         rows[f"inline {twin}"] = ns
     rows["reference"], _ = best_ns(lambda: reference(w), lambda: None, w.n, a.repeat)

@@ -58,7 +58,7 @@ class Workload:
             for h in hashes:
                 keys.append(h)
                 rem.append(QMAX - used)
-        self.rows = [(k, QMAX, r, self.renews) for k, r in zip(keys, rem)]
+        self.rows = [(k, QMAX, r, self.renews) for k, r in zip(keys, rem, strict=True)]
         self.keys = array("Q", keys)
         self.qmax = array("q", [QMAX] * len(keys))
         self.rem = array("q", rem)

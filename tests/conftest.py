@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,33 @@ from tests.webhook.receiver import Receiver
 
 # Tests run the pure twins too; the compiled ones are built by the README's test command.
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    parser.addoption(
+        "--c-extensions",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="test the compiled twins of tykevents._fast as well as the pure ones (the default); "
+        "--no-c-extensions runs the whole suite on the pure twins only",
+    )
+    # The option sets tykevents._fast's one switch, which it reads once, at import. Conftests
+    # below this one import it (tests/fast/conftest.py) before pytest has parsed the options
+    # they are loaded for, so the option is read here from the arguments pytest will parse.
+    config = pluginmanager.get_plugin("pytestconfig")
+    args = [
+        *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+        *config.getini("addopts"),
+        *config.invocation_params.args,
+    ]
+    if parser.parse_known_args(args).c_extensions is False:
+        os.environ["TYKEVENTS_NO_EXTENSIONS"] = "1"  # the daemons the tests start inherit it
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    fast = sys.modules.get("tykevents._fast")
+    if not config.getoption("c_extensions") and fast is not None and not fast.NO_EXTENSIONS:
+        raise pytest.UsageError("--no-c-extensions: tykevents._fast was imported before the switch was set")
 
 
 @pytest.fixture(scope="session")

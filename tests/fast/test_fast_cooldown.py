@@ -141,7 +141,7 @@ def test_acquire_many_matches_one_by_one(cooldown_mod) -> None:
     keys = [md5(i % 7) for i in range(20)]  # repeats inside one batch
     ttls = [float(i % 3) for i in range(20)]  # includes ttl 0
     got = a.acquire_many(b"".join(keys), 50.0, ttls)
-    want = bytes(b.acquire(k, 50.0, ttl) for k, ttl in zip(keys, ttls))
+    want = bytes(b.acquire(k, 50.0, ttl) for k, ttl in zip(keys, ttls, strict=True))
     assert isinstance(got, bytes) and got == want
     assert len(a) == len(b)
     # One ttl for all, other buffer types, per-item ttls as array('d').
@@ -149,7 +149,7 @@ def test_acquire_many_matches_one_by_one(cooldown_mod) -> None:
         b.acquire(k, 51.5, 5) for k in keys[:3]
     )
     assert a.acquire_many(memoryview(b"".join(keys[3:6])), 60.0, array("d", [1, 2, 3])) == bytes(
-        b.acquire(k, 60.0, x) for k, x in zip(keys[3:6], (1, 2, 3))
+        b.acquire(k, 60.0, x) for k, x in zip(keys[3:6], (1, 2, 3), strict=True)
     )
     assert a.acquire_many(b"", 70.0, 5) == b""
     assert a.acquire_many(b"", 70.0, []) == b""

@@ -9,7 +9,7 @@ import pytest
 
 NOW = 1_767_000_000.0
 HOUR = 3600
-RENEWS = int(NOW) + HOUR  # "renews = now+1h" of spec 7.6
+RENEWS = int(NOW) + HOUR  # "renews now + 1 h" of the table in docs/monitor.md
 NAN = float("nan")
 INF = float("inf")
 
@@ -24,9 +24,9 @@ def f32_up(x: float) -> float:
     return f
 
 
-# -- evaluate_tyk: spec 7.6, every row ------------------------------------------------------
+# -- evaluate_tyk: every row of docs/monitor.md, "Differences from Tyk" (the Tyk column) ----
 
-SPEC_7_6 = [
+TYK_ROWS = [
     # (G, trigger_limits, quota_max, remaining, renews, expected)
     (80, [], 10, 2, RENEWS, (80, 80)),
     (80, [], 10, 3, RENEWS, None),
@@ -44,8 +44,8 @@ SPEC_7_6 = [
 ]
 
 
-@pytest.mark.parametrize("g, limits, qmax, rem, renews, want", SPEC_7_6)
-def test_evaluate_tyk_spec_7_6(thresholds_mod, g, limits, qmax, rem, renews, want) -> None:
+@pytest.mark.parametrize("g, limits, qmax, rem, renews, want", TYK_ROWS)
+def test_evaluate_tyk_rows(thresholds_mod, g, limits, qmax, rem, renews, want) -> None:
     got = thresholds_mod.evaluate_tyk(qmax, rem, renews, NOW, g, limits)
     assert got == want
     if got is not None:

@@ -5,11 +5,14 @@ Each accelerated module has three siblings (the aio-libs accelerator pattern):
   X.py     the selector, which the rest of tykevents imports;
   X_py.py  the pure-Python twin: the specification, and what type checkers read;
   X_c.pyx  the compiled twin (Cython), with the same API.
+What the twins share lives once: _args.py (argument checks, both twins), _slot_table.pxi (the
+compiled tables' open-addressing slot table) and _dict_table.py (the pure tables' bounded dict).
 
 TYKEVENTS_NO_EXTENSIONS (any non-empty value), read here and nowhere else, forces the pure
-twins. Otherwise the compiled twins are used; if one fails to import, the selector falls back
-to the pure twin but records why in COMPILE_ERROR, and COMPILED says False, so a broken build
-is visible (`tykevents --version` prints COMPILED; a test fails on it).
+twins (`pytest --no-c-extensions` sets it: tests/conftest.py). Otherwise the compiled twins
+are used; if one fails to import, the selector falls back to the pure twin but records why in
+COMPILE_ERROR, and COMPILED says False, so a broken build is visible (`tykevents --version`
+prints COMPILED; a test fails on it).
 """
 
 from __future__ import annotations

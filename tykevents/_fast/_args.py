@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import operator
 from array import array
+from collections.abc import Iterable
+from typing import Any, cast
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -18,7 +20,7 @@ UINT64_MAX = (1 << 64) - 1
 def real(x: object, name: str) -> float:
     """A real number as a float: int, float or anything with __float__/__index__, never str."""
     if type(x) is float:
-        return x  # type: ignore[return-value]
+        return x
     if isinstance(x, (str, bytes, bytearray, memoryview)) or x is None:
         raise TypeError(f"{name} must be a real number, not {type(x).__name__}")
     return float(x)  # type: ignore[arg-type]
@@ -65,7 +67,7 @@ def typed_array(x: object, code: str, n: int | None, name: str) -> array:
         if isinstance(x, (str, bytes)):
             raise TypeError(f"{name} must be a sequence of numbers, not {type(x).__name__}")
         try:
-            arr = array(code, x)  # type: ignore[arg-type]
+            arr = array(code, cast("Iterable[Any]", x))
         except TypeError as e:
             raise TypeError(f"{name}: {e}") from None
     if n is not None and len(arr) != n:
@@ -77,7 +79,7 @@ def flags(x: object, n: int, name: str) -> bytes:
     """Per-record booleans as n bytes of 0/1; a scalar bool/int applies to all records."""
     if isinstance(x, int):
         return (b"\x01" if x else b"\x00") * n
-    out = bytes(1 if b else 0 for b in x)  # type: ignore[union-attr]
+    out = bytes(1 if b else 0 for b in cast("Iterable[object]", x))
     if len(out) != n:
         raise ValueError(f"{name} has {len(out)} items, expected {n}")
     return out
@@ -94,16 +96,6 @@ def offsets(x: object, n: int, total: int, name: str) -> array:
             raise ValueError(f"{name} must be non-decreasing")
         prev = v
     return arr
-
-
-def drop_oldest(d: dict, capacity: int) -> None:
-    """The pure twins' eviction once a table is full (after purging what has expired):
-    drop the oldest-inserted entries down to 1/64 below capacity, so that a full table is
-    not cleaned on every insert. Dicts keep insertion order, so these are the first keys."""
-    excess = len(d) - (capacity - max(1, capacity // 64))
-    if excess > 0:
-        for k in [k for k, _ in zip(d, range(excess))]:
-            del d[k]
 
 
 MAX_CAPACITY = 1 << 32

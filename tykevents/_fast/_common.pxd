@@ -1,5 +1,14 @@
-# Small C helpers shared by the compiled twins (inline, no module of their own).
+# Small C helpers shared by the compiled twins (inline, no module of their own), and the
+# state of their slot table (its code is _slot_table.pxi).
 from libc.stdint cimport uint64_t
+
+
+# A cdef class embeds one. `slots` points to `nslots` slots of the including module's Slot.
+cdef struct SlotTable:
+    void* slots
+    Py_ssize_t nslots  # capacity * 3/2 + 1: load at most 2/3
+    Py_ssize_t count   # occupied slots
+    uint64_t seed      # random per table (see mix64)
 
 cdef extern from *:
     """
@@ -24,8 +33,14 @@ cdef extern from *:
 cdef extern from *:
     """
     /* A hint to start loading a slot's cache line (and its page walk) early: the batch
-       loops issue it a few items ahead, so the DRAM misses of a large table overlap. */
-    #define tyk_prefetch(p) __builtin_prefetch((p), 1, 1)
+       loops issue it a few items ahead, so the DRAM misses of a large table overlap.
+       GCC deems __builtin_prefetch free of side effects, so a function that only
+       prefetches (table_prefetch_next in _slot_table.pxi) would count as pure and its
+       calls be deleted: the empty volatile asm, no instruction, keeps them. */
+    static inline __attribute__((always_inline)) void tyk_prefetch(const void* p) {
+        __builtin_prefetch(p, 1, 1);
+        __asm__ __volatile__("" : : "r"(p));
+    }
     """
     void prefetch "tyk_prefetch"(const void* p) noexcept nogil
 

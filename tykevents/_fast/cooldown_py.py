@@ -2,8 +2,8 @@
 twin (cooldown_c.pyx) must behave the same through this API.
 
 Tyk suppresses a webhook whose checksum was fired less than `event_timeout` seconds ago
-(spec 3.5). We differ on purpose: the check and the set are one call (`acquire`), and a ttl
-<= 0 means "no cooldown" (Tyk: suppressed forever).
+(docs/webhooks.md, "Cooldown"). We differ on purpose: the check and the set are one call
+(`acquire`), and a ttl <= 0 means "no cooldown" (Tyk: suppressed forever).
 
 Keys. A digest is the 16-byte md5 of the request; the table keys on its first 96 bits. md5
 output is uniform, so with n live keys a fresh digest matches some stored prefix with
@@ -32,7 +32,7 @@ duplicate webhook later, never a lost one. The policies differ in detail between
 twins, which is why the twin property tests stay below capacity:
   - pure twin: purge every expired entry; if that frees less than capacity/64 slots, drop
     the oldest-armed live entries (dict order, a re-arm moves a key to the end) until
-    capacity/64 slots are free. Batches keep the O(n) purge amortised.
+    capacity/64 slots are free (_dict_table.py).
   - compiled twin: drop one entry from the probe neighbourhood of the new key (32 slots
     from its home slot): the first expired entry found, else the one expiring soonest.
 """
@@ -44,6 +44,7 @@ import sys
 from collections.abc import Sequence
 
 from . import _args
+from ._dict_table import DictTable
 
 TICKS_PER_SECOND = 16.0
 _HEADROOM_TICKS = 1 << 30
@@ -76,22 +77,14 @@ def _now(v: float) -> float:
     return v
 
 
-class CooldownTable:
+class CooldownTable(DictTable[bytes, int]):  # 12-byte key -> expiry tick
     """Check-and-set cooldowns keyed by md5 digests, bounded by `capacity` entries."""
 
-    __slots__ = ("_d", "_capacity", "_base")
+    __slots__ = ("_base",)
 
     def __init__(self, capacity: int = 1_000_000) -> None:
-        self._capacity = _args.capacity(capacity)
-        self._d: dict[bytes, int] = {}  # 12-byte key -> expiry tick
+        super().__init__(capacity)
         self._base: float | None = None
-
-    @property
-    def capacity(self) -> int:
-        return self._capacity
-
-    def __len__(self) -> int:
-        return len(self._d)
 
     def memory_bytes(self) -> int:
         """An estimate: the dict plus its key and value objects (sampled)."""
@@ -123,18 +116,21 @@ class CooldownTable:
         assert base is not None
         t = math.ceil((now - base + ttl) * TICKS_PER_SECOND)
         if t > _TICK_MAX:
-            self._rebase(math.floor((now - base) * TICKS_PER_SECOND) - _HEADROOM_TICKS)
-            base = self._base
+            base = self._rebase(math.floor((now - base) * TICKS_PER_SECOND) - _HEADROOM_TICKS)
             t = math.ceil((now - base + ttl) * TICKS_PER_SECOND)
         floor_next = math.floor((now - base) * TICKS_PER_SECOND) + 1
         if t < floor_next:
             t = floor_next
         return t if t >= 1 else 1
 
-    def _rebase(self, delta: int) -> None:
+    def _rebase(self, delta: int) -> float:
+        """Moves the time base `delta` ticks forward; returns the new base."""
         # delta > 0: t > 2**32-1 with ttl <= 2**30 ticks implies now_t > 2**31.
         self._d = {k: (e - delta if e > delta else 1) for k, e in self._d.items()}
-        self._base += delta / TICKS_PER_SECOND  # type: ignore[operator]
+        base = self._base
+        assert base is not None
+        base = self._base = base + delta / TICKS_PER_SECOND
+        return base
 
     # -- operations -----------------------------------------------------------------------
 
@@ -155,16 +151,8 @@ class CooldownTable:
         d[key] = exp
         return True
 
-    def _make_room(self, now_t: float) -> None:
-        self._purge_ticks(now_t)
-        _args.drop_oldest(self._d, self._capacity)
-
-    def _purge_ticks(self, now_t: float) -> int:
-        d = self._d
-        dead = [k for k, e in d.items() if not e > now_t]
-        for k in dead:
-            del d[k]
-        return len(dead)
+    def _dead_keys(self, now_t: float) -> list[bytes]:
+        return [k for k, e in self._d.items() if not e > now_t]
 
     def acquire(self, digest: bytes, now: float, ttl: float) -> bool:
         """True if the caller may fire: the key is absent or expired. With ttl > 0 the key
@@ -216,4 +204,4 @@ class CooldownTable:
 
     def purge(self, now: float) -> int:
         """Remove every entry expired at `now`; returns how many were removed."""
-        return self._purge_ticks(self._now_ticks(_now(_args.real(now, "now"))))
+        return self._purge(self._now_ticks(_now(_args.real(now, "now"))))

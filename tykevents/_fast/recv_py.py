@@ -53,3 +53,10 @@ class BatchReceiver:
 
     def close(self) -> None:
         self._sock.detach()  # leave the fd to its owner
+
+    def __del__(self) -> None:
+        # Dropped without close(): the socket object would close the caller's fd (and warn);
+        # the compiled twin never touches it.
+        sock = getattr(self, "_sock", None)  # absent when __init__ raised
+        if sock is not None:
+            sock.detach()

@@ -1,35 +1,61 @@
 # cython: language_level=3
 """Quota-threshold evaluator, compiled twin of thresholds_py.py (read that file for the rules).
 
-State lives in one malloc'd array of 16-byte slots (key hash, period as uint32, fired level
-as float32), open addressing with linear probing and backward-shift deletion, load at most
-2/3 (24 bytes per key when full). A period of 0xFFFFFFFF marks an empty slot; real periods
-are clamped to 2**32-2. Home slot = fastrange(mix64(key ^ random seed)); as in cooldown_c,
-large arrays ask for huge pages and evaluate_many prefetches slots 16 records ahead.
-
-Index safety (boundscheck is off for the package): slot indexes come from fastrange
-(< _nslots) or i+1 wrapped at _nslots, and an empty slot always exists (_count <= capacity <
-_nslots), so probe loops end. Batch columns are indexed below n after their lengths were
-checked against n.
+State lives in the slot table of _slot_table.pxi (16-byte slots, open addressing, 24 bytes
+per key when full, prefetching batches); this file gives it its slot and the rule. A slot
+holds the key hash, the period as uint32 and the fired level as float32. A period of
+0xFFFFFFFF marks an empty slot; real periods are clamped to 2**32-2. Batch columns are
+indexed below n after their lengths were checked against n (boundscheck is off).
 """
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uint8_t
-from libc.stdlib cimport free
-from libc.string cimport memset
 from libc.math cimport INFINITY, nextafterf
 from cpython.long cimport PyLong_Check
 from cpython.number cimport PyNumber_Index
 
-import os
-
-from tykevents._fast cimport _common
 from tykevents._fast import _args
 from tykevents._fast.thresholds_py import FLOAT32_MAX
 
 cdef uint32_t EMPTY = 0xFFFFFFFF
 cdef int64_t PERIOD_MAX = 0xFFFFFFFE
 cdef double LEVEL_MAX = 100.0
-cdef Py_ssize_t WINDOW = 32
-cdef Py_ssize_t AHEAD = 16  # evaluate_many prefetches the home slot this many records ahead
+
+
+# -- the slot, as _slot_table.pxi asks for it ----------------------------------------------
+
+ctypedef TSlot Slot
+ctypedef uint64_t Key
+
+cdef enum:
+    SLOT_FILL = 0xFF  # every byte 0xFF: period EMPTY
+
+
+cdef inline bint slot_empty(const Slot* s) noexcept nogil:
+    return s.period == EMPTY
+
+
+cdef inline bint slot_holds(const Slot* s, Key k) noexcept nogil:
+    return s.key == k
+
+
+cdef inline uint64_t slot_word(const Slot* s) noexcept nogil:
+    return s.key
+
+
+cdef inline uint64_t key_word(Key k) noexcept nogil:
+    return k
+
+
+cdef inline bint slot_dead(const Slot* s, double now) noexcept nogil:
+    # Carries nothing: nothing fired, or a renewing period that ended more than 1 s ago.
+    return s.fired == 0.0 or (s.period != 0 and <double>s.period + 1.0 < now)
+
+
+cdef inline int64_t slot_rank(const Slot* s) noexcept nogil:
+    # The period that ends first goes first; non-renewing ones (period 0) last.
+    return s.period if s.period != 0 else (<int64_t>1 << 32)
+
+
+include "_slot_table.pxi"
 
 
 cdef inline float f32_up(double x) noexcept nogil:
@@ -109,140 +135,30 @@ cdef class ThresholdTable:
     """Once-per-period quota thresholds per key, bounded by `capacity` keys."""
 
     def __cinit__(self, capacity=1_000_000):
-        cdef object cap = _args.capacity(capacity)
-        self.capacity = cap
-        self._nslots = self.capacity + self.capacity // 2 + 1
-        # Every byte 0xFF: period = EMPTY in every slot.
-        self._slots = <TSlot*>_common.table_alloc(self._nslots * sizeof(TSlot), 0xFF)
-        if self._slots == NULL:
-            raise MemoryError(f"cannot allocate a threshold table of {self._nslots} slots")
-        self._seed = int.from_bytes(os.urandom(8), "little")
-        self._count = 0
+        self.capacity = table_init(&self._t, capacity, "threshold")
         self._last_now = 0.0
 
     def __dealloc__(self):
-        free(self._slots)
+        table_dealloc(&self._t)
 
     def __len__(self):
-        return self._count
+        return self._t.count
 
     def memory_bytes(self):
         """Bytes of the slot array (the whole C storage)."""
-        return self._nslots * <Py_ssize_t>sizeof(TSlot)
+        return table_bytes(&self._t)
 
-    # -- table ----------------------------------------------------------------------------
-
-    cdef inline Py_ssize_t _home(self, uint64_t key) noexcept:
-        return <Py_ssize_t>_common.fastrange(_common.mix64(key ^ self._seed), <size_t>self._nslots)
-
-    cdef Py_ssize_t _find(self, uint64_t key) noexcept:
-        cdef Py_ssize_t n = self._nslots
-        cdef Py_ssize_t i = self._home(key)
-        cdef TSlot* s
-        while True:
-            s = &self._slots[i]
-            if s.period == EMPTY:
-                return -1
-            if s.key == key:
-                return i
-            i += 1
-            if i == n:
-                i = 0
+    # -- the rule --------------------------------------------------------------------------
 
     cdef void _insert(self, uint64_t key, uint32_t period, float fired, double now) noexcept:
         # `key` is not stored yet.
-        if self._count >= self.capacity:
-            self._evict(key, now)
-        cdef Py_ssize_t n = self._nslots
-        cdef Py_ssize_t i = self._home(key)
-        while self._slots[i].period != EMPTY:
-            i += 1
-            if i == n:
-                i = 0
-        self._slots[i].key = key
-        self._slots[i].period = period
-        self._slots[i].fired = fired
-        self._count += 1
-
-    cdef void _evict(self, uint64_t key, double now) noexcept:
-        # Full table (_count == capacity >= 1): some slot is occupied, so the scan ends.
-        # Score: 0 = carries nothing (taken at once), else the period (ends first goes
-        # first), non-renewing (period 0) last.
-        cdef Py_ssize_t n = self._nslots
-        cdef Py_ssize_t i = self._home(key)
-        cdef Py_ssize_t victim = -1
-        cdef Py_ssize_t scanned = 0
-        cdef int64_t score
-        cdef int64_t best = 0
-        cdef TSlot* s
-        while True:
-            s = &self._slots[i]
-            if s.period != EMPTY:
-                if s.fired == 0.0 or (s.period != 0 and <double>s.period + 1.0 < now):
-                    victim = i
-                    break
-                score = s.period if s.period != 0 else (<int64_t>1 << 32)
-                if victim < 0 or score < best:
-                    victim = i
-                    best = score
-            scanned += 1
-            if scanned >= WINDOW and victim >= 0:
-                break
-            i += 1
-            if i == n:
-                i = 0
-        self._delete_at(victim)
-
-    cdef void _delete_at(self, Py_ssize_t j) noexcept:
-        # Backward-shift deletion (see cooldown_c.pyx).
-        cdef Py_ssize_t n = self._nslots
-        cdef Py_ssize_t hole = j
-        cdef Py_ssize_t k = j
-        cdef Py_ssize_t h
-        cdef TSlot* slots = self._slots
-        while True:
-            k += 1
-            if k == n:
-                k = 0
-            if slots[k].period == EMPTY:
-                break
-            h = self._home(slots[k].key)
-            if hole <= k:
-                if hole < h <= k:
-                    continue
-            elif hole < h or h <= k:
-                continue
-            slots[hole] = slots[k]
-            hole = k
-        memset(&slots[hole], 0xFF, sizeof(TSlot))
-        self._count -= 1
-
-    cdef Py_ssize_t _purge(self, double now) noexcept:
-        cdef Py_ssize_t n = self._nslots
-        cdef Py_ssize_t start = 0
-        while self._slots[start].period != EMPTY:
-            start += 1
-        cdef Py_ssize_t i = start + 1
-        cdef Py_ssize_t steps = 0
-        cdef Py_ssize_t removed = 0
-        cdef TSlot* s
-        if i == n:
-            i = 0
-        while steps < n:  # from just after an empty slot, as in cooldown_c.purge
-            s = &self._slots[i]
-            if s.period != EMPTY and (
-                s.fired == 0.0 or (s.period != 0 and <double>s.period + 1.0 < now)
-            ):
-                self._delete_at(i)
-                removed += 1
-                continue
-            i += 1
-            if i == n:
-                i = 0
-            steps += 1
-        return removed
-
-    # -- the rule --------------------------------------------------------------------------
+        if self._t.count >= self.capacity:
+            table_evict(&self._t, key, now)
+        cdef TSlot* s = table_slot(&self._t, table_empty_slot(&self._t, key))
+        s.key = key
+        s.period = period
+        s.fired = fired
+        self._t.count += 1
 
     cdef int _step(self, uint64_t key, int64_t qmax, int64_t rem, int64_t renews, double now,
                    double g, double top, double usage, bint renewing) noexcept:
@@ -255,13 +171,13 @@ cdef class ThresholdTable:
         cdef uint32_t period = 0
         if renewing:
             period = <uint32_t>(renews if renews <= PERIOD_MAX else PERIOD_MAX)
-        cdef Py_ssize_t i = self._find(key)
+        cdef Py_ssize_t i = table_find(&self._t, key)
         if i < 0:
             if top > 0.0:
                 self._insert(key, period, f32_up(top), now)
                 return 1
             return 0
-        cdef TSlot* s = &self._slots[i]
+        cdef TSlot* s = table_slot(&self._t, i)
         cdef int64_t p = s.period
         cdef float fired = s.fired
         if not renewing:
@@ -321,12 +237,12 @@ cdef class ThresholdTable:
         cdef list out = []
         cdef Py_ssize_t i, j, lo, hi
         cdef double usage, top, t
-        cdef Py_ssize_t ahead = min(AHEAD, n)
-        for i in range(ahead):
-            _common.prefetch(&self._slots[self._home(keys[i])])
+        cdef const uint8_t* words = NULL
+        if n:
+            words = <const uint8_t*>&keys[0]
+        table_prefetch_first(&self._t, words, 8, n)
         for i in range(n):  # every column has n items (checked above)
-            if i + ahead < n:
-                _common.prefetch(&self._slots[self._home(keys[i + ahead])])
+            table_prefetch_next(&self._t, words, 8, i, n)
             if per_record:
                 lo = offs[i]
                 hi = offs[i + 1]  # 0 <= lo <= hi <= len(lv) (checked by _args.offsets)
@@ -350,18 +266,19 @@ cdef class ThresholdTable:
 
     def forget(self, key_hash):
         """Drop a key's state; True if there was one."""
-        cdef Py_ssize_t i = self._find(_u64(key_hash))
+        cdef Py_ssize_t i = table_find(&self._t, _u64(key_hash))
         if i < 0:
             return False
-        self._delete_at(i)
+        table_delete_at(&self._t, i)
         return True
 
     def state(self, key_hash):
         """(period, fired level) of a key, or None. period 0 = non-renewing."""
-        cdef Py_ssize_t i = self._find(_u64(key_hash))
+        cdef Py_ssize_t i = table_find(&self._t, _u64(key_hash))
         if i < 0:
             return None
-        return (self._slots[i].period, <double>self._slots[i].fired)
+        cdef TSlot* s = table_slot(&self._t, i)
+        return (s.period, <double>s.fired)
 
     def load_state(self, key_hash, period, double fired_level):
         """Set a key's state, e.g. merged from Redis (replaces the local one)."""
@@ -373,16 +290,18 @@ cdef class ThresholdTable:
             raise ValueError(f"fired_level must be finite and >= 0, got {fired_level!r}")
         if p > PERIOD_MAX:
             p = PERIOD_MAX
-        cdef Py_ssize_t i = self._find(key)
+        cdef Py_ssize_t i = table_find(&self._t, key)
+        cdef TSlot* s
         if i < 0:
             self._insert(key, <uint32_t>p, f32_up(fired_level), self._last_now)
         else:
-            self._slots[i].period = <uint32_t>p
-            self._slots[i].fired = f32_up(fired_level)
+            s = table_slot(&self._t, i)
+            s.period = <uint32_t>p
+            s.fired = f32_up(fired_level)
 
     def purge(self, double now):
         """Drop states that carry nothing (see thresholds_py); returns how many."""
         if now - now != 0.0:
             raise ValueError(f"now must be finite, got {now!r}")
         self._last_now = now
-        return self._purge(now)
+        return table_purge(&self._t, now)

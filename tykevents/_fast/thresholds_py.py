@@ -3,13 +3,14 @@ twin (thresholds_c.pyx) must behave the same through this API.
 
 Two evaluators:
 
-`evaluate_tyk` is Tyk's checkLimit (spec 7.3), stateless: no fire when quota_max <= 0 or
+`evaluate_tyk` is Tyk's checkLimit (docs/monitor.md, "The rule" and "Differences from
+Tyk"), stateless: no fire when quota_max <= 0 or
 the renewal time has passed (also for non-renewing quotas, which Tyk therefore never
 monitors); else the global limit if it is > 0 and reached, else the first trigger limit in
 array order that is reached and differs from the global one. Limits are not validated.
 
-`ThresholdTable.evaluate` is what tykevents does instead (product.md 3): each level fires
-once per key per quota period, the highest crossed level first.
+`ThresholdTable.evaluate` is what tykevents does instead (docs/monitor.md, "The rule"): each
+level fires once per key per quota period, the highest crossed level first.
   - usage = float(max - remaining) / float(max) * 100 (exact integer difference, as Go
     with int64 when nothing overflows); quota_max <= 0 never fires. remaining > max gives a
     negative usage (no fire); remaining < 0 gives usage > 100 (fires the top levels).
@@ -43,7 +44,7 @@ states that carry nothing are dropped first (nothing fired, or a renewing period
 more than 1 s ago), then live ones. Dropping a live state can re-fire each of that key's
 passed levels at most once more (the state is rebuilt on that fire), never lose a fire.
   - pure twin: purge(now); if that frees less than capacity/64 entries, drop the oldest
-    created states (dict order) until capacity/64 are free.
+    created states (dict order) until capacity/64 are free (_dict_table.py).
   - compiled twin: drop one state from the probe neighbourhood (32 slots) of the new key:
     the first one that carries nothing, else the one whose period ends first, non-renewing
     ones last.
@@ -57,6 +58,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from . import _args
+from ._dict_table import DictTable
 
 LEVEL_MAX = 100.0
 PERIOD_MAX = (1 << 32) - 2
@@ -115,22 +117,14 @@ def evaluate_tyk(
     return None
 
 
-class ThresholdTable:
+class ThresholdTable(DictTable[int, tuple[int, float]]):  # key hash -> (period, fired)
     """Once-per-period quota thresholds per key, bounded by `capacity` keys."""
 
-    __slots__ = ("_d", "_capacity", "_last_now")
+    __slots__ = ("_last_now",)
 
     def __init__(self, capacity: int = 1_000_000) -> None:
-        self._capacity = _args.capacity(capacity)
-        self._d: dict[int, tuple[int, float]] = {}  # key hash -> (period, fired)
+        super().__init__(capacity)
         self._last_now = 0.0
-
-    @property
-    def capacity(self) -> int:
-        return self._capacity
-
-    def __len__(self) -> int:
-        return len(self._d)
 
     def memory_bytes(self) -> int:
         """An estimate: the dict plus its key and (period, fired) objects."""
@@ -193,23 +187,9 @@ class ThresholdTable:
             d[key] = (p, fired)
         return None
 
-    @staticmethod
-    def _idle(st: tuple[int, float], now: float) -> bool:
-        """A state that carries nothing: nothing fired, or its period ended over 1 s ago."""
-        p, fired = st
-        return fired == 0.0 or (p != 0 and p + 1.0 < now)
-
-    def _make_room(self, now: float) -> None:
-        self._purge(now)
-        _args.drop_oldest(self._d, self._capacity)
-
-    def _purge(self, now: float) -> int:
-        d = self._d
-        idle = self._idle
-        dead = [k for k, st in d.items() if idle(st, now)]
-        for k in dead:
-            del d[k]
-        return len(dead)
+    def _dead_keys(self, now: float) -> list[int]:
+        # States that carry nothing: nothing fired, or a period that ended over 1 s ago.
+        return [k for k, (p, fired) in self._d.items() if fired == 0.0 or (p != 0 and p + 1.0 < now)]
 
     # -- API -------------------------------------------------------------------------------
 
