@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs (README.md):
 #   make run    - install into .venv and run the daemon on tyk.conf.example (in-memory state)
 #   make test   - install what the tests need (redis-server included) and run them
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean soak soak-fuzz
 
 run:
 	./scripts/setup.sh
@@ -31,3 +31,11 @@ bench:
 
 clean:
 	rm -rf .venv build *.egg-info var .coverage .coverage.* .mypy_cache .ruff_cache tykevents/_fast/*.so tykevents/_fast/*_c.c bench/loadgen
+
+# Soak runs: long, outside the test run, each stops by itself and exits non-zero on a failure.
+soak: soak-fuzz
+
+# 10^6 generated records (valid, deep, bad UTF-8, wrong types, garbage...) over every
+# transport against the real daemon; asserts every record is accounted (bench/fuzz_ingest.py).
+soak-fuzz:
+	.venv/bin/python bench/fuzz_ingest.py --records 1000000

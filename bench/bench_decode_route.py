@@ -5,7 +5,11 @@
 `pipeline_*` run Pipeline.feed_datagrams on realistic single-event datagrams, 64 at a time
 (what the datagram ingest hands it per recvmmsg batch); the references in the same run are a
 bare msgspec decode of the same bytes into a Struct, and a dict lookup, so the figures read as
-ratios.
+ratios. `stream_batch` feeds the same events as 64 KiB newline-delimited chunks (TCP, Unix
+stream and HTTP), `quota_datagrams` quota records (their `trigger_limits` array takes the
+`[` branch of tykevents.decode.needs_checks), `deep_rejected` the 2 KB record nested 1,100
+levels that decode.MAX_DEPTH rejects, and `adversarial_chunk` 64 KiB nested exactly
+MAX_DEPTH levels again and again: the worst a sender can make the depth scan cost.
 """
 
 from __future__ import annotations
@@ -121,3 +125,87 @@ def test_reference_bare_msgspec_decode(benchmark) -> None:
             dec(d)
 
     benchmark(run)
+
+
+def quota_datagrams() -> list[bytes]:
+    out = []
+    for i in range(N):
+        rec = {
+            "Kind": "quota",
+            "Key": f"5e9d9544a1dcd60001d0ed20a8f3c2b1{i:04d}",
+            "Session": {
+                "org_id": "5e9d9544a1dcd60001d0ed20",
+                "quota_max": 1000,
+                "quota_remaining": 1000 - i % 1000,
+                "quota_renews": 1767225600,
+                "quota_renewal_rate": 3600,
+                "monitor": {"trigger_limits": [80, 60, 50]},
+            },
+        }
+        out.append(json.dumps(rec, separators=(",", ":")).encode())
+    return out
+
+
+def test_pipeline_stream_batch(benchmark, pipeline: Pipeline) -> None:
+    """The same events as newline-delimited 64 KiB chunks, as a stream or HTTP body feeds them."""
+    data = datagrams("api-0")
+    chunks: list[bytes] = []
+    cur: list[bytes] = []
+    for d in data:
+        cur.append(d)
+        if sum(map(len, cur)) + len(cur) > 65536 - 512:
+            chunks.append(b"\n".join(cur) + b"\n")
+            cur = []
+    chunks.append(b"\n".join(cur) + b"\n")
+    feed = pipeline.feed
+
+    def run() -> None:
+        for c in chunks:
+            feed(c, "tcp", lossless=True)
+
+    benchmark(run)
+
+
+def test_pipeline_quota_datagrams(benchmark, pipeline: Pipeline) -> None:
+    """Quota records to a sink that takes them (the monitor's own work is not measured)."""
+    data = quota_datagrams()
+    pipeline.quota_sink = lambda rec: True
+    feed = pipeline.feed_datagrams
+    batches = [data[i : i + 64] for i in range(0, len(data), 64)]
+
+    def run() -> None:
+        for b in batches:
+            feed(b, "udp")
+
+    benchmark(run)
+
+
+def test_pipeline_deep_rejected(benchmark, pipeline: Pipeline) -> None:
+    """N records nested 1,100 levels deep (2 KB each), every one rejected as too_deep."""
+    deep = b'{"Type":"AuthFailure","APIID":"api-0","Meta":' + b"[" * 1100 + b"]" * 1100 + b"}"
+    batches = [[deep] * 64 for _ in range(N // 64)]
+    feed = pipeline.feed_datagrams
+
+    def run() -> None:
+        for b in batches:
+            feed(b, "udp")
+
+    benchmark(run)
+    assert pipeline.stats.rejected["too_deep"] >= N // 64 * 64
+
+
+def test_pipeline_adversarial_chunk(benchmark, pipeline: Pipeline) -> None:
+    """One 64 KiB record nested exactly MAX_DEPTH levels, ~250 times over: every cheap bound
+    fails, the scan runs to the end, and the record is valid (so it is decoded too)."""
+    from tykevents.decode import MAX_DEPTH
+
+    nest = b"[" * (MAX_DEPTH - 2) + b"]" * (MAX_DEPTH - 2)  # inside {"Meta":[ ... ]}
+    body = b",".join([nest] * (65000 // (len(nest) + 1)))
+    rec = b'{"Type":"AuthFailure","APIID":"api-0","Meta":[' + body + b"]}"
+    feed = pipeline.feed
+
+    def run() -> None:
+        feed(rec, "tcp", lossless=True)
+
+    benchmark(run)
+    assert pipeline.stats.rejected == {}

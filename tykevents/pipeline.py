@@ -1,9 +1,17 @@
 """Stages 2-4 glued for the hot path: bytes -> records -> routed handler calls on lanes.
 
 Every ingest transport hands its bytes to one Pipeline. `feed` is synchronous and never
-raises: a bad record is counted and logged (rate-limited) and the rest of the batch goes on.
+raises: a bad record is counted and logged (rate-limited) and the rest of the batch goes on;
+even a bug met while routing one record costs that record only (INTERNAL, with a traceback).
 It returns the calls that found their lane full, so that lossless transports can wait for
 room (backpressure) while datagram transports count them as dropped.
+
+Accounting, per record offered (a non-blank line, or any line over max_record): it is
+either rejected before it is routed (`rejected[reason]` for a decode-stage reason) or counted
+in `records`; of those, the ones without a usable Type or Kind are rejected too
+(MISSING_TYPE, UNKNOWN_KIND) and the others are `events` or `quota_records`. So offered =
+events + quota_records + the rejects that are not META_TYPE (a handler's verdict on an event
+already counted).
 """
 
 from __future__ import annotations
@@ -12,7 +20,19 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tykevents.decode import MISSING_TYPE, OVERSIZED, UNKNOWN_KIND, DecodeError, decode, decode_one
+from tykevents.decode import (
+    INTERNAL,
+    MISSING_TYPE,
+    NL,
+    OPEN_BRACKET,
+    OVERSIZED,
+    SHALLOW,
+    UNKNOWN_KIND,
+    decode,
+    decode_checked,
+    decode_one,
+    failure,
+)
 from tykevents.model import Event, Record
 from tykevents.runtime.ratelog import RateLimitedLog
 
@@ -51,8 +71,12 @@ class Pipeline:
         if len(data) > self.max_record:
             data = self._drop_oversized(data, transport)
         parked: Parked = []
+        route = self.route
         for rec in decode(data, self.reject):
-            self.route(rec, parked, lossless)
+            try:
+                route(rec, parked, lossless)
+            except Exception:
+                self._route_failed(transport)
         return parked
 
     def feed_datagrams(self, batch: list[bytes], transport: str) -> None:
@@ -64,15 +88,37 @@ class Pipeline:
         max_record = self.max_record
         route = self.route
         for data in batch:
-            if b"\n" in data or len(data) > max_record:
+            n = len(data)
+            if NL in data or n > max_record:
                 self.feed(data, transport, count=False)
                 continue
+            # decode.decode_record, inlined (with decode.needs_checks)
+            if OPEN_BRACKET in data:
+                n += 3 * data.count(b"[")
+            if n > SHALLOW or not data.isascii():
+                checked = decode_checked(data, self.reject)
+                if checked is None:
+                    continue
+                rec = checked
+            else:
+                try:
+                    rec = decode_one(data)
+                except Exception as e:
+                    why = failure(data, e)
+                    if why is not None:
+                        self.reject(*why)
+                    continue
             try:
-                rec = decode_one(data)
-            except DecodeError:
-                decode(data, self.reject)  # counts and logs the failure with its reason
-                continue
-            route(rec, _NOT_PARKED, False)
+                route(rec, _NOT_PARKED, False)
+            except Exception:
+                self._route_failed(transport)
+
+    def _route_failed(self, transport: str) -> None:
+        """A bug met while routing one record: count it, log the traceback, go on."""
+        self.stats.rejected[INTERNAL] += 1
+        self.ratelog.log(
+            logging.ERROR, INTERNAL, "internal error routing a record from %s", transport, exc_info=True
+        )
 
     def _drop_oversized(self, data: bytes, transport: str) -> bytes:
         """Reject each record over max_record_bytes; keep the others (rare, so not fast)."""

@@ -10,7 +10,7 @@ import time
 import orjson
 
 from tykevents.config import Lanes as LaneSettings
-from tykevents.decode import MALFORMED, MISSING_TYPE, OVERSIZED, UNKNOWN_KIND
+from tykevents.decode import BAD_UTF8, INTERNAL, MALFORMED, MISSING_TYPE, OVERSIZED, TOO_DEEP, UNKNOWN_KIND
 from tykevents.pipeline import Pipeline
 from tykevents.route import RouteTable
 from tykevents.runtime.metrics import Stats
@@ -167,3 +167,63 @@ def test_bad_input_never_raises():
     for data in (b"", b"\x00\xff", b"[]\n{}\n\n", b'{"Type":null}', b'{"message":{"Type":5}}', b"1e999"):
         p.feed(data, "udp")
     assert sum(stats.rejected.values()) >= 5
+
+
+# -- one bad record costs only itself, on every path --------------------------------------
+
+DEEP = b'{"Type":"AuthFailure","APIID":"api1","Meta":' + b"[" * 1100 + b"]" * 1100 + b"}"
+
+
+def offered_accounted(stats: Stats) -> int:
+    """The pipeline's accounting: every record offered is an event, a quota record or a reject
+    (META_TYPE aside: a handler's verdict on an event already counted)."""
+    rejects = sum(n for reason, n in stats.rejected.items() if reason != "meta_type")
+    return stats.events + stats.quota_records + rejects
+
+
+async def test_a_deep_record_in_a_recvmmsg_batch_loses_no_neighbour():
+    p, stats, lanes, rec, _ = make(max_record=1 << 20)
+    batch = [line(Type="AuthFailure", APIID="api1", TimeStamp=str(i)) for i in range(10)]
+    batch[5:5] = [DEEP, b"\xff\xfe", line(Kind="quota", Key="k"), b'{"Type":"A","Meta":{"x":"\xff"}}']
+    p.feed_datagrams(batch, "udp")
+    await run(lanes)
+    assert [e.timestamp for e in rec.events] == [str(i) for i in range(10)]
+    assert dict(stats.rejected) == {TOO_DEEP: 1, MALFORMED: 1, BAD_UTF8: 1}
+    assert stats.datagrams["udp"] == 14 and offered_accounted(stats) == 14
+
+
+async def test_a_deep_record_in_a_stream_chunk_loses_no_neighbour():
+    p, stats, lanes, rec, _ = make(size=1000, max_record=1 << 20)
+    lines = [line(Type="AuthFailure", APIID="api1", TimeStamp=str(i)) for i in range(10)]
+    lines.insert(3, DEEP)
+    lines.insert(7, b'{"Type":' + b'{"k":' * 200 + b"1" + b"}" * 201)
+    assert p.feed(b"\n".join(lines) + b"\n", "tcp", lossless=True) == []
+    await run(lanes)
+    assert [e.timestamp for e in rec.events] == [str(i) for i in range(10)]
+    assert dict(stats.rejected) == {TOO_DEEP: 2} and offered_accounted(stats) == 12
+
+
+async def test_a_bug_while_routing_one_record_costs_that_record_only(caplog):
+    p, stats, lanes, rec, _ = make()
+    real = p.routes.lookup
+
+    def lookup(api_id, typ):
+        if api_id == "bug":
+            raise KeyError("a bug")
+        return real(api_id, typ)
+
+    p.routes.lookup = lookup  # type: ignore[method-assign]
+    ok = line(Type="AuthFailure", APIID="api1")
+    with caplog.at_level(logging.ERROR, logger="tykevents.ingest"):
+        p.feed_datagrams([ok, line(Type="AuthFailure", APIID="bug"), ok], "udp")
+        p.feed(b"\n".join([ok, line(Type="AuthFailure", APIID="bug"), ok]), "tcp", lossless=True)
+    await run(lanes)
+    assert len(rec.events) == 4 and stats.rejected == {INTERNAL: 2}
+    assert "KeyError: 'a bug'" in caplog.text  # with its traceback, rate-limited
+
+
+def test_oversized_lines_in_a_chunk_cost_only_themselves():
+    p, stats, _, _, _ = make(max_record=256)
+    ok = line(Type="AuthFailure", APIID="api1")
+    p.feed(b"\n".join([ok, b'{"Type":"' + b"x" * 300 + b'"}', ok]), "http", lossless=True)
+    assert stats.rejected == {OVERSIZED: 1} and stats.events == 2 and offered_accounted(stats) == 3

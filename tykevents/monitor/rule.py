@@ -123,11 +123,17 @@ def _decode_error(e: Exception) -> RecordError:
 
 
 def decode_session(raw: Any) -> QuotaSession:
-    """A record's raw `Session` JSON -> QuotaSession (RecordError if Go could not decode it)."""
+    """A record's raw `Session` JSON -> QuotaSession (RecordError if Go could not decode it).
+    Any failure is this record's alone: the pipeline screened its depth (tykevents.decode),
+    and a RecursionError or anything unexpected still becomes a RecordError."""
     try:
         return _decoder.decode(raw)
     except msgspec.DecodeError as e:
         raise _decode_error(e) from None
+    except RecursionError:
+        raise RecordError(BAD_SESSION, "Session: nested too deep") from None
+    except Exception as e:
+        raise RecordError(BAD_SESSION, f"Session: {type(e).__name__} while decoding") from None
 
 
 def session_from_doc(doc: Any) -> QuotaSession:
@@ -136,6 +142,8 @@ def session_from_doc(doc: Any) -> QuotaSession:
         return msgspec.convert(doc, QuotaSession)
     except msgspec.ValidationError as e:
         raise _decode_error(e) from None
+    except Exception as e:  # RecursionError included: this record only
+        raise RecordError(BAD_SESSION, f"Session: {type(e).__name__} while converting") from None
 
 
 def to_int64(v: int | float | None, where: str) -> int | None:
