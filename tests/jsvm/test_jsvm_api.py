@@ -1,4 +1,4 @@
-"""The Tyk JS API (spec 5.4) as scripts see it: argument coercion and return shapes.
+"""The Tyk JS API as scripts see it (docs/compatibility.md): argument coercion and return shapes.
 
 Each case is evaluated in the VM and returned as JSON `{"t": typeof, "v": value}`, so that
 JS undefined and null stay apart. Ported from Tyk's jsvm_api_test.go where it has a case.
@@ -16,7 +16,10 @@ import pytest
 
 from tests.webhook.receiver import Action, Receiver, response
 
-PROBE = "function probe(src) { var v = eval(src); return JSON.stringify({t: typeof v, v: v === undefined ? null : v}); }"
+PROBE = (
+    "function probe(src) { var v = eval(src); "
+    "return JSON.stringify({t: typeof v, v: v === undefined ? null : v}); }"
+)
 
 
 @pytest.fixture
@@ -79,7 +82,8 @@ Undefined = _Undefined()
         ('TykSetKeyData("k", "not valid json")', Undefined),
         ("typeof TykJS.TykEventHandlers.NewEventHandler.prototype.NewHandler", "function"),
         (
-            "new TykJS.TykEventHandlers.NewEventHandler({}).constructor === TykJS.TykEventHandlers.NewEventHandler",
+            "new TykJS.TykEventHandlers.NewEventHandler({}).constructor"
+            " === TykJS.TykEventHandlers.NewEventHandler",
             True,
         ),
     ],

@@ -206,7 +206,9 @@ async def test_memory_held_in_globals_rebuilds_the_vm(make_runtime, js_logs):
     rt.load_source(
         """var hoard = [];
         var hoarder = new TykJS.TykEventHandlers.NewEventHandler({});
-        hoarder.NewHandler(function () { while (true) { hoard.push(new Array(1024).join("y") + hoard.length); } });
+        hoarder.NewHandler(function () {
+            while (true) { hoard.push(new Array(1024).join("y") + hoard.length); }
+        });
         """,
         "hoarder.js",
     )

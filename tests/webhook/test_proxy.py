@@ -8,6 +8,7 @@ from tests.webhook.receiver import Receiver
 from tykevents.config import WebhookSettings
 from tykevents.deliver.webhook.client import HttpSender
 from tykevents.deliver.webhook.request import JSON, RequestPlan, tyk_header
+from tykevents.golang import url as gourl
 from tykevents.golang.http.proxy import env_proxies, proxy_for
 
 
@@ -46,7 +47,7 @@ def test_env_proxies() -> None:
 )
 def test_proxy_selection(url: str, no_proxy: str, proxied: bool) -> None:
     proxies = {"http": "http://proxy:3128", "https": "", "no": no_proxy}
-    assert (proxy_for(plan(url), proxies) is not None) is proxied
+    assert (proxy_for(gourl.new_request_url(url), proxies) is not None) is proxied
 
 
 async def test_request_goes_through_the_proxy(receiver: Receiver) -> None:
@@ -63,14 +64,20 @@ async def test_request_goes_through_the_proxy(receiver: Receiver) -> None:
 
 
 def test_proxy_decision_is_cached_per_scheme_and_host() -> None:
-    sender = HttpSender(
+    client = HttpSender(
         WebhookSettings(),
         proxies={"http": "http://p:1", "https": "http://p:2", "no": "skip.example, 10.0.0.0/8"},
-    )
-    assert sender._proxy(plan("http://h.example:443/a")) == "http://p:1"
-    assert sender._proxy(plan("https://h.example/b")) == "http://p:2"  # same host:port, other scheme
-    assert sender._proxy(plan("http://H.example:443/c?q=1")) == "http://p:1"  # cached
-    assert sender._proxy(plan("http://skip.example/x")) is None
-    assert sender._proxy(plan("http://10.2.3.4/x")) is None
-    assert sender._proxy(plan("http://skip.example/other")) is None
-    assert len(sender._proxy_cache) == 4
+    ).client
+
+    def proxy(url: str) -> str | None:
+        req = plan(url).request
+        assert req is not None
+        return client._proxy(req)
+
+    assert proxy("http://h.example:443/a") == "http://p:1"
+    assert proxy("https://h.example/b") == "http://p:2"  # same host:port, other scheme
+    assert proxy("http://H.example:443/c?q=1") == "http://p:1"  # cached
+    assert proxy("http://skip.example/x") is None
+    assert proxy("http://10.2.3.4/x") is None
+    assert proxy("http://skip.example/other") is None
+    assert len(client._proxy_cache) == 4

@@ -1,19 +1,12 @@
-"""Request construction (spec 3.4, 3.4a) and the cooldown checksum (3.5), without a network."""
+"""Request construction and the cooldown checksum (docs/webhooks.md), without a network."""
 
 from __future__ import annotations
 
 import pytest
 
-from tykevents.deliver.webhook.request import (
-    JSON,
-    RequestPlan,
-    canonical_header_key,
-    cert_checksum,
-    redirect_header,
-    request_method,
-    tyk_header,
-)
+from tykevents.deliver.webhook.request import JSON, RequestPlan, cert_checksum, request_method, tyk_header
 from tykevents.golang import url as gourl
+from tykevents.golang.http.header import canonical_header_key, redirect_header
 
 # TestChecksum's body (gateway/event_handler_webhooks_test.go:83-107), 198 bytes.
 CHECKSUM_BODY = (

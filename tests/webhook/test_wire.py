@@ -1,4 +1,4 @@
-"""What reaches a real receiver, byte for byte (spec 3.4, 3.4a; TestGet/TestPost style)."""
+"""What reaches a real receiver, byte for byte (docs/webhooks.md; TestGet/TestPost style)."""
 
 from __future__ import annotations
 

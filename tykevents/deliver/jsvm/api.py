@@ -1,4 +1,5 @@
-"""The Python side of the Tyk JS API (spec 5.4), called from JS on the VM's own thread.
+"""The Python side of the Tyk JS API, called from JS on the VM's own thread
+(docs/compatibility.md, JavaScript handlers).
 
 bootstrap.js wraps each of these: it coerces arguments with String() and sends them as JSON
 text, and turns a None result into JS undefined. Nothing here may raise into JS (the binding
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 import orjson
 
 from tykevents.deliver.jsvm import httpreq
+from tykevents.golang.json import go_marshal
 from tykevents.runtime.keys import obfuscate_key
 from tykevents.store.sessions import SessionError, SessionStore, validate_session
 
@@ -73,12 +75,11 @@ class HostAPI:
     def __init__(
         self,
         session_store: SessionStore | None,
-        http: httpreq.HTTPSettings,
+        http: httpreq.HTTPClient,
         *,
         allow_master_keys: bool = False,
         enable_key_logging: bool = False,
         io_pause: Callable[[], AbstractContextManager[Any]] = nullcontext,
-        batch_pool: Callable[[], Any] | None = None,
         raw_stream: TextIO | None = None,
     ) -> None:
         self.store = session_store
@@ -86,11 +87,10 @@ class HostAPI:
         self.allow_master_keys = allow_master_keys
         self.enable_key_logging = enable_key_logging
         self.io_pause = io_pause
-        self.batch_pool = batch_pool
         self.raw_stream = raw_stream
 
     def functions(self) -> dict[str, Callable[..., Any]]:
-        fns = {
+        fns: dict[str, Callable[..., Any]] = {
             "log": self.log,
             "debug": self.debug,
             "debugEnabled": self.debug_enabled,
@@ -161,7 +161,7 @@ class HostAPI:
         text = _arg(req)
         logger.debug("Batch input is: %s", text, extra=_JSVM)
         with self.io_pause():
-            out = httpreq.batch_request(text, self.http, self.batch_pool)
+            out = httpreq.batch_request(text, self.http)
         return None if out is None else _ret(out)
 
     # -- sessions ---------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class HostAPI:
             return _ret(KEY_NOT_FOUND)
         if session is None:
             return _ret(KEY_NOT_FOUND)
-        return _ret(httpreq.go_marshal(session))
+        return _ret(go_marshal(session))
 
     def set_key_data(self, key: str, encoded: str, suppress_reset: str) -> None:
         k = _arg(key)

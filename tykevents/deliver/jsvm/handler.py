@@ -1,4 +1,5 @@
-"""eh_dynamic_handler (and OAS `custom` handlers): a user's JS event handler (spec 5).
+"""eh_dynamic_handler (and OAS `custom` handlers): a user's JS event handler
+(docs/compatibility.md, JavaScript handlers).
 
 Built per configuration generation: the builder runs the handler's file in the
 generation's JSRuntime (`ctx.services.jsvm`), as Tyk's LoadJSPaths does for each handler
@@ -18,9 +19,8 @@ import logging
 from typing import Any
 
 from tykevents.deliver.base import Handler, HandlerConfigError, HandlerContext, HandlerDisabled
-from tykevents.deliver.jsvm.httpreq import go_marshal
 from tykevents.deliver.jsvm.runtime import JSLoadError, JSRuntime, config_option, runtime_options
-from tykevents.golang.json import GoJSONError, scan
+from tykevents.golang.json import GoJSONError, go_marshal, scan
 from tykevents.model import Event
 
 logger = logging.getLogger("tykevents.jsvm")

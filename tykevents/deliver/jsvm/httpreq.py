@@ -1,50 +1,43 @@
-"""TykMakeHttpRequest and TykBatchRequest (spec 5.4), blocking, for the JS thread.
+"""TykMakeHttpRequest and TykBatchRequest (docs/compatibility.md), for the JS thread.
 
-These run inside a JS call, so they are synchronous: http.client with a deadline per
-request (Tyk has no timeout, K4). Requests are what Go's client would send for Tyk's code:
-URLs parsed with Go's rules (tykevents.golang.url), header names canonicalised,
-`User-Agent: Go-http-client/1.1` unless set, Host / User-Agent / Connection / Content-Length
-first and the other headers sorted, `Accept-Encoding: gzip` (then a gzip reply is inflated,
-as Go's transport does), redirects followed as Go's Client does (10 at most). Replies are the
-JSON Go writes: keys in struct order, header maps with sorted keys, `<`, `>`, `&`, U+2028 and
-U+2029 escaped.
+These run inside a JS call, so they block the VM thread; the requests themselves are Go's
+client (tykevents.golang.http): URLs parsed with Go's rules, header names canonicalised,
+`User-Agent: Go-http-client/1.1` unless set, Go's header order, `Accept-Encoding: gzip`
+(then a gzip reply is inflated, as Go's transport does), redirects followed as Go's Client
+does (10 at most). Each request is a coroutine on an event loop, the daemon's when the
+runtime is given it, else a loop of the runtime's own; the VM thread waits for it, within
+`timeout` per request, redirects included (Tyk has no timeout, K4). Replies are the JSON Go
+writes: keys in struct order, header maps with sorted keys, `<`, `>`, `&`, U+2028 and U+2029
+escaped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
-import gzip
-import http.client
 import json
 import logging
-import ssl
+import threading
 import time
 import urllib.parse
-import zlib
-from collections.abc import Callable
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from tykevents.deliver.webhook.request import (
-    GO_USER_AGENT,
-    canonical_header_key,
-    header_get,
-    host_header,
-    redirect_header,
-    url_error_op,
-    valid_header_name,
-    valid_header_value,
-)
 from tykevents.golang import url as gourl
+from tykevents.golang.http.client import GoClient, GoClientError
+from tykevents.golang.http.header import Header, canonical_header_key
+from tykevents.golang.http.request import GoRequest, NewRequestError
+from tykevents.golang.http.request import new_request as go_new_request
 from tykevents.golang.json import go_fold, go_marshal, json_kind
 
 logger = logging.getLogger("tykevents.jsvm")
 
-Header = dict[str, list[str]]
-_WRITE_EXCLUDED = frozenset(("Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer"))
-_BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
-_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-MAX_REDIRECTS = 10
+T = TypeVar("T")
+BATCH_PARALLEL = 16  # requests of one batch in flight at once
+_GRACE = 0.5  # beyond a request's own deadline, for the loop to report it
+_TIMEOUT_TEXT = "context deadline exceeded (Client.Timeout exceeded)"
 
 
 class RequestError(Exception):
@@ -129,6 +122,170 @@ def decode_struct(doc: Any, fields: dict[str, str], struct: str) -> dict[str, An
     return out
 
 
+# -- Go's client, from the VM thread ---------------------------------------------------------
+
+
+class HTTPClient:
+    """The JS helpers' client: a GoClient on each event loop it runs on, called from the VM
+    thread, which waits for the answer.
+
+    `loop` is the daemon's event loop. While that loop is itself blocked waiting for the VM
+    thread (`blocking`: a script loaded from the loop's thread), or when none is given or it
+    has stopped, requests run on a loop thread of this client's own, started on first use.
+    """
+
+    def __init__(self, settings: HTTPSettings, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.settings = settings
+        self.loop = loop
+        self._blocked: set[asyncio.AbstractEventLoop] = set()
+        self._clients: dict[asyncio.AbstractEventLoop, GoClient] = {}
+        self._own: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
+        self._lock = threading.Lock()
+        self._closing: set[asyncio.Future[Any]] = set()
+
+    @contextmanager
+    def blocking(self, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+        """`loop` waits for the VM thread meanwhile: it cannot run our requests."""
+        self._blocked.add(loop)
+        try:
+            yield
+        finally:
+            self._blocked.discard(loop)
+
+    def do(self, req: GoRequest, body: bytes) -> Reply:
+        """Client.Do; raises RequestError with Go's text."""
+        deadline = time.monotonic() + self.settings.timeout
+        try:
+            return self._wait(self._do(req, body, deadline), deadline)
+        except GoClientError as e:
+            raise RequestError(str(e)) from None
+        except TimeoutError:  # the loop did not get to it in time
+            raise RequestError(f"{req.op}: {_TIMEOUT_TEXT}") from None
+
+    def do_all(
+        self, units: list[tuple[GoRequest, bytes]], parallel: bool
+    ) -> list[tuple[int, Reply | RequestError]]:
+        """Every request, one after the other or up to BATCH_PARALLEL at once, each within
+        its own timeout: (index, reply or error) in the order they finished."""
+        done: list[tuple[int, Reply | RequestError]] = []
+        if not units:
+            return done
+        rounds = -(-len(units) // BATCH_PARALLEL) if parallel else len(units)
+        deadline = time.monotonic() + rounds * self.settings.timeout
+        try:
+            self._wait(self._do_all(units, parallel, done), deadline)
+        except TimeoutError:  # the loop did not get to them all: the rest timed out
+            done = list(done)  # the cancelled coroutine may still append to the original
+            finished = {i for i, _ in done}
+            done += [
+                (i, RequestError(f"{req.op}: {_TIMEOUT_TEXT}"))
+                for i, (req, _) in enumerate(units)
+                if i not in finished
+            ]
+        return done
+
+    async def _client(self) -> GoClient:
+        loop = asyncio.get_running_loop()
+        c = self._clients.get(loop)
+        if c is None:
+            s = self.settings
+            c = self._clients[loop] = GoClient(
+                timeout=s.timeout,
+                read_limit=s.max_body,
+                over_limit_fails=True,
+                proxies={},  # the JS helpers never used a proxy (docs/compatibility.md)
+                verify_tls=not s.insecure_skip_verify,
+            )
+            await c.start()
+        return c
+
+    async def _do(self, req: GoRequest, body: bytes, deadline: float) -> Reply:
+        client = await self._client()
+        resp = await client.do(req, body, timeout=deadline - time.monotonic())
+        return Reply(resp.status, resp.header, resp.body)
+
+    async def _do_all(
+        self,
+        units: list[tuple[GoRequest, bytes]],
+        parallel: bool,
+        done: list[tuple[int, Reply | RequestError]],
+    ) -> None:
+        client = await self._client()
+        room = asyncio.Semaphore(BATCH_PARALLEL if parallel else 1)
+
+        async def one(i: int, req: GoRequest, body: bytes) -> None:
+            async with room:
+                try:
+                    resp = await client.do(req, body)
+                except GoClientError as e:
+                    done.append((i, RequestError(str(e))))
+                    return
+                done.append((i, Reply(resp.status, resp.header, resp.body)))
+
+        if parallel:
+            await asyncio.gather(*(one(i, req, body) for i, (req, body) in enumerate(units)))
+        else:
+            for i, (req, body) in enumerate(units):
+                await one(i, req, body)
+
+    def _wait(self, coro: Coroutine[Any, Any, T], deadline: float) -> T:
+        loop = self.loop
+        if loop is None or loop in self._blocked or not loop.is_running():
+            loop = self._own_loop()
+        fut = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return fut.result(max(0.0, deadline - time.monotonic()) + _GRACE)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise TimeoutError from None
+
+    def _own_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._own is None:
+                loop = asyncio.new_event_loop()
+                t = threading.Thread(target=loop.run_forever, name="tykevents-js-http", daemon=True)
+                t.start()
+                self._own = (loop, t)
+            return self._own[0]
+
+    async def aclose(self) -> None:
+        """Close the clients and the own loop; from a coroutine (on any loop)."""
+        running = asyncio.get_running_loop()
+        for loop, c in list(self._clients.items()):
+            if loop is running:
+                await c.close()
+            elif loop.is_running():
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(c.close(), loop))
+        self._clients.clear()
+        if self._own is not None:
+            await asyncio.to_thread(self._stop_own)
+
+    def close(self) -> None:
+        """Blocking twin of aclose (from a loop's own thread, its client closes later)."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, c in list(self._clients.items()):
+            if loop is running:
+                task = loop.create_task(c.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(c.close(), loop).result(5.0)
+        self._clients.clear()
+        self._stop_own()
+
+    def _stop_own(self) -> None:
+        with self._lock:
+            own, self._own = self._own, None
+        if own is not None:
+            loop, thread = own
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+
+
 # -- one request, as Go's http.Client sends it -------------------------------------------------
 
 
@@ -139,148 +296,10 @@ def set_header(h: Header, key: str, value: str, ignore_canonical: bool) -> None:
 
 def new_request(method: str, url: str) -> tuple[str, gourl.GoURL]:
     """http.NewRequest's checks: "" means GET, the method must be a token, the URL parse."""
-    method = method or "GET"
-    if not all(c in _TOKEN for c in method):
-        raise RequestError(f"net/http: invalid method {gourl._go_quote(method)}")
     try:
-        return method, gourl.new_request_url(url)
-    except gourl.GoURLError as e:
+        return go_new_request(method, url)
+    except NewRequestError as e:
         raise RequestError(str(e)) from None
-
-
-def _wire(
-    method: str, u: gourl.GoURL, h: Header, body_len: int, close: bool
-) -> tuple[list[tuple[str, str]], bool]:
-    """Header lines in Go's order, and whether the transport asked for gzip."""
-    lines = [("Host", host_header(u))]
-    if "User-Agent" in h:
-        if header_get(h, "User-Agent"):
-            lines.append(("User-Agent", header_get(h, "User-Agent")))
-    else:
-        lines.append(("User-Agent", GO_USER_AGENT))
-    if close and "close" not in [t.strip().lower() for t in header_get(h, "Connection").split(",")]:
-        lines.append(("Connection", "close"))
-    if body_len > 0 or method in _BODY_METHODS:
-        lines.append(("Content-Length", str(body_len)))
-    for k in sorted(h, key=lambda k: k.encode("utf-8", "surrogateescape")):
-        if k not in _WRITE_EXCLUDED:
-            lines.extend((k, v.replace("\r", " ").replace("\n", " ").strip(" \t")) for v in h[k])
-    gz = method != "HEAD" and not header_get(h, "Accept-Encoding") and not header_get(h, "Range")
-    if gz:
-        lines.append(("Accept-Encoding", "gzip"))
-    return lines, gz
-
-
-def _check(method: str, u: gourl.GoURL, h: Header) -> None:
-    op = f'{url_error_op(method)} "{u.safe()}"'
-    if u.scheme not in ("http", "https"):
-        raise RequestError(f"{op}: unsupported protocol scheme {gourl._go_quote(u.scheme)}")
-    if not u.host:
-        raise RequestError(f"{op}: http: no Host in request URL")
-    for name, values in h.items():
-        if not valid_header_name(name):
-            raise RequestError(f"{op}: net/http: invalid header field name {gourl._go_quote(name)}")
-        if not all(valid_header_value(v) for v in values):
-            raise RequestError(f"{op}: net/http: invalid header field value for {gourl._go_quote(name)}")
-
-
-def _remaining(deadline: float, op: str) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise RequestError(f"{op}: context deadline exceeded (Client.Timeout exceeded)")
-    return left
-
-
-def _once(
-    method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool, s: HTTPSettings, deadline: float
-) -> Reply:
-    _check(method, u, h)
-    op = f'{url_error_op(method)} "{u.safe()}"'
-    auth = u.basic_auth()
-    if auth is not None and not header_get(h, "Authorization"):
-        h = {**h, "Authorization": [auth]}
-    lines, gz = _wire(method, u, h, len(body), close)
-    host, port = u.hostname(), u.port()
-    try:
-        if u.scheme == "https":
-            ctx = ssl.create_default_context()
-            if s.insecure_skip_verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, int(port or 443), timeout=_remaining(deadline, op), context=ctx
-            )
-        else:
-            conn = http.client.HTTPConnection(host, int(port or 80), timeout=_remaining(deadline, op))
-    except ValueError as e:
-        raise RequestError(f"{op}: {e}") from None
-    try:
-        conn.putrequest(method, u.request_uri(), skip_host=True, skip_accept_encoding=True)
-        for k, v in lines:
-            conn.putheader(k, v.encode("utf-8", "surrogateescape"))  # Go writes the bytes as they are
-        conn.endheaders(body or None)
-        conn.sock.settimeout(_remaining(deadline, op))
-        resp = conn.getresponse()
-        header: Header = {}
-        for k, v in resp.getheaders():
-            header.setdefault(canonical_header_key(k), []).append(v)
-        chunks, size = [], 0
-        while True:
-            if conn.sock is not None:
-                conn.sock.settimeout(_remaining(deadline, op))
-            chunk = resp.read1(65536) if method != "HEAD" else b""
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > s.max_body:
-                raise RequestError(f"{op}: response body larger than {s.max_body} bytes")
-            chunks.append(chunk)
-        data = b"".join(chunks)
-    except (OSError, http.client.HTTPException, ValueError) as e:
-        if isinstance(e, TimeoutError) or "timed out" in str(e):
-            raise RequestError(f"{op}: context deadline exceeded (Client.Timeout exceeded)") from None
-        raise RequestError(f"{op}: {type(e).__name__}: {e}") from None
-    finally:
-        conn.close()
-    # Go moves Transfer-Encoding out of the header map, and drops Content-Length if chunked.
-    if header.pop("Transfer-Encoding", None) is not None:
-        header.pop("Content-Length", None)
-    if gz and header_get(header, "Content-Encoding").lower() == "gzip":
-        try:
-            data = gzip.decompress(data) if data else data
-        except (OSError, EOFError, zlib.error) as e:
-            raise RequestError(f"{op}: gzip: {e}") from None
-        header.pop("Content-Encoding", None)
-        header.pop("Content-Length", None)
-    return Reply(resp.status, header, data)
-
-
-def do(method: str, u: gourl.GoURL, h: Header, body: bytes, close: bool, s: HTTPSettings) -> Reply:
-    """Client.Do: the request and its redirects, within one deadline."""
-    deadline = time.monotonic() + s.timeout
-    first, first_h, strip = u, h, False
-    for _hop in range(MAX_REDIRECTS + 1):
-        reply = _once(method, u, h, body, close, s, deadline)
-        location = header_get(reply.header, "Location")
-        if reply.status not in (301, 302, 303, 307, 308) or not location:
-            return reply
-        if _hop == MAX_REDIRECTS:
-            break
-        try:
-            dest = gourl.resolve(u, location)
-        except gourl.GoURLError as e:
-            raise RequestError(
-                f'{url_error_op(method)} "{u.safe()}": failed to parse Location '
-                f"header {gourl._go_quote(location)}: {e}"
-            ) from None
-        if reply.status in (301, 302, 303):
-            body = b""
-            if method not in ("GET", "HEAD"):
-                method = "GET"
-        referer = "" if (u.scheme == "https" and dest.scheme == "http") else u.string(userinfo=False)
-        h, strip = redirect_header(first_h, first, dest, referer, strip)
-        u = dest
-    raise RequestError(f'{url_error_op(method)} "{u.safe()}": stopped after 10 redirects')
 
 
 # -- the two JS functions --------------------------------------------------------------------
@@ -299,8 +318,9 @@ def _sorted(h: Header) -> Header:
     return {k: h[k] for k in sorted(h, key=lambda k: k.encode("utf-8", "surrogateescape"))}
 
 
-def make_http_request(arg: str, s: HTTPSettings) -> str | None:
+def make_http_request(arg: str, http: HTTPClient) -> str | None:
     """TykMakeHttpRequest: the reply JSON, or None (JS undefined) on any error (logged)."""
+    s = http.settings
     if arg == "undefined":
         return None
     try:
@@ -327,7 +347,7 @@ def make_http_request(arg: str, s: HTTPSettings) -> str | None:
         set_header(h, k, v, s.ignore_canonical)
     try:
         method, target = new_request(hro.get("Method", ""), u.string())
-        reply = do(method, target, h, body.encode("utf-8", "surrogatepass"), True, s)
+        reply = http.do(GoRequest(method, target, h, close=True), body.encode("utf-8", "surrogatepass"))
     except RequestError as e:
         logger.error("Request failed: %s", e, extra={"prefix": "jsvm"})
         return None
@@ -350,10 +370,9 @@ _UNIT = {"method": "string", "headers": "map[string]string", "body": "string", "
 _ZERO = {"relative_url": "", "code": 0, "headers": None, "body": ""}
 
 
-def batch_request(
-    arg: str, s: HTTPSettings, pool: Callable[[], concurrent.futures.Executor] | None = None
-) -> str | None:
+def batch_request(arg: str, http: HTTPClient) -> str | None:
     """TykBatchRequest ("unsafe" mode: relative_url is the absolute URL). None on error."""
+    s = http.settings
     try:
         batch = decode_struct(parse_json(arg), _BATCH, "gateway.BatchRequestStructure")
         units = [
@@ -366,7 +385,8 @@ def batch_request(
             extra={"prefix": "jsvm"},
         )
         return None
-    plans = []
+    plans: list[tuple[GoRequest, bytes]] = []
+    rels: list[str] = []
     for i, unit in enumerate(units):
         h: Header = {}
         for k, v in (unit.get("headers") or {}).items():
@@ -383,34 +403,22 @@ def batch_request(
                 extra={"prefix": "jsvm"},
             )
             return None
-        plans.append(
-            (
-                method,
-                target,
-                h,
-                unit.get("body", "").encode("utf-8", "surrogatepass"),
-                unit.get("relative_url", ""),
-            )
+        plans.append((GoRequest(method, target, h), unit.get("body", "").encode("utf-8", "surrogatepass")))
+        rels.append(unit.get("relative_url", ""))
+
+    replies: list[dict[str, Any]] = []
+    parallel = not batch.get("suppress_parallel_execution") and len(plans) > 1
+    for i, reply in http.do_all(plans, parallel):  # Go answers in completion order; so do we
+        if isinstance(reply, RequestError):
+            logger.error("Webhook request failed: %s", reply, extra={"prefix": "jsvm"})
+            replies.append(dict(_ZERO))
+            continue
+        replies.append(
+            {
+                "relative_url": rels[i],
+                "code": reply.status,
+                "headers": _sorted(reply.header),
+                "body": reply.body.decode("utf-8", "replace"),
+            }
         )
-
-    def run(plan: tuple[Any, ...]) -> dict[str, Any]:
-        method, target, h, body, rel = plan
-        try:
-            reply = do(method, target, h, body, False, s)
-        except RequestError as e:
-            logger.error("Webhook request failed: %s", e, extra={"prefix": "jsvm"})
-            return dict(_ZERO)
-        return {
-            "relative_url": rel,
-            "code": reply.status,
-            "headers": _sorted(reply.header),
-            "body": reply.body.decode("utf-8", "replace"),
-        }
-
-    if batch.get("suppress_parallel_execution") or pool is None or len(plans) < 2:
-        replies = [run(p) for p in plans]
-    else:
-        # Go answers in completion order; so do we.
-        futures = [pool().submit(run, p) for p in plans]
-        replies = [f.result() for f in concurrent.futures.as_completed(futures)]
     return go_marshal(replies)

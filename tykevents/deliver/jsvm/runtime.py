@@ -1,6 +1,6 @@
 """One QuickJS VM per configuration generation, entered only from its own thread.
 
-Tyk runs every JS event handler in one global otto VM (spec 5.1): all scripts share one
+Tyk runs every JS event handler in one global otto VM: all scripts share one
 global namespace, a file is executed once per handler entry naming it, and the last
 definition of a name wins. JSRuntime keeps that model and fixes what Tyk gets wrong:
 - K1: the daemon builds a new JSRuntime for each configuration generation and every handler
@@ -12,6 +12,8 @@ definition of a name wins. JSRuntime keeps that model and fixes what Tyk gets wr
   waiting on HTTP or Redis inside the call does not count, those have their own timeouts) and
   the VM has a memory limit. After an out-of-memory error that leaves the VM mostly full, the
   VM is rebuilt from the same sources.
+- HTTP helpers run Go's client on an event loop (`http_loop`, the daemon's; by default a
+  loop thread of the runtime's own) while the VM thread waits: see httpreq.HTTPClient.
 
 Compile once: each handler becomes a small JS function, compiled when the handler is built,
 that parses the event and context JSON and calls `<name>.DoProcessEvent` (the name resolved
@@ -23,7 +25,7 @@ back to files); the time limit's clock is interrupt.CallClock.
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import logging
 import os
 import re
@@ -49,7 +51,7 @@ from tykevents.deliver.jsvm.errors import (
     js_error,
     report_handler_error,
 )
-from tykevents.deliver.jsvm.httpreq import HTTPSettings
+from tykevents.deliver.jsvm.httpreq import HTTPClient, HTTPSettings
 from tykevents.deliver.jsvm.vmthread import VMThread
 
 # The errors belong to the runtime's API (call() raises JSError, handler.py catches
@@ -141,8 +143,12 @@ class JSRuntime:
         underscore_path: str | None = None,
         raw_stream: TextIO | None = None,
         error_log_interval: float = 1.0,
+        http_loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        """Build the VM (underscore, bootstrap, tyk_js_path); raises if the bootstrap fails."""
+        """Build the VM (underscore, bootstrap, tyk_js_path); raises if the bootstrap fails.
+
+        `http_loop`: the running event loop the HTTP helpers' requests go to (build the
+        runtime off that loop's thread, e.g. with asyncio.to_thread)."""
         self.config = config
         self.call_time_limit = call_time_limit
         self.load_time_limit = max(5.0, call_time_limit)
@@ -155,23 +161,25 @@ class JSRuntime:
         self._handlers: list[_Handler] = []
         self._vm: _VM | None = None
         self._clock = interrupt.CallClock(call_time_limit)
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._api = HostAPI(
-            session_store,
+        self._http = HTTPClient(
             HTTPSettings(
                 timeout=http_timeout,
                 ignore_canonical=bool(config_option(config, "ignore_canonical_mime_header_key", False)),
                 insecure_skip_verify=bool(config_option(config, "proxy_ssl_insecure_skip_verify", False)),
             ),
+            http_loop,
+        )
+        self._api = HostAPI(
+            session_store,
+            self._http,
             allow_master_keys=bool(config_option(config, "allow_master_keys", False)),
             enable_key_logging=bool(config_option(config, "enable_key_logging", False)),
             io_pause=self._clock.pause,
-            batch_pool=self._batch_pool,
             raw_stream=raw_stream,
         )
         self._vmt = VMThread("tykevents-js", self._on_stop)
         try:
-            self._vmt.run(self._build)
+            self._run(self._build)
         except BaseException:
             self.close()
             raise
@@ -197,21 +205,21 @@ class JSRuntime:
             raise JSLoadError("Failed to load JS middleware: NUL byte in source", file, 0)
         self.files.append(file)
         self._sources.append((file, source))
-        self._vmt.run(self._load, source, file)
+        self._run(self._load, source, file)
 
     def register_handler(self, name: str, file: str = "") -> int:
         """Compile the per-event call of `<name>.DoProcessEvent`; returns a handler id."""
         if not _NAME.match(name):
             raise JSLoadError(f"handler name {name!r} is not a JS identifier (or a dotted path)", file, 0)
         h = _Handler(name, file or "?")
-        return self._vmt.run(self._compile, h)
+        return self._run(self._compile, h)
 
     def is_defined(self, name: str) -> bool:
         """Whether `name` (a dotted path) currently resolves to an object in the VM."""
         if not _NAME.match(name):
             return False
         return bool(
-            self._vmt.run(
+            self._run(
                 self._eval_value,
                 f"(function () {{ try {{ return typeof {name} === 'object' "
                 f"&& {name} !== null; }} catch (e) {{ return false; }} }})()",
@@ -231,12 +239,14 @@ class JSRuntime:
     async def aclose(self) -> None:
         """Retire the runtime once every call already queued has run."""
         await self._vmt.aclose()
-        self._shutdown_helpers()
+        self._clock.stop()
+        await self._http.aclose()
 
     def close(self) -> None:
         """Blocking twin of aclose: returns once every call already queued has run."""
         self._vmt.close()
-        self._shutdown_helpers()
+        self._clock.stop()
+        self._http.close()
 
     def _on_stop(self) -> None:
         # On the VM thread, after its last job: no watchdog may touch the VM any more, and
@@ -260,15 +270,15 @@ class JSRuntime:
         vm, self._vm = self._vm, None
         del vm  # last reference: QuickJS frees the context here, on the VM thread
 
-    def _batch_pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="tykevents-js-batch")
-        return self._pool
-
-    def _shutdown_helpers(self) -> None:
-        self._clock.stop()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
+    def _run(self, fn: Any, *args: Any) -> Any:
+        """VMThread.run; a caller's event loop is blocked meanwhile, so a script's HTTP call
+        must not wait for that loop (the call would time out)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._vmt.run(fn, *args)
+        with self._http.blocking(loop):
+            return self._vmt.run(fn, *args)
 
     # -- building the VM (on the VM thread) ----------------------------------------------------
     def _build(self) -> None:

@@ -1,6 +1,6 @@
-"""Which proxy a webhook goes through: Go's ProxyFromEnvironment rules.
+"""Which proxy a request goes through: Go's ProxyFromEnvironment rules.
 
-Tyk's default webhook client is Go's default transport, which honours HTTP_PROXY,
+Go's default transport (Tyk's webhook client's) honours HTTP_PROXY,
 HTTPS_PROXY and NO_PROXY (upper case first) and never proxies localhost or loopback
 addresses. NO_PROXY entries: `*` (anywhere: nothing is proxied), a domain (itself and its
 subdomains), `.domain` or `*.domain` (subdomains only), an IP or CIDR, each optionally with
@@ -13,7 +13,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 
-from tykevents.deliver.webhook.request import RequestPlan
+from tykevents.golang.url import GoURL
 
 
 def env_proxies(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -33,10 +33,8 @@ def env_proxies(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return out
 
 
-def proxy_for(plan: RequestPlan, proxies: dict[str, str]) -> str | None:
-    """The proxy for this request, or None: never for localhost or a loopback address."""
-    t = plan.target
-    assert t is not None
+def proxy_for(t: GoURL, proxies: dict[str, str]) -> str | None:
+    """The proxy for a request to `t`, or None: never for localhost or a loopback address."""
     proxy = proxies.get(t.scheme)
     if not proxy:
         return None

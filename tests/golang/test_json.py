@@ -1,4 +1,4 @@
-"""handler_meta decoding as Tyk's Scan does it (spec 2.3): json.Marshal of the map, then
+"""handler_meta decoding as Tyk's Scan does it (docs/compatibility.md): json.Marshal of the map, then
 json.Unmarshal into the typed struct."""
 
 from __future__ import annotations
