@@ -14,7 +14,7 @@ differs from the key, Tyk's name works too (TYK_GW_MONITOR_CONFIG_HEADERLIST=k1:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,15 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 300.0
-    # Deliveries accepted but not finished (queued, in flight, waiting to retry). Beyond
-    # this, new deliveries are dropped and counted (overload policy).
+    # Deliveries held in memory (queued, in flight, waiting to retry, spooled but not yet read
+    # back, dead letters not yet stored). At the limit, webhook handlers wait for room, so
+    # their lane fills and applies the overload policy (docs/operations.md).
     pending_limit: int = 100000
     # Where failed deliveries go when state is "memory" (relative to tyk.conf's directory).
     dead_letter_path: str = "var/dead-letter.jsonl"
+    # Where dead letters go when that store (file or Redis) cannot be written ("" = the file
+    # dead-letter.fallback.jsonl in $STATE_DIRECTORY, else in var/ beside tyk.conf).
+    dead_letter_fallback: str = ""
     # With Redis state: write each accepted delivery to the stream `tykevents:webhooks` first,
     # so that a crash loses nothing; another instance (or this one after restart) claims
     # deliveries left pending for spool_claim_after seconds. Without Redis it has no effect.
@@ -121,7 +125,23 @@ class Listen(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     unix_dgram: list[str] = []
     unix_stream: list[str] = []
     tcp: list[str] = []
-    http: list[str] = []
+    http: list[str] = []  # POST /events; the metrics address no longer takes events
+    # Require tyk.conf's `secret` in the x-tyk-authorization header of POST /events, as Tyk's
+    # Gateway API does.
+    http_auth: bool = False
+    # Unix sockets (unix_dgram, unix_stream): file mode (octal) and group ("" = ours) set
+    # after bind; the files are removed on stop.
+    unix_mode: str = "0660"
+    unix_group: str = ""
+
+
+class HTTPLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`"tykevents": {"http": {...}}`: bounds on every HTTP listener (events and metrics)."""
+
+    body_timeout: float = 30.0  # seconds for a request body to arrive once its headers have
+    idle_timeout: float = 60.0  # a keep-alive connection idle this long is closed (also the
+    # time a new connection has to send its first request's headers)
+    max_connections: int = 1024  # per listener; more are answered 503 and closed
 
 
 class Lanes(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -166,6 +186,10 @@ class Daemon(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     js: JSSettings = msgspec.field(default_factory=JSSettings)
     global_webhooks: str = ""  # a JSON file of webhooks OAS handlers name by id alone
+    http: HTTPLimits = msgspec.field(default_factory=HTTPLimits)
+    # Directories handler files (webhook templates) may be read from besides tyk.conf's
+    # template_path and app_path (Config.confined; docs/compatibility.md).
+    allowed_paths: list[str] = []
 
 
 class Config(_Tyk):
@@ -189,11 +213,41 @@ class Config(_Tyk):
     # Not from the file: where relative paths start, and which file this came from.
     base_dir: str = "."
     source: str = ""
+    # Nor these: systemd's StateDirectory= / RuntimeDirectory= from the environment given to
+    # load_config (STATE_DIRECTORY / RUNTIME_DIRECTORY), "" when not set (docs/operations.md).
+    state_dir: str = ""
+    runtime_dir: str = ""
 
     def path(self, p: str) -> Path:
         """A path from the config, relative to the config file's directory."""
         q = Path(p)
         return q if q.is_absolute() else Path(self.base_dir) / q
+
+    def state_path(self, p: str) -> Path:
+        """A file the daemon keeps (dead letters): relative to $STATE_DIRECTORY if set."""
+        return Path(self.state_dir) / p if self.state_dir and not Path(p).is_absolute() else self.path(p)
+
+    def runtime_path(self, p: str) -> Path:
+        """A Unix socket the daemon binds: relative to $RUNTIME_DIRECTORY if set."""
+        return Path(self.runtime_dir) / p if self.runtime_dir and not Path(p).is_absolute() else self.path(p)
+
+    def file_roots(self) -> list[Path]:
+        """Where handler files may be read from: the template and app directories, plus
+        tykevents.allowed_paths."""
+        dirs = [self.template_path or "templates", self.app_path, *self.tykevents.allowed_paths]
+        return [self.path(d) for d in dirs]
+
+    def confined(self, path: str, roots: Iterable[Path] | None = None) -> Path:
+        """`path` as `path()` resolves it, if it lies inside one of `roots` (default:
+        file_roots()) once `..` and symlinks are resolved; ValueError otherwise. A handler
+        defined in an API definition must not read any file the daemon can (Tyk does)."""
+        dirs = [Path(os.path.realpath(d)) for d in (self.file_roots() if roots is None else roots)]
+        p = self.path(path)
+        real = Path(os.path.realpath(p))
+        if any(real.is_relative_to(d) for d in dirs):
+            return p
+        inside = ", ".join(str(d) for d in dirs)
+        raise ValueError(f"{path!r} is outside the allowed directories ({inside}; tykevents.allowed_paths)")
 
 
 _TYK_STRUCTS = (Config, Storage, Monitor, MonitorWebhook)
@@ -300,6 +354,9 @@ def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | No
     raw = _fold_keys(raw, Config)
     _env_overrides(raw, env)
     raw["base_dir"], raw["source"] = base, source
+    # systemd joins several directories with ':' (StateDirectory=a b); the first is ours.
+    raw["state_dir"] = env.get("STATE_DIRECTORY", "").split(":")[0]
+    raw["runtime_dir"] = env.get("RUNTIME_DIRECTORY", "").split(":")[0]
     try:
         cfg = msgspec.convert(raw, Config)
     except msgspec.ValidationError as e:
@@ -335,8 +392,46 @@ def _check(cfg: Config) -> None:
             split_hostport(d.metrics)
         except ValueError as e:
             problems.append(f"$.tykevents.metrics: {e}")
+    problems += _listen_problems(cfg)
     if problems:
         raise ConfigError(f"{cfg.source}: " + "; ".join(problems))
+
+
+def _listen_problems(cfg: Config) -> list[str]:
+    """The listener and HTTP limit settings (docs/operations.md)."""
+    d, problems = cfg.tykevents, []
+    if d.metrics and d.metrics in d.listen.http:
+        problems.append("$.tykevents.metrics: also in listen.http; POST /events needs an address of its own")
+    if d.listen.http_auth and not cfg.secret:
+        problems.append("$.tykevents.listen.http_auth: tyk.conf `secret` is empty")
+    try:
+        if not 0 <= int(d.listen.unix_mode, 8) <= 0o777:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f'$.tykevents.listen.unix_mode: expected octal like "0660", got {d.listen.unix_mode!r}'
+        )
+    try:
+        unix_gid(d.listen.unix_group)
+    except (KeyError, ValueError):
+        problems.append(f"$.tykevents.listen.unix_group: no group {d.listen.unix_group!r}")
+    for name in ("body_timeout", "idle_timeout"):
+        if getattr(d.http, name) <= 0:
+            problems.append(f"$.tykevents.http.{name}: must be > 0")
+    if d.http.max_connections < 1:
+        problems.append("$.tykevents.http.max_connections: must be >= 1")
+    return problems
+
+
+def unix_gid(group: str) -> int:
+    """A group name or number -> gid; -1 (leave it) for "". KeyError if there is no such group."""
+    if not group:
+        return -1
+    if group.isdigit():
+        return int(group)
+    import grp
+
+    return grp.getgrnam(group).gr_gid
 
 
 def split_hostport(addr: str) -> tuple[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -263,3 +264,111 @@ def test_split_hostport(addr, expected):
 def test_split_hostport_rejects(addr):
     with pytest.raises(ValueError, match="expected host:port"):
         split_hostport(addr)
+
+
+def test_listener_and_http_limit_defaults():
+    d = load_config(None, env={}).tykevents
+    assert d.listen.http == [] and d.listen.http_auth is False
+    assert (d.listen.unix_mode, d.listen.unix_group) == ("0660", "")
+    assert (d.http.body_timeout, d.http.idle_timeout, d.http.max_connections) == (30.0, 60.0, 1024)
+    assert d.allowed_paths == []
+
+
+def test_listener_and_http_limit_checks_name_paths(tmp_path):
+    doc = {
+        "tykevents": {
+            "listen": {
+                "http": ["127.0.0.1:9902"],
+                "http_auth": True,
+                "unix_mode": "rw-rw----",
+                "unix_group": "no-such-group-tykevents",
+            },
+            "metrics": "127.0.0.1:9902",
+            "http": {"body_timeout": 0, "idle_timeout": -1, "max_connections": 0},
+        }
+    }
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, doc), env={})
+    msg = str(e.value)
+    for path in (
+        "$.tykevents.metrics: also in listen.http",
+        "$.tykevents.listen.http_auth: tyk.conf `secret` is empty",
+        "$.tykevents.listen.unix_mode",
+        "$.tykevents.listen.unix_group",
+        "$.tykevents.http.body_timeout",
+        "$.tykevents.http.idle_timeout",
+        "$.tykevents.http.max_connections",
+    ):
+        assert path in msg, path
+    with pytest.raises(ConfigError, match=r"\$\.tykevents\.listen\.unix_mode"):
+        load_config(write(tmp_path, {"tykevents": {"listen": {"unix_mode": "01777"}}}), env={})
+    with pytest.raises(ConfigError, match=r"\$\.tykevents\.http"):
+        load_config(write(tmp_path, {"tykevents": {"http": {"body_timout": 1}}}), env={})
+
+
+def test_listener_settings_valid_and_from_the_environment(tmp_path):
+    doc = {
+        "secret": "s",
+        "tykevents": {"listen": {"http_auth": True, "unix_mode": "0600", "unix_group": "0"}},
+    }
+    env = {"TYK_GW_TYKEVENTS_HTTP_BODYTIMEOUT": "2.5", "TYK_GW_TYKEVENTS_HTTP_MAXCONNECTIONS": "7"}
+    d = load_config(write(tmp_path, doc), env=env).tykevents
+    assert d.listen.http_auth and d.listen.unix_mode == "0600" and d.listen.unix_group == "0"
+    assert d.http.body_timeout == 2.5 and d.http.max_connections == 7
+    d = load_config(None, env={"TYK_GW_SECRET": "s", "TYK_GW_TYKEVENTS_LISTEN_HTTPAUTH": "true"}).tykevents
+    assert d.listen.http_auth is True
+
+
+def confined_setup(tmp_path: Path) -> Any:
+    base = tmp_path / "etc-tyk"
+    for d in ("templates", "apps", "shared", "templates-evil"):
+        (base / d).mkdir(parents=True)
+    (base / "templates" / "t.json").write_text("{}")
+    (base / "apps" / "a.tmpl").write_text("x")
+    (base / "tyk.conf").write_text("{}")
+    (tmp_path / "secret").write_text("s")
+    (base / "templates" / "link").symlink_to(tmp_path / "secret")
+    return load_config(
+        write(
+            base,
+            {"template_path": "templates", "app_path": "apps/", "tykevents": {"allowed_paths": ["shared"]}},
+        ),
+        env={},
+    )
+
+
+def test_confined_paths_stay_in_the_template_app_and_allowed_directories(tmp_path):
+    cfg = confined_setup(tmp_path)
+    base = Path(cfg.base_dir)
+    assert cfg.confined("templates/t.json") == base / "templates" / "t.json"
+    assert cfg.confined(str(base / "templates" / "t.json")) == base / "templates" / "t.json"
+    assert cfg.confined("apps/a.tmpl") == base / "apps" / "a.tmpl"
+    assert cfg.confined("templates/missing.json") == base / "templates" / "missing.json"  # loads fail later
+    assert cfg.confined("shared/x") == base / "shared" / "x"
+    assert cfg.confined("templates/../apps/a.tmpl") == base / "templates" / "../apps/a.tmpl"
+    assert cfg.file_roots() == [base / "templates", base / "apps/", base / "shared"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../secret",
+        "../../../../../../../../etc/passwd",
+        "/etc/passwd",
+        "tyk.conf",  # the config directory itself is not a root
+        "templates/link",  # a symlink inside pointing outside
+        "templates-evil/t.json",  # a sibling sharing the prefix
+        "templates/../../secret",
+    ],
+)
+def test_confined_refuses_what_lies_outside(tmp_path, path):
+    cfg = confined_setup(tmp_path)
+    with pytest.raises(ValueError, match="outside the allowed directories"):
+        cfg.confined(path)
+
+
+def test_confined_with_explicit_roots(tmp_path):
+    cfg = confined_setup(tmp_path)
+    assert cfg.confined(str(tmp_path / "secret"), [tmp_path]) == tmp_path / "secret"
+    with pytest.raises(ValueError):
+        cfg.confined("templates/t.json", [tmp_path / "nowhere"])

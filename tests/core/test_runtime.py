@@ -1,7 +1,8 @@
-"""runtime/: key obfuscation, rate-limited logging, sd_notify, log formats."""
+"""runtime/: key obfuscation, rate-limited logging, sd_notify, log formats, journald prefixes."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -14,9 +15,15 @@ import orjson
 import pytest
 
 from tykevents.runtime.keys import obfuscate_key
-from tykevents.runtime.logs import JSONFormatter, TextFormatter, setup_logging
+from tykevents.runtime.logs import (
+    JournalStreamHandler,
+    JSONFormatter,
+    TextFormatter,
+    setup_logging,
+    syslog_priority,
+)
 from tykevents.runtime.ratelog import RateLimitedLog
-from tykevents.runtime.systemd import Notifier
+from tykevents.runtime.systemd import Notifier, is_journal_stream
 
 # --- keys ---------------------------------------------------------------------------------
 
@@ -232,3 +239,76 @@ def test_setup_logging_text_levels_and_journald(root_logger, tmp_path, monkeypat
     monkeypatch.setenv("JOURNAL_STREAM", "8:1234")
     setup_logging("info")  # stderr under journald: the journal stamps the time
     assert root_logger.handlers[0].formatter.timestamps is False
+
+
+# --- journald -------------------------------------------------------------------------------------
+
+
+def _journal_of(f) -> dict[str, str]:
+    st = os.fstat(f.fileno())
+    return {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+
+
+def test_is_journal_stream_matches_device_and_inode(tmp_path):
+    with open(tmp_path / "a", "w") as a, open(tmp_path / "b", "w") as b:
+        env = _journal_of(a)
+        assert is_journal_stream(a, env)
+        assert not is_journal_stream(b, env)  # inherited, but stderr went elsewhere
+        for value in ("", "8", "8:", "x:1", "8:1:2"):
+            assert not is_journal_stream(a, {"JOURNAL_STREAM": value})
+        assert not is_journal_stream(a, {})
+    assert not is_journal_stream(a, env)  # closed: fileno() raises
+    assert not is_journal_stream(io.StringIO(), env)  # no file at all
+
+
+@pytest.mark.parametrize(
+    "level, prio",
+    [
+        (logging.CRITICAL, 2),
+        (logging.ERROR, 3),
+        (logging.WARNING, 4),
+        (logging.INFO, 6),
+        (logging.DEBUG, 7),
+        (5, 7),
+        (25, 6),
+    ],
+)
+def test_syslog_priority(level, prio):
+    assert syslog_priority(level) == prio
+
+
+def test_journal_handler_prefixes_every_line():
+    h = JournalStreamHandler(io.StringIO())
+    h.setFormatter(TextFormatter(timestamps=False))
+    assert h.format(record(level=logging.ERROR)).startswith("<3>level=error ")
+    assert h.format(record()).startswith("<4>level=warning ")
+    assert h.format(record(level=logging.INFO)).startswith("<6>level=info ")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        r = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    lines = h.format(r).split("\n")
+    assert len(lines) > 2 and all(ln.startswith("<3>") for ln in lines)  # a traceback stays an error
+    h.setFormatter(JSONFormatter())
+    out = h.format(record(level=logging.DEBUG))
+    assert out.startswith("<7>{") and orjson.loads(out[3:])["level"] == "debug"
+
+
+def test_setup_logging_prefixes_only_on_the_journal_stream(root_logger, tmp_path, monkeypatch):
+    with open(tmp_path / "journal", "w") as journal:
+        monkeypatch.setattr(sys, "stderr", journal)
+        monkeypatch.setenv("JOURNAL_STREAM", _journal_of(journal)["JOURNAL_STREAM"])
+        setup_logging("info")
+        logging.getLogger("tykevents.x").warning("careful")
+        logging.getLogger("tykevents.x").info("fine")
+        setup_logging("info", fmt="json")
+        logging.getLogger("tykevents.x").error("bad")
+        monkeypatch.setenv("JOURNAL_STREAM", "1:2")
+        setup_logging("info")
+        assert type(root_logger.handlers[0]) is logging.StreamHandler
+        logging.getLogger("tykevents.x").error("elsewhere")
+    lines = (tmp_path / "journal").read_text().splitlines()
+    assert lines[0] == "<4>level=warning logger=tykevents.x message=careful"
+    assert lines[1] == "<6>level=info logger=tykevents.x message=fine"
+    assert lines[2].startswith('<3>{"time":')
+    assert lines[3] == "level=error logger=tykevents.x message=elsewhere"

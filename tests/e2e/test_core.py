@@ -332,7 +332,7 @@ def test_send_command_and_version(daemon, tmp_path: Path):
         ["--tcp", f"127.0.0.1:{d.tcp}"],
         ["--unix", d.unix_dgram],
         ["--unix-stream", d.unix_stream],
-        ["--http", f"http://127.0.0.1:{d.http}/events"],
+        ["--http", f"http://127.0.0.1:{d.events_http}/events"],
     ):
         subprocess.run(
             [sys.executable, "-m", "tykevents", "send", *transport, "--file", str(f)],

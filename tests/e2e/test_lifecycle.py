@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from prometheus_client import CollectorRegistry
 
 from tests.support.daemon import ROOT, DaemonProcess, classic_api, event
 from tests.support.servers import free_port
 from tykevents.config import Lanes as LaneSettings
-from tykevents.ingest.http import make_app
+from tykevents.ingest.http import ingest_app
 from tykevents.pipeline import Pipeline
 from tykevents.route import RouteTable
 from tykevents.runtime.metrics import Stats
@@ -95,9 +94,7 @@ async def test_http_ingest_refuses_while_draining():
     stats = Stats()
     pipeline = Pipeline(RouteTable(by_api={"a": {}}), Lanes(LaneSettings(), stats), stats, 1 << 20)
     accepting = [True]
-    app: web.Application = make_app(
-        lambda: pipeline, CollectorRegistry(), lambda: (True, {}), 1 << 20, accepting=lambda: accepting[0]
-    )
+    app: web.Application = ingest_app(lambda: pipeline, 1 << 20, accepting=lambda: accepting[0])
     async with TestClient(TestServer(app)) as client:
         body = "\n".join(json.dumps(event("AuthFailure", "a", {})) for _ in range(3))
         r = await client.post("/events", data=body)
@@ -111,7 +108,7 @@ async def test_http_ingest_refuses_while_draining():
 async def test_http_big_batch_is_fed_in_slices_and_counted_once():
     stats = Stats()
     pipeline = Pipeline(RouteTable(by_api={"a": {}}), Lanes(LaneSettings(), stats), stats, 1 << 20)
-    app = make_app(lambda: pipeline, CollectorRegistry(), lambda: (True, {}), 64 << 20)
+    app = ingest_app(lambda: pipeline, 64 << 20)
     lines = [json.dumps(event("AuthFailure", "a", {"Path": "/" + "x" * 200})) for _ in range(5000)]
     lines[2500] = "{broken"
     async with TestClient(TestServer(app)) as client:

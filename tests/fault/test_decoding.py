@@ -146,10 +146,6 @@ def test_bad_records_in_an_http_batch_cost_only_themselves(run_daemon):
     wait_rejects(d, before, want)
 
 
-@pytest.mark.xfail(
-    reason="tykevents/ingest/http.py takes any body starting with `[` for a JSON array (400 whole)",
-    strict=True,
-)
 def test_an_http_batch_whose_first_record_is_an_array_costs_only_that_record(run_daemon):
     d = run_daemon(apps=APPS)
     status, answer = d.post_http(b"[1,2]\n" + good("first", 0) + b"\n")
@@ -167,13 +163,7 @@ def nest_objects(levels: int) -> Any:
     "levels",
     [
         200,  # re-framed as a line by orjson, rejected by the pipeline
-        pytest.param(
-            300,  # deeper than orjson writes (254): tykevents.decode.array_lines rejects it
-            marks=pytest.mark.xfail(
-                reason="tykevents/ingest/http.py must re-frame array bodies with decode.array_lines",
-                strict=True,
-            ),
-        ),
+        300,  # deeper than orjson writes (254): tykevents.decode.array_lines rejects it
     ],
 )
 def test_a_too_deep_element_of_an_http_json_array_costs_only_itself(run_daemon, levels):

@@ -2,7 +2,8 @@
 
 `DaemonProcess` writes a tyk.conf (with free ports and Unix socket paths in the test's temp
 directory), API definitions and any extra files, runs `python -m tykevents run`, and offers
-senders for every transport plus readers for /health, /metrics and the log.
+senders for every transport plus readers for /health, /metrics and the log. POST /events goes to
+the events listener (`events_http`), /health and /metrics to the metrics listener (`http`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class DaemonProcess:
         self.tmp = tmp
         self.udp = free_port(socket.SOCK_DGRAM)
         self.tcp = free_port()
-        self.http = free_port()
+        self.http = free_port()  # the metrics listener: GET /health, /metrics
+        self.events_http = free_port()  # the events listener: POST /events
         self.unix_dgram = str(tmp / "ingest.sock")
         self.unix_stream = str(tmp / "ingest-stream.sock")
         base = {
@@ -61,7 +63,7 @@ class DaemonProcess:
                     "unix_dgram": [self.unix_dgram],
                     "tcp": [f"127.0.0.1:{self.tcp}"],
                     "unix_stream": [self.unix_stream],
-                    "http": [],
+                    "http": [f"127.0.0.1:{self.events_http}"],
                 },
                 "metrics": f"127.0.0.1:{self.http}",
                 "drain_timeout": 5,
@@ -217,8 +219,11 @@ class DaemonProcess:
             s.connect(self.unix_stream)
             s.sendall(b"".join(r + b"\n" for r in encode(records)))
 
-    def post_http(self, body: bytes) -> tuple[int, dict[str, Any]]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.http}/events", data=body, method="POST")
+    def post_http(
+        self, body: bytes, headers: dict[str, str] | None = None, url: str = ""
+    ) -> tuple[int, dict[str, Any]]:
+        url = url or f"http://127.0.0.1:{self.events_http}/events"
+        req = urllib.request.Request(url, data=body, method="POST", headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, json.load(r)

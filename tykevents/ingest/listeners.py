@@ -1,30 +1,37 @@
 """Listeners: the one owner of every ingest socket and HTTP site.
 
 The way aiohttp's AppRunner owns its sites: `open` binds every configured address, `stop_intake`
-stops taking new records (datagram readers and stream servers close, open stream connections
-stop being read, HTTP answers 503 through the daemon's `accepting`), `drain` waits for records
-already read from streams that still wait for lane room, and `close` closes what is left. The
-daemon calls them in that order, after the sinks are ready and before they drain.
+stops taking new records (datagram readers and stream servers close and their Unix socket files
+go, open stream connections stop being read, HTTP answers 503 through the daemon's `accepting`),
+`drain` waits for records already read from streams that still wait for lane room, and `close`
+closes what is left. The daemon calls them in that order, after the sinks are ready and before
+they drain.
+
+`exposed_listeners` names every ingest listener that takes events without credentials from
+other hosts: `open` warns about each, and so does `tykevents check`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from tykevents.config import Config, split_hostport
+from tykevents.apps import Problem
+from tykevents.config import Config, HTTPLimits, Listen, split_hostport, unix_gid
 from tykevents.ingest import datagram, stream
 
 if TYPE_CHECKING:
     from aiohttp import web
     from prometheus_client import CollectorRegistry
 
+    from tykevents.ingest.http import ConnectionCap, HttpCounters, Probe
     from tykevents.pipeline import Pipeline
 
 logger = logging.getLogger("tykevents.daemon")
@@ -41,11 +48,19 @@ class Listeners:
         registry: CollectorRegistry,
         health: Callable[[], tuple[bool, dict[str, Any]]],
         accepting: Callable[[], bool],
+        probes: Mapping[str, Probe] | None = None,
     ) -> None:
+        from tykevents.ingest.http import HttpCounters
+
         self.pipeline = pipeline
         self.registry = registry
         self.health = health
         self.accepting = accepting
+        # GET routes of the metrics listener besides /metrics: path -> probe.
+        self.probes: dict[str, Probe] = {"/health": health, **(probes or {})}
+        self.http: dict[str, HttpCounters] = {"events": HttpCounters(), "metrics": HttpCounters()}
+        self._caps: list[ConnectionCap] = []
+        self._unix_paths: list[tuple[str, int]] = []  # (path, inode) of the sockets we bound
         self._datagrams: list[datagram.DatagramIngest] = []
         self._servers: list[_Source] = []
         self._connections: set[stream.StreamIngest] = set()
@@ -56,12 +71,15 @@ class Listeners:
     async def open(self, cfg: Config) -> None:
         d = cfg.tykevents
         pipeline = self.pipeline
+        for where, warning in exposed_listeners(cfg):
+            logger.warning("SECURITY: %s (%s:%s)", warning, cfg.source, where)
         for addr in d.listen.udp:
             sock = datagram.udp_socket(addr, d.receive_buffer)
             self._udp_inodes.add(os.fstat(sock.fileno()).st_ino)
             self._datagrams.append(await datagram.open_datagram(pipeline, sock, "udp"))
         for path in d.listen.unix_dgram:
-            sock = datagram.unix_dgram_socket(str(cfg.path(path)), d.receive_buffer)
+            sock = datagram.unix_dgram_socket(str(cfg.runtime_path(path)), d.receive_buffer)
+            self._own_socket(str(cfg.runtime_path(path)), d.listen)
             self._datagrams.append(await datagram.open_datagram(pipeline, sock, "unix_dgram"))
         for addr in d.listen.tcp:
             server = await stream.open_tcp(
@@ -71,35 +89,77 @@ class Listeners:
             logger.info("listening on tcp %s", addr)
         for path in d.listen.unix_stream:
             server = await stream.open_unix(
-                pipeline, str(cfg.path(path)), self._connections, self._stream_tasks
+                pipeline, str(cfg.runtime_path(path)), self._connections, self._stream_tasks
             )
             self._servers.append(server)
+            self._own_socket(str(cfg.runtime_path(path)), d.listen)
             logger.info("listening on unix stream %s", path)
-        addrs = list(d.listen.http)
-        if d.metrics and d.metrics not in addrs:
-            addrs.append(d.metrics)
-        if addrs:
-            await self._open_http(addrs, d.max_http_body_bytes)
+        from tykevents.ingest.http import ingest_app, ops_app
 
-    async def _open_http(self, addrs: list[str], max_body: int) -> None:
+        if d.listen.http:
+            app = ingest_app(
+                lambda: pipeline,
+                d.max_http_body_bytes,
+                self.accepting,
+                body_timeout=d.http.body_timeout,
+                secret=cfg.secret if d.listen.http_auth else "",
+                counters=self.http["events"],
+            )
+            auth = f"x-tyk-authorization {'required' if d.listen.http_auth else 'not required'}"
+            await self._serve("events", app, d.listen.http, d.http, f"POST /events, {auth}")
+        if d.metrics:
+            app = ops_app(self.registry, self.probes)
+            routes = ", ".join(f"GET {p}" for p in ("/metrics", *self.probes))
+            await self._serve("metrics", app, [d.metrics], d.http, routes)
+
+    async def _serve(
+        self, name: str, app: web.Application, addrs: list[str], limits: HTTPLimits, what: str
+    ) -> None:
+        """One runner per listener, its addresses sharing one connection cap."""
         from aiohttp import web
 
-        from tykevents.ingest.http import make_app
+        from tykevents.ingest.http import LINGER, CappedSite, ConnectionCap
 
-        pipeline = self.pipeline
-        app = make_app(lambda: pipeline, self.registry, self.health, max_body, accepting=self.accepting)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=limits.idle_timeout,
+            lingering_time=min(LINGER, limits.body_timeout),
+            shutdown_timeout=LINGER,  # at close, after the drain: requests still running get this long
+        )
         await runner.setup()
         self._runners.append(runner)
+        assert runner.server is not None
+        cap = ConnectionCap(runner.server, limits.max_connections, self.http[name])
+        self._caps.append(cap)
         for addr in addrs:
             host, port = split_hostport(addr)
-            site = web.TCPSite(runner, host, port, reuse_address=True)
-            await site.start()
-            logger.info("listening on http %s (POST /events, GET /health, GET /metrics)", addr)
+            await CappedSite(runner, host, port, cap).start()
+            logger.info("listening on http %s (%s)", addr, what)
+
+    def _own_socket(self, path: str, listen: Listen) -> None:
+        """Give a Unix socket just bound its configured group and mode; it is removed on stop."""
+        gid = unix_gid(listen.unix_group)
+        if gid >= 0:
+            os.chown(path, -1, gid)
+        os.chmod(path, int(listen.unix_mode, 8))
+        self._unix_paths.append((path, os.stat(path).st_ino))
+
+    def _remove_sockets(self) -> None:
+        """Unlink our Unix socket files, unless another process has bound the path since."""
+        for path, ino in self._unix_paths:
+            try:
+                if os.lstat(path).st_ino == ino:
+                    os.unlink(path)
+            except OSError:
+                pass
+        self._unix_paths = []
 
     def stop_intake(self) -> None:
         for src in (*self._datagrams, *self._servers):
             src.close()
+        self._remove_sockets()
         for conn in list(self._connections):
             conn.stop_reading()
 
@@ -112,6 +172,9 @@ class Listeners:
         for conn in list(self._connections):
             if conn.transport is not None:
                 conn.transport.close()
+        self._remove_sockets()  # a start that failed half-way did not stop intake
+        for cap in self._caps:
+            cap.closing = True
         for runner in self._runners:
             await runner.cleanup()
         self._runners = []
@@ -128,3 +191,71 @@ class Listeners:
             "Datagram socket receive errors",
             value=sum(s.receiver.errors for s in self._datagrams),
         )
+        yield from _http_metrics(self.http)
+
+
+def _http_metrics(http: Mapping[str, HttpCounters]) -> Iterable[Metric]:
+    g = GaugeMetricFamily("tykevents_http_connections", "Open HTTP connections", labels=["listener"])
+    refused = CounterMetricFamily(
+        "tykevents_http_connections_refused",
+        "HTTP connections refused over tykevents.http.max_connections",
+        labels=["listener"],
+    )
+    idle = CounterMetricFamily(
+        "tykevents_http_idle_closed",
+        "HTTP connections closed after tykevents.http.idle_timeout without a request",
+        labels=["listener"],
+    )
+    for name, c in http.items():
+        g.add_metric([name], c.open)
+        refused.add_metric([name], c.refused)
+        idle.add_metric([name], c.idle_closed)
+    yield from (g, refused, idle)
+    yield CounterMetricFamily(
+        "tykevents_http_body_timeouts",
+        "POST /events bodies not received within tykevents.http.body_timeout (408)",
+        value=http["events"].body_timeouts,
+    )
+    auth = CounterMetricFamily(
+        "tykevents_http_auth_failures",
+        "POST /events refused for a missing (401) or wrong (403) x-tyk-authorization header",
+        labels=["reason"],
+    )
+    for reason in ("missing", "wrong"):
+        auth.add_metric([reason], http["events"].auth_failures.get(reason, 0))
+    yield auth
+
+
+def exposed_listeners(cfg: Config) -> list[tuple[str, str]]:
+    """(JSON path, warning) for each ingest listener bound off loopback that takes events
+    without credentials: UDP and TCP always, HTTP unless listen.http_auth."""
+    listen = cfg.tykevents.listen
+    out = []
+    for kind in ("udp", "tcp", "http"):
+        if kind == "http" and listen.http_auth:
+            continue
+        for i, addr in enumerate(getattr(listen, kind)):
+            if not _loopback(split_hostport(addr)[0]):
+                fix = "set tykevents.listen.http_auth, " if kind == "http" else ""
+                out.append(
+                    (
+                        f"$.tykevents.listen.{kind}[{i}]",
+                        f"unauthenticated {kind} ingest on {addr} is reachable from other hosts: anyone "
+                        f"who can reach it can send events ({fix}bind it to 127.0.0.1 or firewall it)",
+                    )
+                )
+    return out
+
+
+def exposure_problems(cfg: Config) -> list[Problem]:
+    """exposed_listeners as `tykevents check` warnings."""
+    return [Problem(f"{cfg.source}:{where}", msg, logging.WARNING) for where, msg in exposed_listeners(cfg)]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere

@@ -2,8 +2,10 @@
 
 Text lines look like Tyk's logrus lines (`time=... level=warning message=...`, as Tyk
 configures logrus) so that existing log searches keep working; under journald (JOURNAL_STREAM
-set) the timestamp is left to the journal. Extra fields (api_id, ...) are appended as
-key=value / JSON members.
+set) the timestamp is left to the journal, and when stderr is the journal stream each line
+starts with its syslog priority (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug, as
+sd-daemon.h's SD_ERR...), which journald strips and stores, so `journalctl -p warning` filters
+by level. Extra fields (api_id, ...) are appended as key=value / JSON members.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import sys
 import time
 
 import orjson
+
+from tykevents.runtime.systemd import is_journal_stream
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _LEVELS = {
@@ -73,6 +77,25 @@ class JSONFormatter(logging.Formatter):
         return orjson.dumps(doc).decode()
 
 
+def syslog_priority(levelno: int) -> int:
+    """The syslog priority of a logging level (custom levels round down to a known one)."""
+    if levelno >= logging.CRITICAL:
+        return 2
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    return 6 if levelno >= logging.INFO else 7
+
+
+class JournalStreamHandler(logging.StreamHandler):
+    """stderr connected to journald: every line (a traceback's too) gets the record's `<N>`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return prefix + super().format(record).replace("\n", "\n" + prefix)
+
+
 def setup_logging(level: str, fmt: str = "text", file: str = "", syslog: str = "") -> None:
     root = logging.getLogger()
     for h in list(root.handlers):
@@ -83,6 +106,8 @@ def setup_logging(level: str, fmt: str = "text", file: str = "", syslog: str = "
         handler = logging.handlers.SysLogHandler(address=syslog)
     elif file:
         handler = logging.handlers.WatchedFileHandler(file)  # logrotate-friendly
+    elif is_journal_stream(sys.stderr):
+        handler = JournalStreamHandler(sys.stderr)
     else:
         handler = logging.StreamHandler(sys.stderr)
     journald = not file and not syslog and bool(os.environ.get("JOURNAL_STREAM"))

@@ -1,4 +1,5 @@
-"""sd_notify for Type=notify units: READY, RELOADING, STOPPING, STATUS and WATCHDOG.
+"""sd_notify for Type=notify units (READY, RELOADING, STOPPING, STATUS, WATCHDOG), and
+whether a stream is connected to the journal.
 
 The protocol is one datagram to $NOTIFY_SOCKET (an abstract socket when it starts with '@');
 without the variable (not under systemd) every call is a no-op.
@@ -9,6 +10,23 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Mapping
+from typing import IO
+
+
+def is_journal_stream(stream: IO[str], env: Mapping[str, str] | None = None) -> bool:
+    """True if `stream` is the journal: systemd sets JOURNAL_STREAM to the device and inode of
+    the socket it connected stdout/stderr to, and a child that redirects stderr keeps the
+    variable, so the two must match (docs/operations.md, "Logs")."""
+    env = os.environ if env is None else env
+    dev, sep, ino = env.get("JOURNAL_STREAM", "").partition(":")
+    if not (sep and dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # no real file (replaced, closed)
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
 
 
 class Notifier:
