@@ -76,6 +76,7 @@ _RESTART_ONLY = (
     "max_record_bytes",
     "max_http_body_bytes",
     "receive_buffer",
+    "http",
 )
 
 
@@ -148,7 +149,9 @@ class Daemon:
         self.pipeline = Pipeline(gen.routes, self.lanes, self.stats, d.max_record_bytes)
         self.services.attach(self.pipeline, self.lanes)
         self._activate(gen)
-        self.listeners = Listeners(self.pipeline, self.registry, self._health, self._accepting)
+        self.listeners = Listeners(
+            self.pipeline, self.registry, self._health, self._accepting, probes={"/ready": self._ready}
+        )
         self.registry.register(StatsCollector(self.stats, self.lanes.depths, REJECT_REASONS))
         self.registry.register(self.services)
         self.registry.register(self.listeners)
@@ -185,8 +188,19 @@ class Daemon:
             "handlers": len(gen.routes.handlers) if gen else 0,
             "queues": self.lanes.depths() if self.lanes else {},
             "stats": self.stats.snapshot(),
+            "ready": self._ready()[1],
         }
         return self._state is State.RUNNING, detail
+
+    def _ready(self) -> tuple[bool, dict[str, Any]]:
+        """GET /ready: running, and the services can do their work (Services.ready)."""
+        ok, detail = self.services.ready() if self.services else (False, {})
+        return ok and self._state is State.RUNNING, {"status": self._state.value, **detail}
+
+    @property
+    def lost(self) -> int:
+        """Accepted work lost at stop (dead letters that could be stored nowhere)."""
+        return self.services.lost if self.services else 0
 
     async def reload(self) -> bool:
         """SIGHUP: build a new generation; on any failure keep the old one."""
@@ -335,5 +349,9 @@ def run_daemon(config_path: str | None, config: Config | None = None) -> int:
 
 
 async def _main(config_path: str | None, config: Config | None) -> int:
-    await Daemon(config_path, config=config).run()
+    daemon = Daemon(config_path, config=config)
+    await daemon.run()
+    if daemon.lost:  # logged where it happened; a supervisor must see it too
+        logger.error("exiting with status 1: %d dead letters were lost", daemon.lost)
+        return 1
     return 0

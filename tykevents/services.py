@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tykevents.services")
 
-_JS_COUNTERS = ("calls", "failures", "timeouts", "out_of_memory", "rebuilds", "load_errors")
+_JS_COUNTERS = ("calls", "failures", "timeouts", "out_of_memory", "rebuilds", "load_errors", "abandoned")
 
 
 class Services:
@@ -101,6 +101,19 @@ class Services:
         if self.webhooks is None:
             return True
         return await self.webhooks.drain(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def lost(self) -> int:
+        """Dead letters that could be stored nowhere (at shutdown): the daemon exits 1."""
+        return self.webhooks.lost if self.webhooks is not None else 0
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """GET /ready: (ready, detail). Not ready while Redis is unreachable, the webhook spool
+        cannot work, or dead letters cannot be stored (docs/operations.md#health-and-metrics)."""
+        if self.webhooks is None:
+            return False, {"webhooks": "not started"}
+        ok, detail = self.webhooks.ready()
+        return ok, {"webhooks": detail}
 
     async def retire_generation(self, services: HandlerServices) -> None:
         """Close a retired (or never activated) generation's JS VM."""

@@ -151,3 +151,41 @@ async def test_cli_refuses_a_missing_or_broken_config(tmp_path: Path) -> None:
     broken.write_text("{not json")
     code, out = await run_cli("list", "-c", str(broken), cwd=tmp_path)
     assert code == 2 and "not valid JSON" in out and "Traceback" not in out, out
+
+
+async def test_keeper_falls_back_then_keeps_and_counts_the_lost(tmp_path: Path) -> None:
+    from tykevents.deliver.webhook.deadletter import DeadLetterKeeper
+
+    (tmp_path / "blocker").write_text("")
+    broken = FileDeadLetters(tmp_path / "blocker" / "dl.jsonl")
+    fallback = FileDeadLetters(tmp_path / "fb.jsonl")
+    keeper = DeadLetterKeeper(broken, fallback)
+    keeper.add(delivery("http://h/1").to_record())
+    assert await keeper.finish() == 0
+    assert [r["url"] for r in await fallback.list()] == ["http://h/1"] and keeper.fallbacks == 1
+    nowhere = DeadLetterKeeper(broken, FileDeadLetters(tmp_path / "blocker" / "fb.jsonl"))
+    nowhere.add(delivery("http://h/2").to_record())
+    async with asyncio.timeout(5):
+        while not nowhere.failing:
+            await asyncio.sleep(0.01)
+    assert nowhere.waiting and nowhere.lost == 0  # kept while running
+    assert await nowhere.finish() == 1 and nowhere.waiting == []
+
+
+async def test_cli_lists_and_replays_the_fallback_file_too(tmp_path: Path) -> None:
+    conf = tmp_path / "tyk.conf"
+    conf.write_text(json.dumps({"tykevents": {"webhooks": {"dead_letter_path": "var/dead.jsonl"}}}))
+    r = Receiver()
+    await r.start()
+    try:
+        await FileDeadLetters(tmp_path / "var" / "dead.jsonl").add([delivery(r.url("/main")).to_record()])
+        fallback = FileDeadLetters(tmp_path / "var" / "dead-letter.fallback.jsonl")
+        await fallback.add([delivery(r.url("/fallback")).to_record()])
+        code, out = await run_cli("list", "-c", str(conf), cwd=tmp_path)
+        assert code == 0 and "2 dead letter(s)" in out and "/main" in out and "/fallback" in out, out
+        code, out = await run_cli("replay", "--all", "-c", str(conf), cwd=tmp_path)
+        assert code == 0 and out.count("delivered (200), removed") == 2, out
+        assert sorted(q.target for q in r.requests) == ["/fallback", "/main"]
+        assert await fallback.list() == []
+    finally:
+        await r.close()

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.webhook.receiver import Receiver
-from tykevents.config import Config
+from tykevents.config import Config, Daemon
 from tykevents.deliver.base import (
     APIInfo,
     HandlerConfigError,
@@ -24,7 +24,6 @@ from tykevents.deliver.base import (
 )
 from tykevents.deliver.webhook.handler import WebhookHandler, build_webhook_handler
 from tykevents.model import Event, MetaTypeError
-from tykevents.tykmeta import template_data
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -33,7 +32,9 @@ TS = "2024-03-05 14:07:09.123456789 +0000 UTC"
 
 
 def ctx(svc: Any, base: Path, **cfg: Any) -> HandlerContext:
-    config = Config(base_dir=str(base), **{"template_path": str(TEMPLATES), **cfg})
+    # Templates written by the tests live in `base`: allowed explicitly, as an operator would.
+    allowed = Daemon(allowed_paths=[str(base), str(TEMPLATES)])
+    config = Config(base_dir=str(base), **{"template_path": str(TEMPLATES), "tykevents": allowed, **cfg})
     return HandlerContext(
         config=config,
         api=APIInfo("api1", "org1", "API", "apps/api1.json"),
@@ -462,19 +463,32 @@ async def test_headers_are_not_in_the_cooldown_key(svc: Any, tmp_path: Path, rec
     assert len(receiver.requests) == 1
 
 
-async def test_overload_drops_before_arming_the_cooldown(services: Any, tmp_path: Path) -> None:
-    from tests.webhook.receiver import Action
+async def test_overload_waits_for_room_and_drops_nothing(services: Any, tmp_path: Path) -> None:
+    """At the pending limit the handler waits (its lane fills and holds lossless readers back:
+    docs/operations.md#overload-policy): nothing is dropped. The cooldown is armed before the
+    wait, so a repeat that arrives meanwhile is suppressed, not queued twice."""
+    release = asyncio.Event()
 
-    r = Receiver(respond=lambda req: Action("hang"))
+    async def respond(req: Any) -> int:
+        await release.wait()
+        return 200
+
+    r = Receiver(respond=respond)
     await r.start()
     try:
         svc = await services(pending_limit=1)
         h = build_webhook_handler({"target_path": r.url("/"), "event_timeout": 10}, ctx(svc, tmp_path))
         await h.handle(event("AuthFailure", key_meta(Key="a")))
-        await h.handle(event("AuthFailure", key_meta(Key="b")))
-        assert svc.metrics.total("dropped") == 1
-        body_b = h.template.render_bytes(template_data("AuthFailure", key_meta(Key="b"), TS))
-        assert await svc.cooldown.acquire(h.plan.checksum(body_b), 10) is True  # never armed
+        second = asyncio.create_task(h.handle(event("AuthFailure", key_meta(Key="b"))))
+        await asyncio.sleep(0.2)
+        assert not second.done() and svc.pending == 1 and svc.full
+        await h.handle(event("AuthFailure", key_meta(Key="b")))  # a repeat: suppressed at once
+        assert svc.metrics.total("suppressed") == 1
+        release.set()
+        await asyncio.wait_for(second, 5)
+        await settle(svc)
+        assert len(r.requests) == 2 and svc.metrics.total("delivered") == 2
+        assert svc.metrics.total("dropped") == 0 and svc.dropped == 0
     finally:
         await r.close()
 

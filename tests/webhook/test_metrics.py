@@ -94,3 +94,47 @@ def test_label_sets_are_bounded_and_totals_stay_exact() -> None:
     assert get("tykevents_webhook_attempt_seconds_sum", {"host": "a:80", "result": "2xx"}) == pytest.approx(
         0.03
     )
+
+
+async def test_state_gauges(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    svc = WebhookService(WebhookSettings(dead_letter_path=str(tmp_path / "dl")), metrics=WebhookCounters())
+    registry.register(svc)
+    (tmp_path / "dl").write_text('{"id": "a"}\n{"id": "b"}\n')
+    await svc.start()
+    try:
+        await svc.keeper.recount()
+        get = registry.get_sample_value
+        assert get("tykevents_webhook_pending") == 0
+        assert get("tykevents_webhook_dead_letters_stored", {"store": "primary"}) == 2
+        assert get("tykevents_webhook_dead_letters_stored", {"store": "fallback"}) == 0
+        assert get("tykevents_webhook_dead_letters_waiting") == 0
+        assert get("tykevents_webhook_dead_letters_lost_total") == 0
+        assert get("tykevents_webhook_dead_letter_fallbacks_total") == 0
+        assert get("tykevents_webhook_redis_up") is None  # memory state: no Redis to report
+    finally:
+        await svc.close()
+
+
+@pytest.mark.redis
+async def test_spool_gauges(tmp_path: Path, redis_url: str) -> None:
+    import redis.asyncio as aredis
+
+    client = aredis.Redis.from_url(redis_url)
+    registry = CollectorRegistry()
+    svc = WebhookService(
+        WebhookSettings(dead_letter_path=str(tmp_path / "dl"), spool_consumer="g"),
+        metrics=WebhookCounters(),
+        redis=client,
+    )
+    registry.register(svc)
+    await svc.start()
+    try:
+        get = registry.get_sample_value
+        assert get("tykevents_webhook_redis_up") == 1 and get("tykevents_webhook_spool_up") == 1
+        assert get("tykevents_webhook_spool_backlog") == 0
+        assert get("tykevents_webhook_spool_restored_total") == 0
+        assert get("tykevents_webhook_spool_groups_created_total") == 0
+    finally:
+        await svc.close()
+        await client.aclose()

@@ -284,3 +284,73 @@ async def test_sender_exception_gives_the_delivery_up(services: Any, receivers: 
     assert "pw-1" not in shown and "qk-1" not in shown
     started = time.monotonic()
     assert await svc.drain(5.0) is True and time.monotonic() - started < 1  # nothing left to wait for
+
+
+async def test_put_waits_for_room_and_drops_nothing(services: Any, receivers: Any) -> None:
+    release = asyncio.Event()
+
+    async def held(req: RawRequest) -> int:
+        await release.wait()
+        return 200
+
+    r = await receivers(held)
+    svc = await services(pending_limit=3)
+    puts = [asyncio.create_task(svc.put(delivery(r.url(f"/{i}")))) for i in range(10)]
+    await asyncio.sleep(0.2)
+    assert sum(t.done() for t in puts) == 3 and svc.pending == 3 and svc.dropped == 0
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*puts), 5)
+    await wait_idle(svc)
+    assert sorted(q.target for q in r.requests) == sorted(f"/{i}" for i in range(10))
+    assert svc.metrics.total("delivered") == 10
+
+
+async def test_drain_lets_waiting_puts_through_as_dead_letters(services: Any, receivers: Any) -> None:
+    hang = await receivers(lambda req: Action("hang"))
+    svc = await services(pending_limit=1, timeout=30.0)
+    await svc.put(delivery(hang.url("/taken")))
+    waiting = asyncio.create_task(svc.put(delivery(hang.url("/waiting"))))
+    await hang.wait_for(1)
+    assert not waiting.done()
+    assert await svc.drain(0.2) is False
+    assert waiting.done()  # released before the lanes stop, not cancelled
+    await svc.close()
+    urls = sorted(d["url"] for d in dead_letters(svc))
+    assert urls == [hang.url("/taken"), hang.url("/waiting")] and svc.lost == 0
+
+
+async def test_a_failing_dead_letter_file_falls_back(tmp_path: Path, services: Any) -> None:
+    (tmp_path / "blocker").write_text("")
+    svc = await services(max_attempts=1, dead_letter_path=str(tmp_path / "blocker" / "dl.jsonl"))
+    assert svc.fallback_letters.path == tmp_path / "var" / "dead-letter.fallback.jsonl"
+    svc.submit(delivery("http://127.0.0.1:9/refused"))
+    await wait_idle(svc)
+    async with asyncio.timeout(5):
+        while svc.keeper.fallbacks < 1:
+            await asyncio.sleep(0.01)
+    [rec] = await svc.fallback_letters.list()
+    assert rec["url"] == "http://127.0.0.1:9/refused" and svc.keeper.stored["fallback"] == 1
+    assert svc.ready()[0] is True and svc.lost == 0
+
+
+async def test_dead_letters_stored_nowhere_wait_then_count_as_lost(tmp_path: Path, services: Any) -> None:
+    (tmp_path / "blocker").write_text("")
+    svc = await services(
+        max_attempts=1,
+        pending_limit=3,
+        dead_letter_path=str(tmp_path / "blocker" / "dl.jsonl"),
+        dead_letter_fallback=str(tmp_path / "blocker" / "fb.jsonl"),
+    )
+    for i in range(2):
+        svc.submit(delivery(f"http://127.0.0.1:9/{i}"))
+    async with asyncio.timeout(5):
+        while len(svc.keeper.waiting) < 2 or svc.pending:
+            await asyncio.sleep(0.01)
+    ok, detail = svc.ready()
+    assert not ok and "dead-letter stores failing" in detail["problems"][0]
+    assert svc.held == 2  # kept in memory, against the pending limit
+    svc.submit(delivery("http://127.0.0.1:9/2"))
+    assert svc.full and not svc.submit(delivery("http://127.0.0.1:9/3"))  # memory stays bounded
+    started = time.monotonic()
+    await svc.close()
+    assert svc.lost == 3 and time.monotonic() - started < 3

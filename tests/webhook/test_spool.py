@@ -136,3 +136,115 @@ async def test_redis_outage_falls_back_to_memory(tmp_path: Path, services: Any, 
     finally:
         server.stop()
         await c.aclose()
+
+
+class Owner:
+    """A SpoolOwner that takes what it is given room for, and keeps it."""
+
+    def __init__(self, room: int = 0) -> None:
+        self.room = room
+        self.taken: list[Any] = []
+
+    def accept(self, d: Any) -> None:
+        self.taken.append(d)
+        self.room -= 1
+
+    def room_changed(self) -> None:
+        pass
+
+
+async def test_a_lost_group_is_recreated_and_delivery_goes_on(
+    client: Any, services: Any, receiver: Receiver
+) -> None:
+    """Redis restarted without data: no stream, no group. The next read finds NOGROUP and
+    recreates both (MKSTREAM) rather than failing for ever."""
+    svc = await services(redis=client, spool=True, spool_consumer="a")
+    svc.submit(delivery(receiver.url("/before")))
+    await receiver.wait_for(1)
+    await client.flushall()
+    svc.submit(delivery(receiver.url("/after")))
+    await receiver.wait_for(2)
+    assert [r.target for r in receiver.requests] == ["/before", "/after"]
+    assert svc.spool.groups_created >= 1 and svc.spool.working
+    async with asyncio.timeout(5):
+        while await settled(client) != (0, 0):
+            await asyncio.sleep(0.02)
+
+
+async def test_unread_deliveries_are_written_again_when_redis_loses_them(client: Any) -> None:
+    from tykevents.deliver.webhook.spool import Spool
+
+    owner = Owner(room=0)  # reads nothing yet: every written delivery stays unread
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    try:
+        for i in range(5):
+            spool.add(delivery(f"http://127.0.0.1:9/{i}"))
+        await spool.write_pending()
+        assert len(spool.retained) == 5 and spool.backlog == 5  # kept until someone reads them
+        await client.flushall()  # what a restart without persistence does
+        await spool.check()
+        await spool.write_pending()
+        assert spool.restored == 5 and await client.xlen(STREAM) == 5
+        owner.room = 10
+        async with asyncio.timeout(5):
+            while len(owner.taken) < 5:
+                await asyncio.sleep(0.02)
+        assert sorted(d.plan.url for d in owner.taken) == [f"http://127.0.0.1:9/{i}" for i in range(5)]
+        assert spool.backlog == 0
+        await spool.check()  # the marker is unchanged now: nothing written twice
+        assert spool.restored == 5 and await client.xlen(STREAM) == 5
+    finally:
+        await spool.close()
+
+
+async def test_deliveries_another_instance_read_are_forgotten(client: Any) -> None:
+    from tykevents.deliver.webhook.spool import Spool
+
+    writer, reader = Owner(room=0), Owner(room=10)
+    a, b = Spool(client, writer, consumer="a"), Spool(client, reader, consumer="b")
+    await a.start()
+    await b.start()
+    try:
+        for i in range(3):
+            a.add(delivery(f"http://127.0.0.1:9/{i}"))
+        await a.write_pending()
+        async with asyncio.timeout(5):
+            while len(reader.taken) < 3:
+                await asyncio.sleep(0.02)
+        assert a.backlog == 3  # a does not know yet
+        await a.check()  # the group's last-delivered-id says they were read
+        assert a.backlog == 0 and a.restored == 0
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_readiness_follows_redis(tmp_path: Path, services: Any, receiver: Receiver) -> None:
+    from tests.support import redis_restart
+
+    server = RedisServer(tmp_path)
+    c = aredis.Redis(
+        host="127.0.0.1", port=server.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        svc = await services(redis=c, spool=True, spool_consumer="a", cooldown=MemoryCooldown())
+        assert svc.ready()[0] is True
+        redis_restart.stop(server)
+        async with asyncio.timeout(5):
+            while svc.ready()[0]:
+                await asyncio.sleep(0.05)
+        ok, detail = svc.ready()
+        assert not ok and detail["problems"]
+        svc.submit(delivery(receiver.url("/while-down")))  # from memory meanwhile
+        await receiver.wait_for(1)
+        redis_restart.start_empty(server)
+        async with asyncio.timeout(10):
+            while not svc.ready()[0]:
+                await asyncio.sleep(0.05)
+        assert svc.ready()[1]["redis"] == "up"
+        svc.submit(delivery(receiver.url("/after")))
+        await receiver.wait_for(2)
+    finally:
+        server.stop()
+        await c.aclose()

@@ -1,5 +1,6 @@
 """`tykevents check`: load tyk.conf and every API definition exactly as `run` would, build
-every handler (and the monitor webhook), and print what is wrong with file and JSON path.
+every handler (and the monitor webhook), try every file the daemon writes (dead letters and
+their fallback), and print what is wrong with file and JSON path.
 Exit status: 0 clean, 1 when any error (or, with --strict, any warning) was found, 2 when
 tyk.conf itself is unusable.
 
@@ -12,12 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 from tykevents.apps import Problem, load_definitions
-from tykevents.config import ConfigError, load_config
+from tykevents.config import Config, ConfigError, load_config
 from tykevents.deliver.base import HandlerServices
 from tykevents.handlers import build_generation
+from tykevents.ingest.listeners import exposure_problems
 from tykevents.route import RouteTable
 
 _NAMES = {logging.ERROR: "error", logging.WARNING: "warning", logging.INFO: "info"}
@@ -54,6 +59,8 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
     routes = built.routes
     problems += collect.problems
     problems += _js_collisions(routes)
+    problems += _unwritable_paths(cfg)
+    problems += exposure_problems(cfg)  # unauthenticated listeners off loopback
     asyncio.run(routes.close())
     if services.jsvm is not None:
         services.jsvm.close()
@@ -84,3 +91,40 @@ def _js_collisions(routes: RouteTable) -> list[Problem]:
         )
         for name, f1, f2 in find_global_collisions(paths)
     ]
+
+
+def _unwritable_paths(cfg: Config) -> list[Problem]:
+    """Errors for each file the daemon writes that it could not: the dead-letter file (state
+    "memory") and the fallback file it uses when the dead-letter store fails."""
+    from tykevents.deliver.webhook.deadletter import dead_letter_file, fallback_file
+
+    s, state_dir = cfg.tykevents.webhooks, cfg.state_path(".")
+    paths = [("dead_letter_fallback", fallback_file(s, state_dir))]
+    if cfg.tykevents.state != "redis":
+        paths.insert(0, ("dead_letter_path", dead_letter_file(s, state_dir)))
+    return [
+        Problem(f"{cfg.source}:$.tykevents.webhooks.{key}", f"{path}: {why}", logging.ERROR)
+        for key, path in paths
+        if (why := unwritable(path))
+    ]
+
+
+def unwritable(path: Path) -> str:
+    """Why the daemon could not append to `path`, creating it and its directories and a
+    `.lock` file beside it ("" if it can). Tried for real, not with access(): root passes
+    every permission check but not a read-only mount. Nothing is left behind."""
+    try:
+        if path.is_dir():
+            return "is a directory"
+        if path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent  # created by the daemon: the nearest existing one decides
+        if not parent.is_dir():
+            return f"{parent} is not a directory"
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        return f"not writable: {e.strerror or e}"
+    return ""

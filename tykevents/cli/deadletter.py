@@ -1,8 +1,9 @@
 """`tykevents deadletter list | replay`: look at failed webhook deliveries and send them again.
 
 The store is the daemon's: the dead-letter file of `tykevents.webhooks.dead_letter_path`
-(state "memory") or the Redis stream (state "redis"), as tyk.conf says. Listing never shows
-bodies or header values (they may hold API keys) unless --full is given.
+(state "memory") or the Redis stream (state "redis"), as tyk.conf says, together with the
+fallback file the daemon writes when that store fails (`webhooks.dead_letter_fallback`).
+Listing never shows bodies or header values (they may hold API keys) unless --full is given.
 """
 
 from __future__ import annotations
@@ -62,14 +63,27 @@ def _load(conf_path: str) -> Any:
 
 
 def _open_store(cfg: Any) -> Any:
-    """The dead-letter store the daemon of `cfg` uses (call on the running loop)."""
-    from tykevents.deliver.webhook.deadletter import FileDeadLetters, RedisDeadLetters
+    """The dead-letter stores the daemon of `cfg` uses, as one (call on the running loop)."""
+    from tykevents.deliver.webhook.deadletter import (
+        DeadLetterSet,
+        FileDeadLetters,
+        RedisDeadLetters,
+        dead_letter_file,
+        fallback_file,
+    )
 
+    settings = cfg.tykevents.webhooks
+    primary: Any
     if cfg.tykevents.state == "redis":
         from tykevents.store.redis import redis_client
 
-        return RedisDeadLetters(redis_client(cfg))
-    return FileDeadLetters(cfg.path(cfg.tykevents.webhooks.dead_letter_path))
+        primary = RedisDeadLetters(redis_client(cfg))
+    else:
+        primary = FileDeadLetters(dead_letter_file(settings, cfg.state_path(".")))
+    fallback = fallback_file(settings, cfg.state_path("."))
+    if getattr(primary, "path", None) == fallback:
+        return DeadLetterSet([primary])
+    return DeadLetterSet([primary, FileDeadLetters(fallback)])
 
 
 def _fail(prog: str, e: ConfError) -> int:
@@ -189,6 +203,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _close(store: Any) -> None:
-    client = getattr(store, "client", None)
-    if client is not None:
-        await client.aclose()
+    for s in getattr(store, "stores", [store]):
+        client = getattr(s, "client", None)
+        if client is not None:
+            await client.aclose()

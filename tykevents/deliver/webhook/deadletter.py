@@ -8,6 +8,10 @@ base64), the handler, the last error and status, the attempts and the time.
   The file is created 0600: bodies can hold API keys.
 - RedisDeadLetters: a Redis stream (state "redis"), shared by every instance; XDEL removes
   replayed entries.
+- DeadLetterKeeper: how the daemon writes them without dropping one: the configured store,
+  else the fallback file (`webhooks.dead_letter_fallback`), else kept in memory and retried.
+  Only at shutdown can some be lost, and then `lost` says how many (the daemon exits 1).
+- DeadLetterSet: the configured store and the fallback file as one, for the CLI.
 """
 
 from __future__ import annotations
@@ -15,14 +19,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
+from tykevents.config import WebhookSettings
+from tykevents.runtime.ratelog import RateLimitedLog
+
+logger = logging.getLogger("tykevents.deliver.webhook")
+_ratelog = RateLimitedLog(logger)
+
 REDIS_KEY = "tykevents:deadletter"
+FALLBACK_NAME = "dead-letter.fallback.jsonl"
+RETRIES_AT_STOP = 3  # writes tried at shutdown before what is left counts as lost
+
+
+def dead_letter_file(settings: WebhookSettings, state_dir: str | os.PathLike[str]) -> Path:
+    """The dead-letter file of state "memory": dead_letter_path, relative to the state
+    directory (Config.state_path: $STATE_DIRECTORY under systemd, else tyk.conf's directory)."""
+    p = Path(settings.dead_letter_path)
+    return p if p.is_absolute() else Path(state_dir) / p
+
+
+def fallback_file(settings: WebhookSettings, state_dir: str | os.PathLike[str]) -> Path:
+    """Where dead letters go when the configured store fails: dead_letter_fallback, else
+    var/dead-letter.fallback.jsonl, relative to the state directory."""
+    p = Path(settings.dead_letter_fallback or f"var/{FALLBACK_NAME}")
+    return p if p.is_absolute() else Path(state_dir) / p
 
 
 class DeadLetterStore(Protocol):
@@ -31,6 +58,8 @@ class DeadLetterStore(Protocol):
     async def list(self) -> list[dict[str, Any]]: ...
 
     async def remove(self, ids: Iterable[str]) -> int: ...
+
+    async def count(self) -> int: ...
 
     async def close(self) -> None: ...
 
@@ -63,7 +92,7 @@ class FileDeadLetters:
     def _read(self) -> list[dict[str, Any]]:
         try:
             raw = self.path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing could be written there
             return []
         out = []
         for n, line in enumerate(raw.splitlines(), 1):
@@ -112,6 +141,16 @@ class FileDeadLetters:
     async def remove(self, ids: Iterable[str]) -> int:
         return await asyncio.to_thread(self._remove, set(ids))
 
+    def _count(self) -> int:
+        try:
+            with open(self.path, "rb") as f:
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+
+    async def count(self) -> int:
+        return await asyncio.to_thread(self._count)
+
     async def close(self) -> None:
         pass
 
@@ -141,5 +180,166 @@ class RedisDeadLetters:
         ids = list(ids)
         return int(await self.client.xdel(self.key, *ids)) if ids else 0
 
+    async def count(self) -> int:
+        return int(await self.client.xlen(self.key))
+
     async def close(self) -> None:
         pass  # the client belongs to the daemon
+
+
+class DeadLetterKeeper:
+    """Writes dead letters, batched, and never drops one while the process runs: the
+    configured store first; when it fails, the fallback file (logged, counted in
+    `fallbacks`); when that fails too, they wait in memory (`waiting`) and are retried.
+    At shutdown, finish() tries RETRIES_AT_STOP more times and counts the rest in `lost`.
+    `on_change` is called whenever waiting ones were stored (or given up): the service
+    counts them against its pending limit."""
+
+    def __init__(
+        self,
+        primary: DeadLetterStore,
+        fallback: DeadLetterStore | None,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.on_change = on_change
+        self.waiting: list[dict[str, Any]] = []
+        self.fallbacks = 0  # dead letters written to the fallback file
+        self.lost = 0  # given up at shutdown: the daemon exits 1
+        self.failing = ""  # why the last write failed everywhere ("" = it did not)
+        self.stored = {"primary": 0, "fallback": 0}  # entries in each store (recounted now and then)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._wake = asyncio.Event()
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.waiting.append(record)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def recount(self) -> None:
+        """Entries in each store now (the CLI's replays remove some)."""
+        for name, store in (("primary", self.primary), ("fallback", self.fallback)):
+            if store is not None:
+                with contextlib.suppress(Exception):  # a failing store keeps its last count
+                    self.stored[name] = await store.count()
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let a burst collect into one write
+        failures = 0
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            if await self._write(batch):
+                failures = 0
+                self.on_change()
+                continue
+            self.waiting[:0] = batch
+            failures += 1
+            if self._stopping and failures >= RETRIES_AT_STOP:
+                self.lost += len(self.waiting)
+                logger.error(
+                    "webhooks: %d dead letters could not be stored (%s) and are lost",
+                    len(self.waiting),
+                    self.failing,
+                )
+                self.waiting.clear()
+                self.on_change()
+                return
+            if self._stopping:
+                await asyncio.sleep(0.2)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):  # finish() cuts the wait short
+                await asyncio.wait_for(self._wake.wait(), min(5.0, 0.2 * 2**failures))
+
+    async def _write(self, batch: list[dict[str, Any]]) -> bool:
+        try:
+            await self.primary.add(batch)
+            self.stored["primary"] += len(batch)
+            self.failing = ""
+            return True
+        except Exception as e:
+            why = f"{type(e).__name__}: {e}"
+        if self.fallback is None:
+            self.failing = why
+            _ratelog.log(
+                logging.ERROR,
+                "deadletter",
+                "dead-letter store failed (%d waiting in memory, retrying): %s",
+                len(batch),
+                why,
+            )
+            return False
+        try:
+            await self.fallback.add(batch)
+        except Exception as e:
+            self.failing = f"{why}; fallback: {type(e).__name__}: {e}"
+            _ratelog.log(
+                logging.ERROR,
+                "deadletter",
+                "dead-letter store and its fallback %s failed (%d waiting in memory, retrying): %s",
+                getattr(self.fallback, "path", "?"),
+                len(batch),
+                self.failing,
+            )
+            return False
+        self.fallbacks += len(batch)
+        self.stored["fallback"] += len(batch)
+        self.failing = ""
+        _ratelog.log(
+            logging.WARNING,
+            "deadletter-fallback",
+            "dead-letter store failed (%s): %d dead letters written to the fallback %s "
+            "(tykevents deadletter list shows both)",
+            why,
+            len(batch),
+            getattr(self.fallback, "path", "?"),
+        )
+        return True
+
+    async def finish(self) -> int:
+        """Shutdown: store what waits, a few tries at most. Returns how many were lost in all."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None and not self._task.done():
+            await self._task
+        if self.waiting:
+            await self._flush()
+        return self.lost
+
+
+class DeadLetterSet:
+    """Several stores seen as one (the configured store, then the fallback file): `list`
+    shows them all, `remove` takes each id from the store that listed it."""
+
+    def __init__(self, stores: list[DeadLetterStore]) -> None:
+        self.stores = stores
+        self._where: dict[str, DeadLetterStore] = {}
+
+    async def add(self, records: list[dict[str, Any]]) -> None:
+        await self.stores[0].add(records)
+
+    async def list(self) -> list[dict[str, Any]]:
+        out = []
+        for store in self.stores:
+            for rec in await store.list():
+                self._where[str(rec.get("id"))] = store
+                out.append(rec)
+        return out
+
+    async def remove(self, ids: Iterable[str]) -> int:
+        by_store: dict[int, list[str]] = {}
+        for i in ids:
+            store = self._where.get(i)
+            for n, s in enumerate(self.stores):
+                if store is None or s is store:
+                    by_store.setdefault(n, []).append(i)
+        return sum([await self.stores[n].remove(chosen) for n, chosen in by_store.items()])
+
+    async def count(self) -> int:
+        return sum([await s.count() for s in self.stores])
+
+    async def close(self) -> None:
+        for s in self.stores:
+            await s.close()

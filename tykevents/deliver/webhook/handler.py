@@ -6,7 +6,10 @@ request, compute the checksum, check the cooldown, send. Differences (docs/compa
   `event_timeout: 0` means no cooldown (Tyk: that payload is suppressed forever);
 - custom templates may use as_rfc3339 / as_rfc3339_from_string (Tyk falls back to the
   default template);
-- sending is handed to WebhookService, which retries and dead-letters (Tyk tries once).
+- sending is handed to WebhookService, which retries and dead-letters (Tyk tries once);
+  when it holds `pending_limit` deliveries, handle() waits for room rather than drop
+  (backpressure: docs/operations.md#overload-policy); the cooldown is armed before the wait,
+  so a repeat that arrives meanwhile is suppressed.
 What stays as in Tyk: a render error sends nothing and sets no cooldown; a request Go would
 refuse to send (bad scheme, no host, a header with a newline) still sets the cooldown.
 """
@@ -157,9 +160,6 @@ class WebhookHandler(Handler):
                 return
         else:
             digest = plan.checksum(body)
-        if service.full:  # overload: drop before arming the cooldown
-            service.drop(self.kind, self.name, host)
-            return
         cooldown = service.cooldown
         errors = cooldown.errors
         fire = await cooldown.acquire(digest, self.ttl)
@@ -180,7 +180,10 @@ class WebhookHandler(Handler):
                 self.name,
             )
             return
-        service.submit(Delivery(plan, body, kind=self.kind, handler=self.name, api_id=event.api_id))
+        # Waits while the service is full (backpressure: this lane, and the lossless readers
+        # behind it, wait too). Last, with nothing awaited after it: a drain that lets waiting
+        # calls through dead-letters them before the lanes stop.
+        await service.put(Delivery(plan, body, kind=self.kind, handler=self.name, api_id=event.api_id))
 
 
 def _cert_digest(event_type: str, data: Any, struct: str, time_field: str) -> bytes | None:
@@ -209,6 +212,11 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
     template, template_file, content_type = None, "", ""
     if conf.template_path:
         path = cfg.path(conf.template_path)
+        if ctx.api.api_id:  # an API definition's: template or app directory only (docs/compatibility.md)
+            try:
+                path = cfg.confined(conf.template_path)
+            except ValueError as e:
+                raise HandlerConfigError(f"template_path {e}") from None
         try:
             template, template_file = load_template(path), str(path)
         except TemplateLoadError as e:
@@ -227,9 +235,7 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
     method, ok = request_method(conf.method)
     if not ok:
         logger.warning("%s (method %r; %s)", METHOD_WARNING, conf.method, ctx.where)
-    header = tyk_header(
-        conf.header_map, content_type, cfg.ignore_canonical_mime_header_key
-    )
+    header = tyk_header(conf.header_map, content_type, cfg.ignore_canonical_mime_header_key)
     plan = RequestPlan(method, conf.target_path, header)
     if plan.send_error:
         logger.error("webhook at %s can never be sent: %s", ctx.where, plan.send_error)

@@ -10,16 +10,17 @@ cooldown store failed; the webhook fired anyway), abandoned (unfinished at shutd
 dead-lettered).
 
 The daemon's one metrics style (tykevents.runtime.metrics): plain counters bumped per event,
-turned into Prometheus families only when /metrics is scraped.
+turned into Prometheus families only when /metrics is scraped. state_families() reads the
+service's own counters and gauges (dead letters, spool, Redis) the same way.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 # Distinct (handler, host) label sets kept apart; past this (a pathological configuration)
 # new ones are counted under host "_other", so totals stay exact and memory stays bounded.
@@ -106,3 +107,72 @@ class WebhookCounters:
                 buckets.append((str(bound) if bound != float("inf") else "+Inf", running))
             hist.add_metric([host, result], buckets, h[-1])
         yield hist
+
+
+def state_families(svc: Any) -> Iterable[Metric]:
+    """The WebhookService's counters and gauges (docs/operations.md#health-and-metrics)."""
+    keeper, spool = svc.keeper, svc.spool
+    yield CounterMetricFamily(
+        "tykevents_webhook_dead_lettered", "Deliveries kept as dead letters", value=svc.dead_lettered
+    )
+    yield CounterMetricFamily(
+        "tykevents_webhook_dropped", "Deliveries dropped over pending_limit", value=svc.dropped
+    )
+    yield GaugeMetricFamily(
+        "tykevents_webhook_pending", "Deliveries accepted and not finished", value=svc.pending
+    )
+    stored = GaugeMetricFamily(
+        "tykevents_webhook_dead_letters_stored", "Dead letters in each store", labels=["store"]
+    )
+    for name, n in keeper.stored.items():
+        stored.add_metric([name], n)
+    yield stored
+    yield GaugeMetricFamily(
+        "tykevents_webhook_dead_letters_waiting",
+        "Dead letters in memory, not stored yet (the stores are failing when this stays up)",
+        value=len(keeper.waiting),
+    )
+    yield CounterMetricFamily(
+        "tykevents_webhook_dead_letter_fallbacks",
+        "Dead letters written to the fallback file because the store failed",
+        value=keeper.fallbacks,
+    )
+    yield CounterMetricFamily(
+        "tykevents_webhook_dead_letters_lost",
+        "Dead letters stored nowhere at shutdown (the daemon exits 1)",
+        value=keeper.lost,
+    )
+    if svc.redis is not None:
+        yield GaugeMetricFamily(
+            "tykevents_webhook_redis_up", "Redis answers (1) or not (0)", value=int(bool(svc.redis_up))
+        )
+    if spool is None:
+        return
+    yield GaugeMetricFamily(
+        "tykevents_webhook_spool_backlog",
+        "Deliveries accepted here and not yet read back from the spool by any instance",
+        value=spool.backlog,
+    )
+    yield GaugeMetricFamily(
+        "tykevents_webhook_spool_up", "The spool reads and writes (1) or fails (0)", value=int(spool.working)
+    )
+    yield CounterMetricFamily(
+        "tykevents_webhook_spool_fallbacks",
+        "Deliveries kept in memory only because Redis failed",
+        value=spool.fallbacks,
+    )
+    yield CounterMetricFamily(
+        "tykevents_webhook_spool_recovered",
+        "Spooled deliveries claimed after a crash",
+        value=spool.recovered,
+    )
+    yield CounterMetricFamily(
+        "tykevents_webhook_spool_restored",
+        "Unread deliveries written to the spool again after Redis lost its data",
+        value=spool.restored,
+    )
+    yield CounterMetricFamily(
+        "tykevents_webhook_spool_groups_created",
+        "Times the spool's stream and group were recreated after they vanished",
+        value=spool.groups_created,
+    )

@@ -1,21 +1,26 @@
 """WebhookService: the one delivery engine of a daemon process (ctx.services.webhooks).
 
-A handler hands over a Delivery with submit(), which never waits. Deliveries queue per target
-host:port; each host gets at most `max_per_host` worker tasks, started on demand and ended
-when its queue is empty, so one slow receiver holds only its own workers. An attempt that
+A handler hands over a Delivery with put(), which waits while `pending_limit` deliveries are
+held in memory (backpressure: the webhook lane fills, and the lane holds back stream and HTTP
+readers; datagrams are dropped and counted at the lane). submit() never waits: over the
+limit it drops and counts. Deliveries queue per target host:port; each host gets at most
+`max_per_host` worker tasks, started on demand and ended when its queue is empty, so one
+slow receiver holds only its own workers. An attempt that
 fails with a transport error, a timeout, 408, 429 or 5xx is retried after a jittered
 exponential backoff (Retry-After honoured), up to `max_attempts`; after the last try, or on
 a permanent failure (another 4xx, a redirect loop), the delivery goes to the dead-letter
-store. Tyk tries once and forgets (spec 3.6); this is our deliberate improvement.
+store. Tyk tries once and forgets (docs/compatibility.md); this is our deliberate improvement.
 
 Nothing accepted is lost: drain() (SIGTERM) lets queued, in-flight and retrying deliveries
-finish within its timeout and dead-letters whatever is left. With `spool` and Redis, submit()
+finish within its timeout and dead-letters whatever is left. With `spool` and Redis, put()
 writes each delivery to a Redis stream instead, and any instance reads it back and delivers
-it, so a crash loses nothing and instances share the work (spool.py).
+it, so a crash loses nothing and instances share the work (spool.py). Dead letters are never
+dropped while running (deadletter.DeadLetterKeeper); those lost at shutdown are counted in
+`lost`, and the daemon exits 1.
 
 Wiring (the daemon makes one per process): `service_from_config(cfg, redis, registry)`,
-`await start()`, handlers find it as ctx.services.webhooks, `await drain(timeout)` on
-SIGTERM, `await close()`.
+`await start()`, handlers find it as ctx.services.webhooks, `ready()` for GET /ready,
+`await drain(timeout)` on SIGTERM, `await close()`.
 """
 
 from __future__ import annotations
@@ -28,18 +33,29 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from tykevents.config import Config, WebhookSettings
 from tykevents.deliver.webhook.client import HttpSender, Result
-from tykevents.deliver.webhook.deadletter import DeadLetterStore, FileDeadLetters, RedisDeadLetters
+from tykevents.deliver.webhook.deadletter import (
+    DeadLetterKeeper,
+    DeadLetterStore,
+    FileDeadLetters,
+    RedisDeadLetters,
+    dead_letter_file,
+    fallback_file,
+)
 from tykevents.deliver.webhook.delivery import Delivery
-from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookCounters, WebhookMetrics
+from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookCounters, WebhookMetrics, state_families
+from tykevents.deliver.webhook.spool import raise_eaten_cancel
 from tykevents.golang import url as gourl
 from tykevents.runtime.ratelog import RateLimitedLog
 
 logger = logging.getLogger("tykevents.deliver.webhook")
 _ratelog = RateLimitedLog(logger)
+
+WATCH_EVERY = 0.5  # seconds between Redis checks (spool marker, or PING)
+RECOUNT_EVERY = 60.0  # seconds between counts of the dead-letter stores (the CLI removes entries)
 
 
 class _Lane:
@@ -68,13 +84,19 @@ class WebhookService:
             cooldown = RedisCooldown(redis) if redis is not None else MemoryCooldown()
         self.cooldown = cooldown
         if dead_letters is None:
-            path = Path(s.dead_letter_path)
             dead_letters = (
                 RedisDeadLetters(redis)
                 if redis is not None
-                else FileDeadLetters(path if path.is_absolute() else Path(base_dir) / path)
+                else FileDeadLetters(dead_letter_file(s, base_dir))
             )
         self.dead_letters = dead_letters
+        fallback = fallback_file(s, base_dir)
+        self.fallback_letters = (
+            None if getattr(dead_letters, "path", None) == fallback else FileDeadLetters(fallback)
+        )
+        self.keeper = DeadLetterKeeper(dead_letters, self.fallback_letters, on_change=self._wake_room)
+        self.redis = redis
+        self.redis_up: bool | None = None  # None: no Redis, or not checked yet
         self.metrics: WebhookMetrics = metrics or NoopMetrics()
         self.sender = HttpSender(s)
         self.spool: Any = None
@@ -86,37 +108,27 @@ class WebhookService:
         self._live: set[Delivery] = set()  # accepted and not finished
         self._timers: dict[Delivery, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._dl_buffer: list[dict[str, Any]] = []
-        self._dl_task: asyncio.Task[None] | None = None
+        self._room: deque[asyncio.Future[None]] = deque()  # put() calls waiting for room
+        self._watch_task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._started = False
         self._stopping = False
+        self._final = False  # past the drain: what arrives now is dead-lettered (or spooled)
         self._closed = False
         self.dead_lettered = 0
         self.dropped = 0
+
+    @property
+    def lost(self) -> int:
+        """Dead letters that could be stored nowhere (only at shutdown): the daemon exits 1."""
+        return self.keeper.lost
 
     def collect(self) -> Iterable[Metric]:
         """Its counters for Prometheus (a collector: see tykevents.runtime.metrics)."""
         if isinstance(self.metrics, WebhookCounters):
             yield from self.metrics.collect()
-        yield CounterMetricFamily(
-            "tykevents_webhook_dead_lettered", "Deliveries kept as dead letters", value=self.dead_lettered
-        )
-        yield CounterMetricFamily(
-            "tykevents_webhook_dropped", "Deliveries dropped over pending_limit", value=self.dropped
-        )
-        if self.spool is not None:
-            yield CounterMetricFamily(
-                "tykevents_webhook_spool_fallbacks",
-                "Deliveries kept in memory only because Redis failed",
-                value=self.spool.fallbacks,
-            )
-            yield CounterMetricFamily(
-                "tykevents_webhook_spool_recovered",
-                "Spooled deliveries claimed after a crash",
-                value=self.spool.recovered,
-            )
+        yield from state_families(self)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -127,6 +139,61 @@ class WebhookService:
         self._started = True
         if self.spool is not None:
             await self.spool.start()
+            self.redis_up = True
+        self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Redis reachability (and the spool's check: spool.py), and the dead-letter counts."""
+        recount = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.redis is not None:
+                await self._check_redis()
+            if loop.time() >= recount:
+                recount = loop.time() + RECOUNT_EVERY
+                await self.keeper.recount()
+            raise_eaten_cancel()
+            await asyncio.sleep(WATCH_EVERY)
+
+    async def _check_redis(self) -> None:
+        try:
+            await self.redis.ping()
+        except Exception as e:
+            if self.redis_up is not False:
+                logger.error("Redis is unreachable: %s", e)
+            self.redis_up = False
+            return
+        if self.redis_up is False:
+            logger.warning("Redis is reachable again")
+        self.redis_up = True
+        if self.spool is not None:
+            try:
+                await self.spool.check()
+            except Exception as e:
+                self.spool._failed("check", e)
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Readiness: Redis reachable, the spool working and dead letters being stored."""
+        detail: dict[str, Any] = {
+            "pending": len(self._live),
+            "pending_limit": self.settings.pending_limit,
+            "dead_letters_waiting": len(self.keeper.waiting),
+        }
+        problems = []
+        if self.keeper.failing:
+            problems.append(f"dead-letter stores failing: {self.keeper.failing}")
+        if self.redis is not None:
+            detail["redis"] = {None: "unknown", True: "up", False: "down"}[self.redis_up]
+            if self.redis_up is False:
+                problems.append("Redis unreachable")
+        if self.spool is not None:
+            detail["spool"] = {"backlog": self.spool.backlog, "state": self.spool.failing or "working"}
+            if not self.spool.working:
+                problems.append(f"spool: {self.spool.failing}")
+        if not self._started or self._stopping:
+            problems.append("stopping" if self._stopping else "not started")
+        detail["problems"] = problems
+        return not problems, detail
 
     @property
     def pending(self) -> int:
@@ -134,9 +201,15 @@ class WebhookService:
         return len(self._live)
 
     @property
-    def full(self) -> bool:
+    def held(self) -> int:
+        """Deliveries held in memory: pending, spooled and not read back yet, dead letters
+        not stored yet. put() keeps it under pending_limit."""
         backlog = self.spool.backlog if self.spool is not None else 0
-        return len(self._live) + backlog >= self.settings.pending_limit or self._closed
+        return len(self._live) + backlog + len(self.keeper.waiting)
+
+    @property
+    def full(self) -> bool:
+        return self.held >= self.settings.pending_limit or self._closed
 
     def drop(self, kind: str, handler: str, host: str) -> None:
         self.dropped += 1
@@ -163,20 +236,68 @@ class WebhookService:
             self.accept(d)
         return True
 
+    async def wait_room(self) -> None:
+        """Wait while the pending limit is reached (until drain() lets everyone through)."""
+        while self.full and not self._unbounded:
+            fut = asyncio.get_running_loop().create_future()
+            self._room.append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                self._wake_room()  # pass on a wake-up this one can no longer use
+                raise
+
+    async def put(self, d: Delivery) -> None:
+        """Accept a delivery, waiting for room first (backpressure); never drops."""
+        if not self._started:
+            raise RuntimeError("WebhookService.start() was not awaited")
+        await self.wait_room()
+        if self.spool is not None and not self._closed:
+            self.spool.add(d)  # when stopping, Redis keeps it for the next reader
+        else:
+            self.accept(d)
+
+    @property
+    def _unbounded(self) -> bool:
+        """put() takes without waiting: past the drain (dead letters), or stopping with the
+        spool (Redis keeps them; this instance reads nothing more)."""
+        return self._final or (self._stopping and self.spool is not None)
+
+    def _wake_room(self) -> None:
+        """Let as many waiting put() calls go on as there is room (all of them once final)."""
+        if not self._room:
+            return
+        free = self.settings.pending_limit - self.held
+        while self._room and (free > 0 or self._unbounded):
+            fut = self._room.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                free -= 1
+
+    def room_changed(self) -> None:
+        self._wake_room()
+
     @property
     def room(self) -> int:
         """Deliveries this service can take now (the spool reads no more than this)."""
         return self.settings.pending_limit - len(self._live)
 
     def accept(self, d: Delivery) -> None:
-        """Start delivering `d` (submit() and the spool's reader come here)."""
+        """Start delivering `d` (submit() and the spool's reader come here). Past the drain,
+        nothing can be sent any more: it becomes a dead letter at once."""
+        if self._final:
+            self._abandon_one(d)
+            return
         self._live.add(d)
         self._idle.clear()
         self._enqueue(d)
 
     async def drain(self, timeout: float) -> bool:
-        """Finish what was accepted within `timeout` s; dead-letter the rest. True if all done."""
+        """Finish what was accepted within `timeout` s; dead-letter the rest. True if all done.
+        put() calls still waiting for room then go on: their deliveries are dead-lettered (or,
+        spooled, left in Redis for the next reader)."""
         self._stopping = True
+        self._wake_room()  # spooled: they need no room any more
         if self.spool is not None:
             self.spool.stop_reading()  # take no more; what is written stays for the others
             await self.spool.write_pending()
@@ -186,10 +307,13 @@ class WebhookService:
                     await self._idle.wait()
             except TimeoutError:
                 pass
+        self._final = True
+        self._wake_room()
+        await asyncio.sleep(0)  # the put() calls just woken run now (before the lanes stop)
         left = await self._abandon()
-        if self._dl_task is not None and not self._dl_task.done():
-            await self._dl_task
-        await self._flush_dead_letters()
+        if self.spool is not None:
+            await self.spool.write_pending()  # what the woken put() calls spooled
+        await self.keeper.finish()
         if self.spool is not None:
             await self.spool.flush()
         return left == 0
@@ -199,6 +323,9 @@ class WebhookService:
             return
         await self.drain(0.0)
         self._closed = True
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
         if self.spool is not None:
             await self.spool.close()
         await self.sender.close()
@@ -222,10 +349,7 @@ class WebhookService:
         for d in left:
             if self.spool is not None and d.spool_id is not None:
                 continue  # stays pending in the stream: claimed again after a restart
-            note = "not delivered before shutdown"
-            d.error = f"{note}; last error: {d.error}" if d.error else note
-            self._dead_letter(d)
-            self.metrics.outcome(d.kind, d.handler, d.host, "abandoned")
+            self._abandon_one(d)
             stored += 1
         if left:
             logger.warning(
@@ -236,6 +360,12 @@ class WebhookService:
             )
         self._idle.set()
         return len(left)
+
+    def _abandon_one(self, d: Delivery) -> None:
+        note = "not delivered before shutdown"
+        d.error = f"{note}; last error: {d.error}" if d.error else note
+        self._dead_letter(d)
+        self.metrics.outcome(d.kind, d.handler, d.host, "abandoned")
 
     # -- delivery ---------------------------------------------------------------------------
     def _enqueue(self, d: Delivery) -> None:
@@ -353,48 +483,21 @@ class WebhookService:
             self.spool.done(d)
         if not self._live:
             self._idle.set()
+        if self._room:
+            self._wake_room()
 
     # -- dead letters -------------------------------------------------------------------------
     def _dead_letter(self, d: Delivery) -> None:
         self.dead_lettered += 1
-        self._dl_buffer.append(d.to_record())
-        if self._dl_task is None or self._dl_task.done():
-            self._dl_task = asyncio.get_running_loop().create_task(self._flush_dead_letters())
-
-    async def _flush_dead_letters(self) -> None:
-        """Write buffered dead letters in batches; on a store error keep them and try again."""
-        await asyncio.sleep(0)  # let a burst collect into one write
-        failures = 0
-        while self._dl_buffer:
-            batch, self._dl_buffer = self._dl_buffer, []
-            try:
-                await self.dead_letters.add(batch)
-                failures = 0
-            except Exception as e:
-                self._dl_buffer[:0] = batch
-                failures += 1
-                _ratelog.log(
-                    logging.ERROR,
-                    "deadletter",
-                    "dead-letter store failed (%d waiting): %s",
-                    len(self._dl_buffer),
-                    e,
-                )
-                if self._stopping and failures >= 3:
-                    logger.error(
-                        "webhooks: %d dead letters could not be stored and are lost", len(self._dl_buffer)
-                    )
-                    self._dl_buffer.clear()
-                    return
-                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+        self.keeper.add(d.to_record())
 
 
 def service_from_config(cfg: Config, redis: Any = None, registry: Any = None) -> WebhookService:
-    """The daemon's service: settings from `tykevents.webhooks`, paths from tyk.conf's
-    directory, Redis state (cooldowns, dead letters, spool) when `redis` is given, and its
-    counters collected by `registry`."""
+    """The daemon's service: settings from `tykevents.webhooks`, dead-letter paths from the
+    state directory (Config.state_path), Redis state (cooldowns, dead letters, spool) when
+    `redis` is given, and its counters collected by `registry`."""
     svc = WebhookService(
-        cfg.tykevents.webhooks, redis=redis, base_dir=cfg.base_dir, metrics=WebhookCounters()
+        cfg.tykevents.webhooks, redis=redis, base_dir=cfg.state_path("."), metrics=WebhookCounters()
     )
     if registry is not None:
         registry.register(svc)

@@ -14,6 +14,17 @@ Recovery:
 - an instance keeps its own long-running deliveries (waiting for a retry) from being claimed
   by touching them (XCLAIM to itself) every claim_after/3 seconds.
 
+Redis losing its data (a restart without persistence, FLUSHALL) loses nothing accepted:
+- every delivery this instance wrote stays in memory (`retained`) until some instance has
+  read it (its id is at or below the group's last-delivered-id, or our reader took it); those
+  already read are held, in memory, by the instance delivering them;
+- `check()` (every half second) compares a marker key (EPOCH) with the one it saw: when
+  the marker is gone or new, the data was lost, and the retained deliveries are written again;
+- a read that finds no group (NOGROUP) recreates stream and group (XGROUP CREATE ... MKSTREAM)
+  at once and runs the check; nothing waits for an operator.
+The retained deliveries count against the pending limit (WebhookService.full), so memory
+stays bounded however far the readers fall behind.
+
 Gaps: a delivery accepted but not yet written (the writer batches within one loop turn) is
 lost on a crash; when Redis is down, deliveries are delivered from memory only (logged and
 counted). Delivery is at-least-once: a crash after sending but before XACK sends again.
@@ -22,8 +33,11 @@ counted). Delivery is at-least-once: a crash after sending but before XACK sends
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
+from collections import OrderedDict
 from typing import Any, Protocol
 
 import orjson
@@ -36,11 +50,33 @@ _ratelog = RateLimitedLog(logger)
 
 STREAM = "tykevents:webhooks"
 GROUP = "tykevents"
+EPOCH = "tykevents:webhooks:epoch"  # a marker: gone or changed = Redis lost its data
 BATCH = 500
 
 
 def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _order(sid: str) -> tuple[int, int]:
+    """A stream id "<ms>-<seq>" in the order Redis gives them."""
+    ms, _, seq = sid.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _missing(e: Exception) -> bool:
+    """Redis's answer when the stream or the group is gone (NOGROUP, "no such key")."""
+    text = str(e)
+    return "NOGROUP" in text or "no such key" in text.lower()
+
+
+def raise_eaten_cancel() -> None:
+    """redis-py may swallow a task's cancellation inside a command (the call then returns, or
+    raises an ordinary error): the loops that call it raise it again, so that close(), which
+    cancels them and waits, never waits for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _record(fields: Any) -> dict[str, Any] | None:
@@ -60,6 +96,9 @@ class SpoolOwner(Protocol):
     def accept(self, d: Delivery) -> None:
         """Take a delivery read back from the stream (already counted against `room`)."""
 
+    def room_changed(self) -> None:
+        """Retained deliveries were read by some instance: the owner may have room again."""
+
 
 class Spool:
     def __init__(
@@ -78,26 +117,40 @@ class Spool:
         self.key = key
         self.unwritten: list[Delivery] = []
         self.writing = 0  # deliveries in an XADD batch under way
+        # Written by us, not yet read by any instance: stream id -> delivery, oldest first.
+        self.retained: OrderedDict[str, Delivery] = OrderedDict()
         self._owned: dict[str, Delivery] = {}  # stream id -> delivery being worked on here
         self._plans: dict[Any, Any] = {}  # request plans rebuilt from entries, shared
         self._done: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wake_writer = asyncio.Event()
         self._wake_acker = asyncio.Event()
+        self._check_lock = asyncio.Lock()
+        self._epoch: bytes | None = None
         self._reading = True
+        self._closed = asyncio.Event()  # loops end on it even if a client call ate a cancel
         self.recovered = 0
         self.fallbacks = 0
+        self.restored = 0  # deliveries written again after Redis lost them
+        self.groups_created = 0  # the group recreated after it vanished
+        self.failing = ""  # why the last stream operation failed ("" = the spool works)
 
     @property
     def backlog(self) -> int:
-        return len(self.unwritten) + self.writing
+        """Accepted here and not yet read back by any instance (all held in memory)."""
+        return len(self.unwritten) + self.writing + len(self.retained)
+
+    @property
+    def working(self) -> bool:
+        return not self.failing
+
+    def _failed(self, what: str, e: Exception) -> None:
+        self.failing = f"{what}: {type(e).__name__}: {e}"
+        _ratelog.log(logging.ERROR, f"spool-{what}", "webhook spool %s failed: %s", what, e)
 
     async def start(self) -> None:
-        try:
-            await self.client.xgroup_create(self.key, GROUP, id="0", mkstream=True)
-        except Exception as e:
-            if "BUSYGROUP" not in str(e):
-                raise
+        await self._ensure_group()
+        await self.check()  # learn the marker before anything is written
         await self._read(own_pending=True)  # what this consumer had before a restart
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -119,10 +172,11 @@ class Spool:
 
     # -- tasks --------------------------------------------------------------------------------
     async def _writer(self) -> None:
-        while True:
+        while not self._closed.is_set():
             await self._wake_writer.wait()
             self._wake_writer.clear()
             await self.write_pending()
+            raise_eaten_cancel()
 
     async def write_pending(self) -> None:
         """XADD what was accepted and is not written yet (batched)."""
@@ -133,9 +187,14 @@ class Spool:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for d in batch:
                         pipe.xadd(self.key, {"d": orjson.dumps(d.to_record())})
-                    await pipe.execute()
+                    ids = await pipe.execute()
+                for d, sid in zip(batch, ids, strict=True):
+                    sid = _s(sid)
+                    if sid not in self._owned:  # else our reader was quicker
+                        self.retained[sid] = d
             except Exception as e:  # Redis down: deliver from memory rather than lose them
                 self.fallbacks += len(batch)
+                self.failing = f"write: {type(e).__name__}: {e}"
                 _ratelog.log(
                     logging.ERROR,
                     "spool-write",
@@ -158,11 +217,18 @@ class Spool:
                 continue
             try:
                 await self._read(own_pending=False, count=min(BATCH, room))
+                self.failing = ""
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                _ratelog.log(logging.ERROR, "spool-read", "webhook spool read failed: %s", e)
-                await asyncio.sleep(1.0)
+                raise_eaten_cancel()
+                if self._closed.is_set():
+                    return
+                self._failed("read", e)
+                if _missing(e):
+                    await self._recover()
+                else:
+                    await asyncio.sleep(1.0)
 
     async def _read(self, own_pending: bool, count: int = BATCH) -> None:
         """New entries (">"), or this consumer's own pending ones from the start ("0")."""
@@ -203,16 +269,18 @@ class Spool:
                 continue
             d.spool_id = sid
             self._owned[sid] = d
+            self.retained.pop(sid, None)
             self.service.accept(d)
         if stale:
             self._done.extend(stale)
             self._wake_acker.set()
 
     async def _acker(self) -> None:
-        while True:
+        while not self._closed.is_set():
             await self._wake_acker.wait()
             self._wake_acker.clear()
             await self.flush()
+            raise_eaten_cancel()
 
     async def flush(self) -> None:
         """Write what is unwritten and acknowledge what is finished."""
@@ -230,15 +298,22 @@ class Spool:
     async def _keeper(self) -> None:
         """Claim what crashed instances left; keep our own long-running entries ours."""
         interval = max(0.2, self.claim_after / 3)
-        while True:
+        while not self._closed.is_set():
             try:
                 await self.touch()
                 await self.claim()
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                _ratelog.log(logging.ERROR, "spool-claim", "webhook spool claim failed: %s", e)
-            await asyncio.sleep(interval)
+                raise_eaten_cancel()
+                if self._closed.is_set():
+                    return
+                self._failed("claim", e)
+                if _missing(e):
+                    await self._recover()
+            raise_eaten_cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), interval)
 
     async def touch(self) -> None:
         ids = list(self._owned)
@@ -247,9 +322,10 @@ class Spool:
 
     async def claim(self) -> None:
         start = "0-0"
-        while self._reading:
+        while self._reading and self.service.room > 0:
+            count = min(BATCH, self.service.room)
             reply = await self.client.xautoclaim(
-                self.key, GROUP, self.consumer, int(self.claim_after * 1000), start_id=start, count=BATCH
+                self.key, GROUP, self.consumer, int(self.claim_after * 1000), start_id=start, count=count
             )
             start, entries = _s(reply[0]), reply[1]
             before = len(self._owned)
@@ -258,8 +334,90 @@ class Spool:
             if start == "0-0":
                 return
 
+    # -- Redis losing its data ------------------------------------------------------------------
+    async def _ensure_group(self) -> bool:
+        """The group (and the stream: MKSTREAM), from the first entry so that nothing written
+        meanwhile is skipped. True if it had to be made."""
+        try:
+            await self.client.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+        except Exception as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+            return False
+        return True
+
+    async def _recover(self) -> None:
+        """A read found no group: recreate it and write again what Redis lost."""
+        try:
+            await self.check()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self._failed("recover", e)
+            await asyncio.sleep(1.0)
+
+    async def check(self) -> None:
+        """Forget retained deliveries some instance has read; write them all again when the
+        stream is gone or the marker says Redis lost its data. The group's last-delivered-id
+        is read before the marker: data lost in between shows in the marker, so nothing
+        unread is forgotten."""
+        async with self._check_lock:
+            last: tuple[int, int] | None = None
+            gone = False
+            try:
+                for g in await self.client.xinfo_groups(self.key):
+                    if _s(g.get("name", g.get(b"name", b""))) == GROUP:
+                        last = _order(_s(g.get("last-delivered-id", g.get(b"last-delivered-id"))))
+            except Exception as e:
+                if not _missing(e):
+                    raise
+                gone = True
+            epoch = await self.client.get(EPOCH)
+            if epoch is None:
+                await self.client.set(EPOCH, os.urandom(8).hex(), nx=True)
+                epoch = await self.client.get(EPOCH)
+            lost = gone or (self._epoch is not None and epoch != self._epoch)
+            self._epoch = epoch
+            if lost:
+                await self._restore()
+            if lost or last is None:
+                if await self._ensure_group():
+                    self.groups_created += 1
+                    logger.warning("webhook spool: group %s of %s was gone: recreated", GROUP, self.key)
+                return
+            read = 0
+            while self.retained and _order(next(iter(self.retained))) <= last:
+                self.retained.popitem(last=False)
+                read += 1
+            if read:
+                self.service.room_changed()
+
+    async def _restore(self) -> None:
+        """Write again the retained deliveries the stream no longer has (those written since
+        Redis came back are still there)."""
+        ids = list(self.retained)
+        missing: list[str] = []
+        for i in range(0, len(ids), BATCH):
+            chunk = ids[i : i + BATCH]
+            async with self.client.pipeline(transaction=False) as pipe:
+                for sid in chunk:
+                    pipe.xrange(self.key, sid, sid, count=1)
+                found = await pipe.execute()
+            missing += [sid for sid, entry in zip(chunk, found, strict=True) if not entry]
+        lost = [self.retained.pop(sid) for sid in missing if sid in self.retained]
+        logger.warning(
+            "webhook spool: Redis lost its data (a restart without persistence?): "
+            "writing %d unread deliveries again",
+            len(lost),
+        )
+        if lost:
+            self.restored += len(lost)
+            self.unwritten[:0] = lost
+            self._wake_writer.set()
+
     async def close(self) -> None:
         self._reading = False
+        self._closed.set()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
