@@ -39,3 +39,10 @@ soak: soak-fuzz
 # transport against the real daemon; asserts every record is accounted (bench/fuzz_ingest.py).
 soak-fuzz:
 	.venv/bin/python bench/fuzz_ingest.py --records 1000000
+
+# The coprocess gRPC modules (tykevents/ingest/grpc/): regenerate them after editing
+# coprocess.proto (grpcio-tools and mypy-protobuf, from the test extra); a test fails while
+# the committed ones are stale.
+.PHONY: proto
+proto:
+	.venv/bin/python -m tykevents.ingest.grpc.generate

@@ -50,10 +50,11 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # back, dead letters not yet stored). At the limit, webhook handlers wait for room, so
     # their lane fills and applies the overload policy (docs/operations.md).
     pending_limit: int = 100000
-    # Where failed deliveries go when state is "memory" (relative to tyk.conf's directory).
+    # Where failed deliveries go when state is "memory": relative to the state directory
+    # ($STATE_DIRECTORY under systemd, else tyk.conf's directory; docs/operations.md).
     dead_letter_path: str = "var/dead-letter.jsonl"
-    # Where dead letters go when that store (file or Redis) cannot be written ("" = the file
-    # dead-letter.fallback.jsonl in $STATE_DIRECTORY, else in var/ beside tyk.conf).
+    # Where dead letters go when that store (file or Redis) cannot be written ("" =
+    # var/dead-letter.fallback.jsonl); relative to the state directory, as dead_letter_path.
     dead_letter_fallback: str = ""
     # With Redis state: write each accepted delivery to the stream `tykevents:webhooks` first,
     # so that a crash loses nothing; another instance (or this one after restart) claims
@@ -129,8 +130,15 @@ class Listen(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Require tyk.conf's `secret` in the x-tyk-authorization header of POST /events, as Tyk's
     # Gateway API does.
     http_auth: bool = False
-    # Unix sockets (unix_dgram, unix_stream): file mode (octal) and group ("" = ours) set
-    # after bind; the files are removed on stop.
+    # Tyk's coprocess gRPC Dispatcher, which stock gateways call (docs/tyk-gateway.md):
+    # "host:port" or "unix:PATH". TLS on the TCP addresses when both PEM files are set; with a
+    # client CA as well, clients must present a certificate it signed (mutual TLS).
+    grpc: list[str] = []
+    grpc_cert_file: str = ""
+    grpc_key_file: str = ""
+    grpc_client_ca_file: str = ""
+    # Unix sockets (unix_dgram, unix_stream, grpc's unix:): file mode (octal) and group ("" =
+    # ours) set after bind; the files are removed on stop.
     unix_mode: str = "0660"
     unix_group: str = ""
 
@@ -165,9 +173,34 @@ class Logging(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class JSSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    call_time_limit: float = 1.0  # seconds per handler call
+    call_time_limit: float = 1.0  # seconds per handler call, its HTTP requests included
     memory_limit: int = 64 * 1024 * 1024  # bytes per VM
-    http_timeout: float = 10.0  # TykMakeHttpRequest / TykBatchRequest
+    http_timeout: float = 10.0  # TykMakeHttpRequest / TykBatchRequest (capped by the call's limit)
+    # VMs per generation, each running every script: one API's calls use at most vms - 1, so
+    # its slow calls leave a VM to the others; JS runs outside the GIL, so 3 suits 2 cores.
+    vms: int = 3
+    max_log_bytes: int = 8192  # a longer line from JS (log, rawlog, console, errors) is cut, marked
+    # Directories API definitions' JS handlers may read scripts from, besides template_path,
+    # app_path, middleware_path and allowed_paths (Config.confined; docs/compatibility.md).
+    paths: list[str] = msgspec.field(default_factory=lambda: ["event_handlers"])  # Tyk's samples' folder
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.vms <= 64:
+            raise ValueError("vms must be between 1 and 64")
+        if self.max_log_bytes < 64:
+            raise ValueError("max_log_bytes must be >= 64")
+
+
+class PythonSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`"tykevents": {"python": {...}}`: Python event handlers (docs/tyk-gateway.md)."""
+
+    call_time_limit: float = 5.0  # seconds per call; past it the handler's process is killed
+    load_time_limit: float = 10.0  # seconds to import the bundle (per generation and restart)
+    interpreter: str = ""  # the Python that runs the handlers ("" = the daemon's own)
+
+    def __post_init__(self) -> None:
+        if self.call_time_limit <= 0 or self.load_time_limit <= 0:
+            raise ValueError("call_time_limit and load_time_limit must be > 0")
 
 
 class Daemon(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -185,6 +218,7 @@ class Daemon(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     logging: Logging = msgspec.field(default_factory=Logging)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     js: JSSettings = msgspec.field(default_factory=JSSettings)
+    python: PythonSettings = msgspec.field(default_factory=PythonSettings)
     global_webhooks: str = ""  # a JSON file of webhooks OAS handlers name by id alone
     http: HTTPLimits = msgspec.field(default_factory=HTTPLimits)
     # Directories handler files (webhook templates) may be read from besides tyk.conf's
@@ -202,6 +236,7 @@ class Config(_Tyk):
     monitor: Monitor = msgspec.field(default_factory=Monitor)
     enable_jsvm: bool = False
     tyk_js_path: str = ""
+    middleware_path: str = "middleware"  # Tyk's: plugin files; Python bundles in <middleware_path>/bundles
     enable_key_logging: bool = False
     hash_keys: bool = False
     secret: str = ""
@@ -393,6 +428,7 @@ def _check(cfg: Config) -> None:
         except ValueError as e:
             problems.append(f"$.tykevents.metrics: {e}")
     problems += _listen_problems(cfg)
+    problems += _grpc_problems(d.listen)
     if problems:
         raise ConfigError(f"{cfg.source}: " + "; ".join(problems))
 
@@ -421,6 +457,32 @@ def _listen_problems(cfg: Config) -> list[str]:
     if d.http.max_connections < 1:
         problems.append("$.tykevents.http.max_connections: must be >= 1")
     return problems
+
+
+def _grpc_problems(listen: Listen) -> list[str]:
+    """listen.grpc and its TLS files (docs/tyk-gateway.md)."""
+    problems = []
+    for i, addr in enumerate(listen.grpc):
+        if grpc_unix_path(addr) == "":
+            problems.append(f'$.tykevents.listen.grpc[{i}]: expected "unix:PATH", got {addr!r}')
+        elif grpc_unix_path(addr) is None:
+            try:
+                split_hostport(addr)
+            except ValueError as e:
+                problems.append(f"$.tykevents.listen.grpc[{i}]: {e}")
+    if bool(listen.grpc_cert_file) != bool(listen.grpc_key_file):
+        problems.append("$.tykevents.listen.grpc_cert_file: TLS needs both grpc_cert_file and grpc_key_file")
+    if listen.grpc_client_ca_file and not listen.grpc_cert_file:
+        problems.append("$.tykevents.listen.grpc_client_ca_file: mutual TLS needs grpc_cert_file too")
+    return problems
+
+
+def grpc_unix_path(addr: str) -> str | None:
+    """The path of a gRPC "unix:PATH" (or "unix:///abs") address; None for "host:port"."""
+    if not addr.startswith("unix:"):
+        return None
+    path = addr[len("unix:") :]
+    return path[2:] if path.startswith("///") else path
 
 
 def unix_gid(group: str) -> int:

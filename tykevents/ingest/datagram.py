@@ -2,7 +2,7 @@
 
 The receive buffer is raised to what the kernel allows (net.core.rmem_max caps SO_RCVBUF),
 because at 200k events/s a default 208 KiB buffer overflows during a few ms of scheduling
-jitter (spec/performance.md). Kernel-side drops are read from /proc/net/udp at scrape time.
+jitter (docs/operations.md, kernel tuning). Kernel-side drops are read from /proc/net/udp at scrape time.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from prometheus_client import CollectorRegistry
 
+    from tykevents.ingest.grpc.server import GrpcIngest
     from tykevents.ingest.http import ConnectionCap, HttpCounters, Probe
     from tykevents.pipeline import Pipeline
 
@@ -67,6 +68,7 @@ class Listeners:
         self._stream_tasks: set[asyncio.Task[None]] = set()  # records parked for backpressure
         self._udp_inodes: set[int] = set()
         self._runners: list[web.AppRunner] = []
+        self._grpc: GrpcIngest | None = None  # Tyk's coprocess Dispatcher, with listen.grpc
 
     async def open(self, cfg: Config) -> None:
         d = cfg.tykevents
@@ -107,6 +109,11 @@ class Listeners:
             )
             auth = f"x-tyk-authorization {'required' if d.listen.http_auth else 'not required'}"
             await self._serve("events", app, d.listen.http, d.http, f"POST /events, {auth}")
+        if d.listen.grpc:  # grpcio is imported only when it is used
+            from tykevents.ingest.grpc.server import GrpcIngest
+
+            self._grpc = GrpcIngest(pipeline, self.accepting)
+            await self._grpc.open(cfg)
         if d.metrics:
             app = ops_app(self.registry, self.probes)
             routes = ", ".join(f"GET {p}" for p in ("/metrics", *self.probes))
@@ -157,6 +164,8 @@ class Listeners:
         self._unix_paths = []
 
     def stop_intake(self) -> None:
+        if self._grpc is not None:
+            self._grpc.stop_intake()
         for src in (*self._datagrams, *self._servers):
             src.close()
         self._remove_sockets()
@@ -167,6 +176,8 @@ class Listeners:
         """Wait (until the monotonic deadline) for stream records still waiting for room."""
         if self._stream_tasks:
             await asyncio.wait(list(self._stream_tasks), timeout=max(0.0, deadline - time.monotonic()))
+        if self._grpc is not None:
+            await self._grpc.drain(deadline)
 
     async def close(self) -> None:
         for conn in list(self._connections):
@@ -178,6 +189,8 @@ class Listeners:
         for runner in self._runners:
             await runner.cleanup()
         self._runners = []
+        if self._grpc is not None:
+            await self._grpc.close()
 
     def collect(self) -> Iterable[Metric]:
         """Socket-level counters (the daemon's metrics style: see tykevents.runtime.metrics)."""

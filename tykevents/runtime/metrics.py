@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-TRANSPORTS = ("udp", "unix_dgram", "unix_stream", "tcp", "http")
+TRANSPORTS = ("udp", "unix_dgram", "unix_stream", "tcp", "http", "grpc")
 
 
 class Stats:
