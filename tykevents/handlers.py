@@ -36,6 +36,8 @@ BUILDERS = {
     "eh_log_handler": "tykevents.deliver.log:build_log_handler",
     "eh_web_hook_handler": "tykevents.deliver.webhook.handler:build_webhook_handler",
     "eh_dynamic_handler": "tykevents.deliver.jsvm.handler:build_js_handler",
+    # Python @Event functions (driver python) or gateway forwarders (grpc): docs/tyk-gateway.md
+    "cp_dynamic_handler": "tykevents.deliver.python.handler:build_python_handler",
 }
 
 
@@ -56,18 +58,17 @@ class Built:
 
 def _build_one(entry: HandlerEntry, ctx: HandlerContext, problems: list[Problem]) -> Handler | None:
     if entry.handler_name not in BUILDERS:
-        if entry.handler_name == "cp_dynamic_handler":
-            msg = "coprocess handlers (cp_dynamic_handler) are not supported by tykevents: skipped"
-        else:
-            msg = f"Handler not found: {entry.handler_name!r}: skipped"
+        msg = f"Handler not found: {entry.handler_name!r}: skipped"
         problems.append(Problem(entry.where, msg, logging.WARNING))
         return None
     try:
         return _builder(entry.handler_name)(entry.meta, ctx)
     except HandlerDisabled as e:
         problems.append(Problem(entry.where, str(e), logging.INFO))
-    except HandlerConfigError as e:
-        problems.append(Problem(entry.where, f"Failed to init event handler: {e}"))
+    except HandlerConfigError as e:  # a builder may say how bad it is (`level`)
+        problems.append(
+            Problem(entry.where, f"Failed to init event handler: {e}", getattr(e, "level", logging.ERROR))
+        )
     except Exception as e:  # a bug or an unexpected input must cost this handler only
         logger.debug("building %s at %s", entry.handler_name, entry.where, exc_info=True)
         problems.append(Problem(entry.where, f"Failed to init event handler: {type(e).__name__}: {e}"))

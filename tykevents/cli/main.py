@@ -1,4 +1,4 @@
-"""Command line: run | check | send | render | deadletter, and --version."""
+"""Command line: run | check | send | render | deadletter | gateway-defs, and --version."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import orjson
 from tykevents import __version__
 
 # Modules that add their own subcommands: each has add_subcommands(subparsers).
-PLUGINS = ("tykevents.cli.deadletter",)
+PLUGINS = ("tykevents.cli.deadletter", "tykevents.cli.gateway")
 
 
 def _version() -> str:

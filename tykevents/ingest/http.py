@@ -26,6 +26,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tykevents.decode import array_lines
+from tykevents.ingest.forwarded import is_forwarded, unwrap
 from tykevents.runtime.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ def ingest_app(
             return await _body_timeout(request, body_timeout)
         stats = pipeline.stats
         rejected_before = sum(stats.rejected.values())
+        if is_forwarded(body):  # a stock gateway's webhook (templates/tykevents_forward.json)
+            body = unwrap(body, pipeline.reject)
         if body[:1] == b"[":  # a JSON array of records (or NDJSON whose first record is one)
             try:
                 items = orjson.loads(body)
