@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs (README.md):
 #   make run    - install into .venv and run the daemon on tyk.conf.example (in-memory state)
 #   make test   - install what the tests need (redis-server included) and run them
-.PHONY: run test lint bench clean soak soak-fuzz
+.PHONY: run test lint bench clean soak soak-fuzz soak-udp soak-lossless
 
 run:
 	./scripts/setup.sh
@@ -33,12 +33,20 @@ clean:
 	rm -rf .venv build *.egg-info var .coverage .coverage.* .mypy_cache .ruff_cache tykevents/_fast/*.so tykevents/_fast/*_c.c bench/loadgen
 
 # Soak runs: long, outside the test run, each stops by itself and exits non-zero on a failure.
-soak: soak-fuzz
+soak: soak-fuzz soak-udp soak-lossless
 
 # 10^6 generated records (valid, deep, bad UTF-8, wrong types, garbage...) over every
 # transport against the real daemon; asserts every record is accounted (bench/fuzz_ingest.py).
 soak-fuzz:
 	.venv/bin/python bench/fuzz_ingest.py --records 1000000
+
+# UDP at twice the deliverable rate for 60 s: every record handled or counted as dropped.
+soak-udp:
+	.venv/bin/python bench/udp_overload.py --seconds 60
+
+# 200,000 events over TCP to a slow receiver: all delivered once, the sender held back.
+soak-lossless:
+	.venv/bin/python bench/lossless_tcp.py --count 200000
 
 # The coprocess gRPC modules (tykevents/ingest/grpc/): regenerate them after editing
 # coprocess.proto (grpcio-tools and mypy-protobuf, from the test extra); a test fails while
