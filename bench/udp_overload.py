@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.daemon import DaemonProcess  # noqa: E402
-from tests.support.overload import account, offer, setup, slow  # noqa: E402
-from tests.support.threaded import ThreadedReceiver  # noqa: E402
+from tests.support.daemon import DaemonProcess
+from tests.support.overload import account, offer, setup, slow
+from tests.support.threaded import ThreadedReceiver
 
 
 def main() -> int:
