@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from tykevents.deliver.base import Handler, HandlerServices
+from tykevents.deliver.python import stats as python_stats
 from tykevents.deliver.webhook.service import WebhookService, service_from_config
 from tykevents.monitor.service import MonitorService
 from tykevents.store import sessions
@@ -139,6 +140,7 @@ class Services:
         """The services' metrics (a prometheus_client collector: see tykevents.runtime.metrics)."""
         if self.monitor is not None:
             yield from self.monitor.collect()
+        yield from python_stats.collect()  # Python event handlers' timeouts and restarts
         if self.webhooks is not None:
             yield from self.webhooks.collect()
         js = dict(self._js_retired)
