@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tykevents.services")
 
-_JS_COUNTERS = ("calls", "failures", "timeouts", "out_of_memory", "rebuilds", "load_errors", "abandoned")
+_JS_COUNTERS = ("calls", "failures", "timeouts", "out_of_memory", "rebuilds", "load_errors")
 
 
 class Services:

@@ -244,7 +244,7 @@ def test_hostile_targets_end_delivered_or_dead_lettered(run_daemon, receivers):
         for name in urls:
             d.send_udp([json.loads(line) for line in numbered(m, api_id=name)])
         targets["good"].wait_for(m, timeout=5)
-        assert time.monotonic() - started < 2  # not held up by the others
+        assert time.monotonic() - started < 4  # not held up by the others (they hang for 10 s or more)
 
         def outcome(name: str, what: str) -> int:
             host = urls[name].split("/")[2]
