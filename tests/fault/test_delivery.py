@@ -5,7 +5,6 @@ written (or the exit status says they did not), and reloads under load lose noth
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import re
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import ROOT, DaemonProcess, classic_api, event
+from tests.support.overload import slow
 from tests.support.threaded import ThreadedReceiver
 from tests.webhook.receiver import Action, RawRequest, response
 
@@ -53,20 +53,6 @@ def numbered(n: int, api_id: str = "a", start: int = 0, pad: str = "") -> list[b
 
 def path_of(body: bytes) -> str:
     return json.loads(body)["path"]
-
-
-def slow(delay: float, concurrency: int) -> Callable[[RawRequest], Any]:
-    """A receiver's answer: 200 after `delay`, at most `concurrency` requests at a time."""
-    gate: list[asyncio.Semaphore] = []
-
-    async def respond(req: RawRequest) -> int:
-        if not gate:
-            gate.append(asyncio.Semaphore(concurrency))
-        async with gate[0]:
-            await asyncio.sleep(delay)
-        return 200
-
-    return respond
 
 
 def threaded_receivers() -> Iterator[Callable[..., ThreadedReceiver]]:
