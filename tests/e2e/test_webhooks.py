@@ -78,7 +78,7 @@ def test_receiver_sees_tyks_request(daemon, receivers):
     assert req.request_line == "POST /quota?x=1 HTTP/1.1"
     assert req.body == QUOTA_BODY
     names = [n for n, _ in req.header_lines]
-    assert names[:3] == ["Host", "User-Agent", "Content-Length"]  # Go's wire order (spec 3.4a)
+    assert names[:3] == ["Host", "User-Agent", "Content-Length"]  # Go wire order: docs/webhooks.md
     assert req.header("User-Agent") == "Tyk-Hookshot"
     assert req.header("X-Tyk-Test") == "TEST"  # canonicalised header_map name
     assert req.header("Content-Type") == "application/json"

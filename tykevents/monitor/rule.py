@@ -3,7 +3,7 @@
 Pure: no I/O, no clock (callers pass `now`). The side effects (session lookups, shared state
 in Redis, the webhook) live in tykevents.monitor.service; docs/monitor.md is the user's view.
 
-The rule is Tyk's Check (spec 7.3) with tykevents' changes (product.md 3):
+The rule is Tyk's Check (docs/monitor.md, the rule) with tykevents' changes (docs/compatibility.md):
 - the session's own quota first; then, only if it fired nothing, each access-rights limit
   in sorted API-id order (Tyk iterates a Go map: random order); at most one fire per record,
   as in Tyk;

@@ -1,4 +1,4 @@
-"""eh_web_hook_handler: Tyk's WebHookHandler (spec 3.2-3.5), delivering through WebhookService.
+"""eh_web_hook_handler: Tyk's WebHookHandler (docs/webhooks.md), delivering through WebhookService.
 
 Per event, as Tyk's HandleEvent: render the template over the EventMessage, build the
 request, compute the checksum, check the cooldown, send. Differences (docs/compatibility.md):
@@ -40,7 +40,7 @@ logger = logging.getLogger("tykevents.handler.webhook")
 _ratelog = RateLimitedLog(logger)
 
 DEFAULT_TEMPLATE = "default_webhook.json"
-# Event type -> (Meta struct name suffix, time field) for the certificate checksum (spec 3.5).
+# Event type -> (Meta struct name suffix, time field) for the certificate checksum (docs/webhooks.md).
 CERT_EVENTS = {
     "CertificateExpiringSoon": ("EventCertificateExpiringSoonMeta", "ExpiresAt"),
     "CertificateExpired": ("EventCertificateExpiredMeta", "ExpiredAt"),
@@ -201,7 +201,7 @@ def _cert_digest(event_type: str, data: Any, struct: str, time_field: str) -> by
 
 
 def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
-    """Tyk's WebHookHandler.Init (spec 3.2)."""
+    """Tyk's WebHookHandler.Init (docs/webhooks.md)."""
     try:
         conf = from_meta(meta)
     except HandlerConfigError as e:
@@ -253,7 +253,7 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
 
 
 def _check_url(target: str, where: str) -> None:
-    """Tyk's checkURL: an ERROR only; the handler is still registered (spec 2.4)."""
+    """Tyk's checkURL: an ERROR only; the handler is still registered (docs/webhooks.md)."""
     try:
         if target:
             gourl.parse_request_uri(target)
