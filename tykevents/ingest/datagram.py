@@ -14,7 +14,7 @@ import socket
 import stat
 from typing import TYPE_CHECKING
 
-from tykevents.config import split_hostport
+from tykevents.config import split_hostport, unix_gid
 from tykevents.decode import OVERSIZED
 
 if TYPE_CHECKING:
@@ -110,6 +110,28 @@ def remove_stale_socket(path: str) -> None:
     if not stat.S_ISSOCK(st.st_mode):
         raise OSError(f"{path} exists and is not a socket")
     os.unlink(path)
+
+
+def own_socket(path: str, mode: str, group: str) -> tuple[str, int]:
+    """Give a Unix socket just bound its configured mode and group (tykevents.listen.unix_mode,
+    unix_group); returns (path, inode) for remove_own_sockets."""
+    gid = unix_gid(group)
+    if gid >= 0:
+        os.chown(path, -1, gid)
+    os.chmod(path, int(mode, 8))
+    return path, os.stat(path).st_ino
+
+
+def remove_own_sockets(paths: list[tuple[str, int]]) -> None:
+    """Unlink the Unix socket files we bound, given as (path, inode), unless another process
+    has bound the path since (its inode differs); the list is emptied."""
+    for path, ino in paths:
+        try:
+            if os.lstat(path).st_ino == ino:
+                os.unlink(path)
+        except OSError:
+            pass
+    paths.clear()
 
 
 async def open_datagram(pipeline: Pipeline, sock: socket.socket, name: str) -> DatagramIngest:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from tykevents.apps import Problem
-from tykevents.config import Config, HTTPLimits, Listen, split_hostport, unix_gid
+from tykevents.config import Config, HTTPLimits, Listen, split_hostport
 from tykevents.ingest import datagram, stream
 
 if TYPE_CHECKING:
@@ -147,28 +147,14 @@ class Listeners:
 
     def _own_socket(self, path: str, listen: Listen) -> None:
         """Give a Unix socket just bound its configured group and mode; it is removed on stop."""
-        gid = unix_gid(listen.unix_group)
-        if gid >= 0:
-            os.chown(path, -1, gid)
-        os.chmod(path, int(listen.unix_mode, 8))
-        self._unix_paths.append((path, os.stat(path).st_ino))
-
-    def _remove_sockets(self) -> None:
-        """Unlink our Unix socket files, unless another process has bound the path since."""
-        for path, ino in self._unix_paths:
-            try:
-                if os.lstat(path).st_ino == ino:
-                    os.unlink(path)
-            except OSError:
-                pass
-        self._unix_paths = []
+        self._unix_paths.append(datagram.own_socket(path, listen.unix_mode, listen.unix_group))
 
     def stop_intake(self) -> None:
         if self._grpc is not None:
             self._grpc.stop_intake()
         for src in (*self._datagrams, *self._servers):
             src.close()
-        self._remove_sockets()
+        datagram.remove_own_sockets(self._unix_paths)
         for conn in list(self._connections):
             conn.stop_reading()
 
@@ -183,7 +169,7 @@ class Listeners:
         for conn in list(self._connections):
             if conn.transport is not None:
                 conn.transport.close()
-        self._remove_sockets()  # a start that failed half-way did not stop intake
+        datagram.remove_own_sockets(self._unix_paths)  # a start that failed half-way did not stop intake
         for cap in self._caps:
             cap.closing = True
         for runner in self._runners:

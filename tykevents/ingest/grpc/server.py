@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from tykevents.config import Config, grpc_unix_path, split_hostport, unix_gid
+from tykevents.config import Config, grpc_unix_path, split_hostport
 from tykevents.decode import INVALID
-from tykevents.ingest.datagram import remove_stale_socket
+from tykevents.ingest.datagram import own_socket, remove_own_sockets, remove_stale_socket
 from tykevents.ingest.grpc import coprocess_pb2
 from tykevents.ingest.grpc.wire import event_payload
 from tykevents.runtime.ratelog import RateLimitedLog
@@ -100,12 +100,9 @@ class GrpcIngest:
                 "listening on grpc %s (coprocess Dispatcher, %s)", addr, "TLS" if tls else "plaintext"
             )
         await server.start()
-        gid = unix_gid(listen.unix_group)
-        for n, (path, _) in enumerate(self._unix_paths):
-            if gid >= 0:
-                os.chown(path, -1, gid)
-            os.chmod(path, int(listen.unix_mode, 8))
-            self._unix_paths[n] = (path, os.stat(path).st_ino)
+        self._unix_paths = [
+            own_socket(path, listen.unix_mode, listen.unix_group) for path, _ in self._unix_paths
+        ]
 
     async def dispatch_event(self, request: bytes, context: Context) -> bytes:
         """DispatchEvent(Event) -> EventReply{} (no fields: b"")."""
@@ -139,7 +136,7 @@ class GrpcIngest:
     def stop_intake(self) -> None:
         if self.server is not None and self._stopping is None:
             self._stopping = asyncio.ensure_future(self.server.stop(_STOP_GRACE))
-        self._remove_sockets()
+        remove_own_sockets(self._unix_paths)
 
     async def drain(self, deadline: float) -> None:
         """Wait (until the monotonic deadline) for the calls under way."""
@@ -153,17 +150,7 @@ class GrpcIngest:
             self.server = None
         for task in (*self._waiting, *([self._stopping] if self._stopping else [])):
             task.cancel()
-        self._remove_sockets()  # a start that failed half-way did not stop intake
-
-    def _remove_sockets(self) -> None:
-        """Unlink our Unix socket files, unless another process has bound the path since."""
-        for path, ino in self._unix_paths:
-            try:
-                if os.lstat(path).st_ino == ino:
-                    os.unlink(path)
-            except OSError:
-                pass
-        self._unix_paths = []
+        remove_own_sockets(self._unix_paths)  # a start that failed half-way did not stop intake
 
 
 def _bind(server: grpc.aio.Server, addr: str, target: str, tls: grpc.ServerCredentials | None) -> None:
