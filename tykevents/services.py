@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tykevents.services")
 
+# Always exposed (at 0 without JS); any other counter a runtime's JSStats has is added to them.
 _JS_COUNTERS = ("calls", "failures", "timeouts", "out_of_memory", "rebuilds", "load_errors")
 
 
@@ -122,8 +123,8 @@ class Services:
         if vm is None:
             return
         await vm.aclose()
-        for k in _JS_COUNTERS:
-            self._js_retired[k] = self._js_retired.get(k, 0) + getattr(vm.stats, k)
+        for k, n in vars(vm.stats).items():
+            self._js_retired[k] = self._js_retired.get(k, 0) + n
         if self.active is services:
             self.active = None
 
@@ -146,9 +147,9 @@ class Services:
         js = dict(self._js_retired)
         vm = self.active.jsvm if self.active is not None else None
         if vm is not None:
-            for k in _JS_COUNTERS:
-                js[k] = js.get(k, 0) + getattr(vm.stats, k)
+            for k, n in vars(vm.stats).items():
+                js[k] = js.get(k, 0) + n
         c = CounterMetricFamily("tykevents_js", "JS handler runtime events", labels=["what"])
-        for k in _JS_COUNTERS:
+        for k in (*_JS_COUNTERS, *sorted(js.keys() - set(_JS_COUNTERS))):
             c.add_metric([k], js.get(k, 0))
         yield c
