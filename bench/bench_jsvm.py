@@ -8,7 +8,8 @@ Measured, each the median of `rounds`:
   raw dispatch    quickjs: the same per-event work JSRuntime does (JSON.parse of the event and
                   context, DoProcessEvent of a trivial handler), called directly in a loop
   runtime c=N     JSRuntime.call_handler from N concurrent asyncio tasks (uvloop): the queue
-                  to the VM thread, the time limit, the result back on the loop
+                  to the pool's VM threads (--vms, the daemon's default tykevents.js.vms),
+                  the time limit, the result back on the loop
   handler c=N     JSHandler.handle(Event): the above plus the EventMessage JSON
 for a trivial handler and for the sample logging handler (tests/data/js), whose log() lines
 go to a logger with only a NullHandler. Ratios are against "raw trivial".
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 import quickjs  # noqa: E402
 
+from tykevents.config import JSSettings  # noqa: E402
 from tykevents.deliver.jsvm.handler import JSHandler, JSVMConf  # noqa: E402
 from tykevents.deliver.jsvm.runtime import JSRuntime  # noqa: E402
 from tykevents.model import Event  # noqa: E402
@@ -78,8 +80,8 @@ def raw_dispatch(n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def make_runtime() -> tuple[JSRuntime, dict[str, int]]:
-    rt = JSRuntime({}, None, call_time_limit=5.0)
+def make_runtime(vms: int) -> tuple[JSRuntime, dict[str, int]]:
+    rt = JSRuntime({}, None, call_time_limit=5.0, vms=vms)
     rt.load_source(TRIVIAL, "trivial.js")
     rt.load_file(str(SAMPLE))
     return rt, {
@@ -126,6 +128,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 4, 64])
+    ap.add_argument("--vms", type=int, default=JSSettings().vms, help="VMs in the runtime's pool")
     args = ap.parse_args()
     quiet_logs()
     import uvloop
@@ -136,7 +139,8 @@ def main() -> None:
         ("raw trivial (reference)", ref),
         ("raw dispatch", median(lambda: raw_dispatch(n), rounds)),
     ]
-    rt, hids = make_runtime()
+    rt, hids = make_runtime(args.vms)
+    print(f"runtime: {rt.vms} VMs")
 
     async def run() -> None:
         for name, hid in hids.items():
@@ -168,7 +172,7 @@ def test_raw_quickjs_dispatch(benchmark: Any) -> None:
 
 def test_runtime_call_handler(benchmark: Any) -> None:
     quiet_logs()
-    rt, hids = make_runtime()
+    rt, hids = make_runtime(JSSettings().vms)
     loop = asyncio.new_event_loop()
     try:
         benchmark(lambda: loop.run_until_complete(rt.call_handler(hids["trivial"], EVENT_JSON, CONTEXT_JSON)))

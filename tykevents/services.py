@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tykevents.services")
 
 # Always exposed (at 0 without JS); any other counter a runtime's JSStats has is added to them.
-_JS_COUNTERS = ("calls", "failures", "timeouts", "out_of_memory", "rebuilds", "load_errors")
+_JS_COUNTERS = ("calls", "failures", "timeouts", "out_of_memory", "rebuilds", "load_errors", "abandoned")
 
 
 class Services:

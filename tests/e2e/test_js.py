@@ -43,9 +43,9 @@ def js_handler(name: str, path: str) -> dict:
 @pytest.fixture
 def daemon(run_daemon, tmp_path: Path):
     def make(**kw) -> DaemonProcess:
-        (tmp_path / "js").mkdir(exist_ok=True)
+        (tmp_path / "event_handlers").mkdir(exist_ok=True)
         for name in ("sample_event_handler.js", "session_editor.js", "http_forwarder.js", "endless_loop.js"):
-            shutil.copy(JS / name, tmp_path / "js" / name)
+            shutil.copy(JS / name, tmp_path / "event_handlers" / name)
         kw.setdefault("conf", {}).update({"enable_jsvm": True})
         kw["conf"].setdefault("tykevents", {})["js"] = {"call_time_limit": 0.5}
         return run_daemon(**kw)
@@ -58,19 +58,19 @@ def apps() -> dict:
         "a.json": classic_api(
             "a",
             {
-                "AuthFailure": [js_handler("sampleHandler", "js/sample_event_handler.js")],
-                "KeyExpired": [js_handler("sessionHandler", "js/session_editor.js")],
-                "TokenSeed": [js_handler("seedHandler", "js/seed.js")],
-                "Forward": [js_handler("forwardHandler", "js/http_forwarder.js")],
-                "Spin": [js_handler("spinHandler", "js/endless_loop.js")],
+                "AuthFailure": [js_handler("sampleHandler", "event_handlers/sample_event_handler.js")],
+                "KeyExpired": [js_handler("sessionHandler", "event_handlers/session_editor.js")],
+                "TokenSeed": [js_handler("seedHandler", "event_handlers/seed.js")],
+                "Forward": [js_handler("forwardHandler", "event_handlers/http_forwarder.js")],
+                "Spin": [js_handler("spinHandler", "event_handlers/endless_loop.js")],
             },
         )
     }
 
 
 def test_logging_handler_and_session_editor_in_memory(daemon, tmp_path: Path):
-    (tmp_path / "js").mkdir(exist_ok=True)
-    (tmp_path / "js" / "seed.js").write_text(SEED)
+    (tmp_path / "event_handlers").mkdir(exist_ok=True)
+    (tmp_path / "event_handlers" / "seed.js").write_text(SEED)
     d = daemon(apps=apps())
     d.wait_log(r"Sample JS event handler initialised")
     d.send_udp([event("AuthFailure", "a", {"Path": "/x", "Key": "k"})])
@@ -121,7 +121,7 @@ def test_reload_reloads_every_script(daemon, tmp_path: Path):
     d = daemon(apps=apps())
     d.send_udp([event("AuthFailure", "a", {"Path": "/before"})])
     d.wait_log(r"Running sample JSVM Handler: AuthFailure on a \(org1\) path /before")
-    script = tmp_path / "js" / "sample_event_handler.js"
+    script = tmp_path / "event_handlers" / "sample_event_handler.js"
     script.write_text(
         script.read_text().replace(
             "NewHandler(function(event, context) {",

@@ -58,7 +58,8 @@ def test_a_failed_start_says_why_in_one_line_and_exits_1(tmp_path: Path):
 
 
 def test_reload_under_load_loses_no_js_call(tmp_path: Path):
-    (tmp_path / "count.js").write_text(COUNTER_JS)
+    (tmp_path / "apps").mkdir(exist_ok=True)
+    (tmp_path / "apps" / "count.js").write_text(COUNTER_JS)
     apps = {
         "a.json": classic_api(
             "a",
@@ -66,7 +67,7 @@ def test_reload_under_load_loses_no_js_call(tmp_path: Path):
                 "AuthFailure": [
                     {
                         "handler_name": "eh_dynamic_handler",
-                        "handler_meta": {"name": "countHandler", "path": "count.js"},
+                        "handler_meta": {"name": "countHandler", "path": "apps/count.js"},
                     }
                 ]
             },

@@ -34,7 +34,8 @@ def event(
 def build_context(
     runtime: JSRuntime | None, api_id: str = "api-1", org_id: str = "org-1", **conf: Any
 ) -> HandlerContext:
-    config = Config(**{"enable_jsvm": True, "base_dir": str(JS), **conf})
+    # app_path ".": the scripts sit in tyk.conf's directory, inside the confinement roots.
+    config = Config(**{"enable_jsvm": True, "base_dir": str(JS), "app_path": ".", **conf})
     services = HandlerServices(jsvm=runtime)
     return HandlerContext(
         config,

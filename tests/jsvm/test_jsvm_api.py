@@ -10,11 +10,13 @@ import base64
 import io
 import json
 import logging
+import time
 
 import orjson
 import pytest
 
 from tests.webhook.receiver import Action, Receiver, response
+from tykevents.deliver.jsvm.runtime import JSError
 
 PROBE = (
     "function probe(src) { var v = eval(src); "
@@ -221,8 +223,8 @@ async def test_redirects_and_gzip_like_gos_client(rt, receiver: Receiver):
     assert second.header("Referer") == receiver.url("/old")
 
 
-async def test_http_timeout_does_not_count_against_the_call_limit(make_runtime, receiver: Receiver, caplog):
-    rt = make_runtime(call_time_limit=0.3, http_timeout=0.8)
+async def test_http_timeout_below_the_call_limit_is_undefined(make_runtime, receiver: Receiver, caplog):
+    rt = make_runtime(call_time_limit=2.0, http_timeout=0.3)
     rt.load_source(PROBE, "probe.js")
     receiver.respond = lambda r: Action("hang")
     assert (
@@ -233,6 +235,38 @@ async def test_http_timeout_does_not_count_against_the_call_limit(make_runtime, 
     assert any(
         "Client.Timeout exceeded" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
     )
+
+
+async def test_the_call_limit_cuts_its_http_request(make_runtime, receiver: Receiver, caplog):
+    """The call's time limit covers its HTTP: a request is cut where the limit runs out, and
+    the call ends there as a timeout (the script cannot catch it)."""
+    rt = make_runtime(call_time_limit=0.3, http_timeout=5.0)
+    rt.load_source(PROBE, "probe.js")
+    receiver.respond = lambda r: Action("hang")
+    src = (
+        "var r; try { r = TykMakeHttpRequest("
+        + req(Domain=receiver.url(""), Resource="/slow")
+        + "); } catch (e) { log('caught'); } log('went on'); r"
+    )
+    t0 = time.monotonic()
+    with pytest.raises(JSError, match="stopped by the time limit"):
+        await rt.call("probe", src)
+    assert 0.25 <= time.monotonic() - t0 < 0.8
+    assert rt.stats.timeouts == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert f'Request failed: Get "{receiver.url("/slow")}": context deadline exceeded' in messages
+    assert "caught" not in messages and "went on" not in messages
+    # A batch is cut the same way; time spent before the request counts too.
+    batch = {"requests": [{"method": "GET", "relative_url": receiver.url(f"/{i}")} for i in range(3)]}
+    busy = "var t = Date.now(); while (Date.now() - t < 150) {} "
+    t0 = time.monotonic()
+    with pytest.raises(JSError, match="stopped by the time limit"):
+        await rt.call("probe", busy + f"TykBatchRequest({json.dumps(json.dumps(batch))})")
+    assert 0.25 <= time.monotonic() - t0 < 0.8
+    assert rt.stats.timeouts == 2
+    assert "Batch request error: 3 batch requests: context deadline exceeded" in [
+        r.getMessage() for r in caplog.records
+    ]
 
 
 async def test_connection_refused_is_undefined(rt, caplog):

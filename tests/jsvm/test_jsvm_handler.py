@@ -184,7 +184,7 @@ async def test_top_level_endless_loop_at_load_is_a_load_error(make_runtime, tmp_
     path = tmp_path / "spin_at_load.js"
     path.write_text("var x = 0;\nwhile (true) { x++; }\n")
     with pytest.raises(HandlerConfigError, match="time limit"):
-        build_js_handler({"name": "x", "path": str(path)}, build_context(rt))
+        build_js_handler({"name": "x", "path": str(path)}, build_context(rt, base_dir=str(tmp_path)))
 
 
 async def test_memory_hog_is_stopped_and_others_keep_working(make_runtime, caplog, js_logs):
@@ -247,7 +247,7 @@ async def test_reload_reloads_every_script(make_runtime, js_logs, tmp_path):
     script = tmp_path / "counter.js"
     script.write_text((JS / "counter.js").read_text())
     gen1 = make_runtime()
-    h1 = handler(gen1, "countHandler", str(script))
+    h1 = handler(gen1, "countHandler", str(script), base_dir=str(tmp_path))
     await h1.handle(event())
     await h1.handle(event())
     assert js_logs()[-1] == "counter v1: event 2, load 1"
@@ -255,7 +255,7 @@ async def test_reload_reloads_every_script(make_runtime, js_logs, tmp_path):
     # too, so the edited script is what runs (Tyk K1 left the old one unloaded).
     script.write_text(script.read_text().replace("counter v1", "counter v2"))
     gen2 = make_runtime()
-    h2 = handler(gen2, "countHandler", str(script))
+    h2 = handler(gen2, "countHandler", str(script), base_dir=str(tmp_path))
     await h2.handle(event())
     assert js_logs()[-1] == "counter v2: event 1, load 1"
     # The old generation finishes what it had queued, then closes.

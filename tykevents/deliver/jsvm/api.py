@@ -4,8 +4,11 @@
 bootstrap.js wraps each of these: it coerces arguments with String() and sends them as JSON
 text, and turns a None result into JS undefined. Nothing here may raise into JS (the binding
 would turn it into an opaque "Python call failed"), so every function logs its own errors
-and returns None, as Tyk's functions log and return undefined. Functions that wait on the
-network or Redis pause the caller's time limit while they wait: they have their own timeouts.
+and returns None, as Tyk's functions log and return undefined. The HTTP helpers run within
+what is left of the call's time limit; when it runs out during a request they fire the
+interrupt and return False, on which bootstrap.js lets the interrupt end the call. Redis
+calls pause the time limit while they wait: they have their own timeout. Every line a script
+writes is capped at `max_log_bytes` (logcap.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from tykevents.deliver.jsvm import httpreq
+from tykevents.deliver.jsvm import httpreq, logcap
 from tykevents.golang.json import go_marshal
 from tykevents.runtime.keys import obfuscate_key
 from tykevents.store.sessions import SessionError, SessionStore, validate_session
@@ -80,14 +83,22 @@ class HostAPI:
         allow_master_keys: bool = False,
         enable_key_logging: bool = False,
         io_pause: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        call_limits: Callable[[], httpreq.CallLimits] = httpreq.CallLimits,
+        time_up: Callable[[], bool] = lambda: False,
         raw_stream: TextIO | None = None,
+        max_log_bytes: int = logcap.DEFAULT_LIMIT,
     ) -> None:
+        """`io_pause` stops the call's clock around Redis calls; `call_limits` gives the
+        running call's limits for its requests; `time_up` ends the call now (True if it can)."""
         self.store = session_store
         self.http = http
         self.allow_master_keys = allow_master_keys
         self.enable_key_logging = enable_key_logging
         self.io_pause = io_pause
+        self.call_limits = call_limits
+        self.time_up = time_up
         self.raw_stream = raw_stream
+        self.max_log_bytes = max_log_bytes
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         fns: dict[str, Callable[..., Any]] = {
@@ -108,25 +119,32 @@ class HostAPI:
         return {name: _never_raise(name, fn) for name, fn in fns.items()}
 
     # -- logging --------------------------------------------------------------------------
+    def _line(self, msg: str) -> str:
+        return logcap.cap(_arg(msg), self.max_log_bytes)
+
     def log(self, msg: str) -> None:
-        logger.info(_arg(msg), extra=_LOG_MSG)
+        logger.info(self._line(msg), extra=_LOG_MSG)
 
     def debug(self, msg: str) -> None:
-        logger.debug(_arg(msg), extra=_JSVM)
+        logger.debug(self._line(msg), extra=_JSVM)
 
     def debug_enabled(self) -> bool:
         return logger.isEnabledFor(logging.DEBUG)
 
     def rawlog(self, msg: str) -> None:
         # Tyk's raw logger: the message and a newline, unformatted, on stderr.
+        if logcap.is_muted():
+            return
         stream = self.raw_stream or sys.stderr
-        stream.write(_arg(msg) + "\n")
+        stream.write(self._line(msg) + "\n")
         stream.flush()
 
     def console(self, which: str, text: str) -> None:
         # otto's console: log/info/debug on stdout, warn/error on stderr.
+        if logcap.is_muted():
+            return
         stream = sys.stdout if which == "out" else sys.stderr
-        stream.write(_arg(text) + "\n")
+        stream.write(self._line(text) + "\n")
         stream.flush()
 
     # -- base64 -----------------------------------------------------------------------------
@@ -152,16 +170,20 @@ class HostAPI:
             return None
 
     # -- HTTP -------------------------------------------------------------------------------
-    def make_http_request(self, req: str) -> str | None:
-        with self.io_pause():
-            out = httpreq.make_http_request(_arg(req), self.http)
+    def make_http_request(self, req: str) -> str | bool | None:
+        try:
+            out = httpreq.make_http_request(_arg(req), self.http, self.call_limits())
+        except httpreq.CallTimeUp:
+            return False if self.time_up() else None
         return None if out is None else _ret(out)
 
-    def batch_request(self, req: str) -> str | None:
+    def batch_request(self, req: str) -> str | bool | None:
         text = _arg(req)
         logger.debug("Batch input is: %s", text, extra=_JSVM)
-        with self.io_pause():
-            out = httpreq.batch_request(text, self.http)
+        try:
+            out = httpreq.batch_request(text, self.http, self.call_limits())
+        except httpreq.CallTimeUp:
+            return False if self.time_up() else None
         return None if out is None else _ret(out)
 
     # -- sessions ---------------------------------------------------------------------------

@@ -23,6 +23,9 @@
 
     function str(v) { return JSON.stringify(String(v)); }
     function out(r) { return r === null ? undefined : JSON.parse(r); }
+    // A host `false`: the call's time limit ran out during its request and the host has
+    // fired the interrupt, which this loop runs into at once (no script can catch it).
+    function http(r) { if (r === false) { for (;;) {} } return out(r); }
 
     global.log = function (msg) { host.log(str(msg)); };
     global.rawlog = function (msg) { host.rawlog(str(msg)); };
@@ -30,8 +33,8 @@
     global.b64dec = function (s) { return out(host.b64dec(str(s))); };
     global.rawb64enc = function (s) { return out(host.rawb64enc(str(s))); };
     global.rawb64dec = function (s) { return out(host.rawb64dec(str(s))); };
-    global.TykMakeHttpRequest = function (req) { return out(host.makeHttpRequest(str(req))); };
-    global.TykBatchRequest = function (req) { return out(host.batchRequest(str(req))); };
+    global.TykMakeHttpRequest = function (req) { return http(host.makeHttpRequest(str(req))); };
+    global.TykBatchRequest = function (req) { return http(host.batchRequest(str(req))); };
     global.TykGetKeyData = function (key, apiID) { return out(host.getKeyData(str(key), str(apiID))); };
     global.TykSetKeyData = function (key, session, suppressReset) {
         host.setKeyData(str(key), str(session), str(suppressReset));

@@ -9,13 +9,15 @@ EventMessage JSON and the precomputed context JSON `{"APIID","OrgID"}` to the VM
 Tyk's rules kept: JS handlers need an API (in tyk.conf's global handlers they are
 "Handler not found"), `disabled` skips with Tyk's INFO line, `name` is the script's global
 variable. Where Tyk panics (no `path`, `enable_jsvm` off: K5) the handler is skipped with an
-error instead.
+error instead. Unlike Tyk, `path` must lie inside the directories of `js_roots`
+(docs/compatibility.md, JavaScript handlers).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Any
 
 from tykevents.deliver.base import Handler, HandlerConfigError, HandlerContext, HandlerDisabled
@@ -62,6 +64,13 @@ class JSHandler(Handler):
         await self.runtime.call_handler(self.hid, event.message_text(), self.context_json)
 
 
+def js_roots(config: Any) -> list[Path]:
+    """Where an API definition's JS handler may read its script: tyk.conf's template, app and
+    middleware directories, `tykevents.allowed_paths` and `tykevents.js.paths` (Config.confined)."""
+    dirs = [config.middleware_path, *config.tykevents.js.paths]
+    return [*config.file_roots(), *(config.path(d) for d in dirs if d)]
+
+
 def build_js_handler(meta: Any, ctx: HandlerContext) -> JSHandler:
     """handler_meta (a dict, or a JSVMConf already decoded) -> JSHandler."""
     if ctx.api.api_id == "":
@@ -83,15 +92,22 @@ def build_js_handler(meta: Any, ctx: HandlerContext) -> JSHandler:
     owns = False
     if runtime is None and ctx.services.check_only:
         # `tykevents check` loads every script as `run` would, in one VM for all handlers.
-        runtime = ctx.services.jsvm = JSRuntime(ctx.config, None, **runtime_options(ctx.config))
+        # One VM is enough to check every script.
+        options = {**runtime_options(ctx.config), "vms": 1}
+        runtime = ctx.services.jsvm = JSRuntime(ctx.config, None, **options)
         owns = True
     if runtime is None:
         raise HandlerConfigError("the JS VM is not running")
     if not conf.path:
         raise HandlerConfigError("handler_meta.path: a JS file is required")
+    if hasattr(ctx.config, "confined"):  # a Config (tests may hand the runtime a plain dict)
+        try:
+            ctx.config.confined(conf.path, js_roots(ctx.config))
+        except ValueError as e:
+            raise HandlerConfigError(f"handler_meta.path {e}") from None
     try:
         runtime.load_file(conf.path)
-        hid = runtime.register_handler(conf.name, conf.path)
+        hid = runtime.register_handler(conf.name, conf.path, ctx.api.api_id)
     except JSLoadError as e:
         raise HandlerConfigError(str(e)) from None
     if not runtime.is_defined(conf.name):

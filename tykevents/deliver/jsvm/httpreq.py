@@ -6,9 +6,10 @@ client (tykevents.golang.http): URLs parsed with Go's rules, header names canoni
 (then a gzip reply is inflated, as Go's transport does), redirects followed as Go's Client
 does (10 at most). Each request is a coroutine on an event loop, the daemon's when the
 runtime is given it, else a loop of the runtime's own; the VM thread waits for it, within
-`timeout` per request, redirects included (Tyk has no timeout, K4). Replies are the JSON Go
-writes: keys in struct order, header maps with sorted keys, `<`, `>`, `&`, U+2028 and U+2029
-escaped.
+`timeout` per request, redirects included (Tyk has no timeout, K4), and never past the JS
+call's own time limit (CallLimits): a request cut there raises CallTimeUp, and the call ends.
+Replies are the JSON Go writes: keys in struct order, header maps with sorted keys, `<`, `>`,
+`&`, U+2028 and U+2029 escaped.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tykevents.golang import url as gourl
-from tykevents.golang.http.client import GoClient, GoClientError
+from tykevents.golang.http.client import TIMEOUT, GoClient, GoClientError
 from tykevents.golang.http.header import Header, canonical_header_key
 from tykevents.golang.http.request import GoRequest, NewRequestError
 from tykevents.golang.http.request import new_request as go_new_request
@@ -42,6 +43,24 @@ _TIMEOUT_TEXT = "context deadline exceeded (Client.Timeout exceeded)"
 
 class RequestError(Exception):
     """The request could not be made; the message is what Tyk would log."""
+
+
+class CallTimeUp(Exception):
+    """The JS call's time limit ran out during its requests (or its runtime is closing): the
+    message is Go's for a request whose context ended."""
+
+
+@dataclass
+class CallLimits:
+    """What bounds the requests of one JS call, besides their own timeout."""
+
+    deadline: float | None = None  # the call's time limit (monotonic); None: none
+    cancel: concurrent.futures.Future[None] | None = None  # done when the runtime closes
+
+
+_NO_LIMITS = CallLimits()
+_DEADLINE = "context deadline exceeded"
+_CANCELED = "context canceled"
 
 
 @dataclass
@@ -152,37 +171,58 @@ class HTTPClient:
         finally:
             self._blocked.discard(loop)
 
-    def do(self, req: GoRequest, body: bytes) -> Reply:
-        """Client.Do; raises RequestError with Go's text."""
-        deadline = time.monotonic() + self.settings.timeout
+    def do(self, req: GoRequest, body: bytes, limits: CallLimits = _NO_LIMITS) -> Reply:
+        """Client.Do within the request timeout and the call's limits; raises RequestError with
+        Go's text, or CallTimeUp if the call's limit cut it."""
+        deadline, by_call = self._deadline(self.settings.timeout, limits)
         try:
-            return self._wait(self._do(req, body, deadline), deadline)
+            return self._wait(self._do(req, body, deadline), deadline, limits)
         except GoClientError as e:
+            if e.kind == TIMEOUT and by_call:
+                raise CallTimeUp(f"{e.req.op}: {_DEADLINE}") from None
             raise RequestError(str(e)) from None
         except TimeoutError:  # the loop did not get to it in time
+            if by_call:
+                raise CallTimeUp(f"{req.op}: {_DEADLINE}") from None
             raise RequestError(f"{req.op}: {_TIMEOUT_TEXT}") from None
+        except concurrent.futures.CancelledError:
+            raise CallTimeUp(f"{req.op}: {_CANCELED}") from None
 
     def do_all(
-        self, units: list[tuple[GoRequest, bytes]], parallel: bool
+        self, units: list[tuple[GoRequest, bytes]], parallel: bool, limits: CallLimits = _NO_LIMITS
     ) -> list[tuple[int, Reply | RequestError]]:
         """Every request, one after the other or up to BATCH_PARALLEL at once, each within
-        its own timeout: (index, reply or error) in the order they finished."""
+        its own timeout: (index, reply or error) in the order they finished. CallTimeUp if
+        the call's limit comes first."""
         done: list[tuple[int, Reply | RequestError]] = []
         if not units:
             return done
         rounds = -(-len(units) // BATCH_PARALLEL) if parallel else len(units)
-        deadline = time.monotonic() + rounds * self.settings.timeout
+        deadline, by_call = self._deadline(rounds * self.settings.timeout, limits)
         try:
-            self._wait(self._do_all(units, parallel, done), deadline)
+            self._wait(self._do_all(units, parallel, done, deadline if by_call else None), deadline, limits)
         except TimeoutError:  # the loop did not get to them all: the rest timed out
             done = list(done)  # the cancelled coroutine may still append to the original
+            if by_call:
+                raise CallTimeUp(f"{len(units) - len(done)} batch requests: {_DEADLINE}") from None
             finished = {i for i, _ in done}
             done += [
                 (i, RequestError(f"{req.op}: {_TIMEOUT_TEXT}"))
                 for i, (req, _) in enumerate(units)
                 if i not in finished
             ]
+        except concurrent.futures.CancelledError:
+            raise CallTimeUp(f"batch requests: {_CANCELED}") from None
         return done
+
+    @staticmethod
+    def _deadline(timeout: float, limits: CallLimits) -> tuple[float, bool]:
+        """The deadline of a request (or batch) and whether it is the call's own."""
+        own = time.monotonic() + timeout
+        call = limits.deadline
+        if call is not None and call <= own:
+            return call, True
+        return own, False
 
     async def _client(self) -> GoClient:
         loop = asyncio.get_running_loop()
@@ -201,7 +241,7 @@ class HTTPClient:
 
     async def _do(self, req: GoRequest, body: bytes, deadline: float) -> Reply:
         client = await self._client()
-        resp = await client.do(req, body, timeout=deadline - time.monotonic())
+        resp = await client.do(req, body, timeout=max(0.0, deadline - time.monotonic()))
         return Reply(resp.status, resp.header, resp.body)
 
     async def _do_all(
@@ -209,7 +249,13 @@ class HTTPClient:
         units: list[tuple[GoRequest, bytes]],
         parallel: bool,
         done: list[tuple[int, Reply | RequestError]],
+        deadline: float | None,
     ) -> None:
+        """The batch; TimeoutError at `deadline` (the call's), if given."""
+        if deadline is not None:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._do_all(units, parallel, done, None)
+            return
         client = await self._client()
         room = asyncio.Semaphore(BATCH_PARALLEL if parallel else 1)
 
@@ -228,16 +274,34 @@ class HTTPClient:
             for i, (req, body) in enumerate(units):
                 await one(i, req, body)
 
-    def _wait(self, coro: Coroutine[Any, Any, T], deadline: float) -> T:
+    def _wait(self, coro: Coroutine[Any, Any, T], deadline: float, limits: CallLimits) -> T:
+        """The coroutine's result; TimeoutError past the deadline, CancelledError once
+        `limits.cancel` is done (the coroutine is cancelled either way)."""
+        left = deadline - time.monotonic()
+        cancel = limits.cancel
+        if left <= 0 or (cancel is not None and cancel.done()):
+            coro.close()  # never started: nothing is sent
+            if left <= 0:
+                raise TimeoutError
+            raise concurrent.futures.CancelledError
         loop = self.loop
         if loop is None or loop in self._blocked or not loop.is_running():
             loop = self._own_loop()
         fut = asyncio.run_coroutine_threadsafe(coro, loop)
-        try:
-            return fut.result(max(0.0, deadline - time.monotonic()) + _GRACE)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise TimeoutError from None
+        if cancel is None:
+            try:
+                return fut.result(left + _GRACE)
+            except concurrent.futures.TimeoutError:
+                fut.cancel()
+                raise TimeoutError from None
+        both: list[concurrent.futures.Future[Any]] = [fut, cancel]
+        concurrent.futures.wait(both, left + _GRACE, concurrent.futures.FIRST_COMPLETED)
+        if fut.done():
+            return fut.result()
+        fut.cancel()
+        if cancel.done():
+            raise concurrent.futures.CancelledError
+        raise TimeoutError
 
     def _own_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -318,8 +382,9 @@ def _sorted(h: Header) -> Header:
     return {k: h[k] for k in sorted(h, key=lambda k: k.encode("utf-8", "surrogateescape"))}
 
 
-def make_http_request(arg: str, http: HTTPClient) -> str | None:
-    """TykMakeHttpRequest: the reply JSON, or None (JS undefined) on any error (logged)."""
+def make_http_request(arg: str, http: HTTPClient, limits: CallLimits = _NO_LIMITS) -> str | None:
+    """TykMakeHttpRequest: the reply JSON, or None (JS undefined) on any error (logged);
+    CallTimeUp (logged) if the call's time limit cut the request."""
     s = http.settings
     if arg == "undefined":
         return None
@@ -347,9 +412,13 @@ def make_http_request(arg: str, http: HTTPClient) -> str | None:
         set_header(h, k, v, s.ignore_canonical)
     try:
         method, target = new_request(hro.get("Method", ""), u.string())
-        reply = http.do(GoRequest(method, target, h, close=True), body.encode("utf-8", "surrogatepass"))
-    except RequestError as e:
+        reply = http.do(
+            GoRequest(method, target, h, close=True), body.encode("utf-8", "surrogatepass"), limits
+        )
+    except (RequestError, CallTimeUp) as e:
         logger.error("Request failed: %s", e, extra={"prefix": "jsvm"})
+        if isinstance(e, CallTimeUp):
+            raise
         return None
     text = reply.body.decode("utf-8", "replace")
     headers = _sorted(reply.header)
@@ -370,8 +439,9 @@ _UNIT = {"method": "string", "headers": "map[string]string", "body": "string", "
 _ZERO = {"relative_url": "", "code": 0, "headers": None, "body": ""}
 
 
-def batch_request(arg: str, http: HTTPClient) -> str | None:
-    """TykBatchRequest ("unsafe" mode: relative_url is the absolute URL). None on error."""
+def batch_request(arg: str, http: HTTPClient, limits: CallLimits = _NO_LIMITS) -> str | None:
+    """TykBatchRequest ("unsafe" mode: relative_url is the absolute URL). None on error,
+    CallTimeUp (logged) if the call's time limit cut the batch."""
     s = http.settings
     try:
         batch = decode_struct(parse_json(arg), _BATCH, "gateway.BatchRequestStructure")
@@ -408,7 +478,12 @@ def batch_request(arg: str, http: HTTPClient) -> str | None:
 
     replies: list[dict[str, Any]] = []
     parallel = not batch.get("suppress_parallel_execution") and len(plans) > 1
-    for i, reply in http.do_all(plans, parallel):  # Go answers in completion order; so do we
+    try:
+        finished = http.do_all(plans, parallel, limits)
+    except CallTimeUp as e:
+        logger.error("Batch request error: %s", e, extra={"prefix": "jsvm"})
+        raise
+    for i, reply in finished:  # Go answers in completion order; so do we
         if isinstance(reply, RequestError):
             logger.error("Webhook request failed: %s", reply, extra={"prefix": "jsvm"})
             replies.append(dict(_ZERO))

@@ -18,7 +18,8 @@ The struct layout is checked against the package's own setters before use; if it
 match (another build of the package), `install` returns None and the caller runs without
 time limits, loudly.
 
-CallClock, below, is the time limit built on it: the deadline of the call in progress.
+CallClock, below, is the time limit built on it: the deadline of the call in progress;
+Watchdog is the thread that fires it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import ctypes
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 logger = logging.getLogger("tykevents.jsvm")
@@ -125,59 +126,70 @@ def _clocks_per_sec() -> int:
 
 
 class CallClock:
-    """The wall-clock limit of the call running on the VM thread.
+    """The wall-clock limit of the call running on one VM's thread.
 
-    A watchdog thread fires the current VM's Interrupter once the deadline passes. Time spent
-    in host I/O (`pause`) does not count: HTTP and Redis calls have their own timeouts. The
-    lock also guards the interrupter: the VM thread swaps it (set_interrupter) before freeing
-    a context, so the watchdog never fires into a freed one.
+    The runtime's Watchdog fires the VM's Interrupter once the deadline passes. Time spent in
+    Redis calls (`pause`) does not count: they have their own timeout. HTTP counts: its
+    timeout is capped by what is left (`deadline`), and when a request runs into the limit
+    the call ends there (`expire`). The lock also guards the interrupter: the VM thread swaps
+    it (set_interrupter) before freeing a context, so the watchdog never fires into a freed one.
     """
 
-    def __init__(self, call_time_limit: float) -> None:
-        self._tick = max(0.005, min(0.05, call_time_limit / 10))
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._interrupter: Interrupter | None = None
         self._deadline: float | None = None
         self._fired = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="tykevents-js-watchdog", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, wait: bool = False) -> None:
-        self._stop.set()
-        if wait and self._thread.is_alive():
-            self._thread.join()
+        self.started: float | None = None  # when the call in progress began (None: idle)
 
     def set_interrupter(self, interrupter: Interrupter | None) -> None:
         with self._lock:
             self._interrupter = interrupter
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self._tick):
-            with self._lock:
-                if self._deadline is not None and time.monotonic() >= self._deadline:
-                    self._deadline = None
-                    self._fired = True
-                    # No local name for it: the watchdog must never hold the last reference
-                    # to an Interrupter (it keeps its context alive, to be freed elsewhere).
-                    if self._interrupter is not None:
-                        self._interrupter.fire()
+    def check(self, now: float) -> None:
+        """Fire the interrupt if the deadline has passed (the watchdog's tick)."""
+        with self._lock:
+            if self._deadline is not None and now >= self._deadline:
+                self._deadline = None
+                self._fired = True
+                # No local name for it: the watchdog must never hold the last reference
+                # to an Interrupter (it keeps its context alive, to be freed elsewhere).
+                if self._interrupter is not None:
+                    self._interrupter.fire()
 
     def arm(self, limit: float) -> None:
         """Start the clock for a call of at most `limit` seconds (no-op without interrupter)."""
+        now = time.monotonic()
         with self._lock:
             self._fired = False
+            self.started = now
             if self._interrupter is not None:
                 self._interrupter.reset()
-                self._deadline = time.monotonic() + limit
+                self._deadline = now + limit
 
     def disarm(self) -> bool:
         """Stop the clock; True if the limit fired during the call."""
         with self._lock:
             self._deadline = None
+            self.started = None
             return self._fired
+
+    def deadline(self) -> float | None:
+        """When the call in progress must end (monotonic): None without a limit, the past
+        once it has fired."""
+        with self._lock:
+            return 0.0 if self._fired else self._deadline
+
+    def expire(self) -> bool:
+        """End the call in progress now (its time ran out in a request, or the runtime is
+        closing); False if there is no interrupt to end it with."""
+        with self._lock:
+            self._deadline = None
+            self._fired = True
+            if self._interrupter is None:
+                return False
+            self._interrupter.fire()
+            return True
 
     @contextlib.contextmanager
     def pause(self) -> Iterator[None]:
@@ -191,3 +203,38 @@ class CallClock:
             with self._lock:
                 if left is not None and not self._fired:
                     self._deadline = time.monotonic() + left
+
+
+class Watchdog:
+    """One thread that ticks the CallClocks of a runtime's VMs. It also tells `on_busy`
+    whether some VM has been in one call for a tick or more (the pool then spreads calls
+    over every VM: jobs.JobQueue)."""
+
+    def __init__(self, call_time_limit: float, on_busy: Callable[[bool], None] | None = None) -> None:
+        self.tick = max(0.005, min(0.05, call_time_limit / 10))
+        self._clocks: list[CallClock] = []
+        self._on_busy = on_busy
+        self._busy = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="tykevents-js-watchdog", daemon=True)
+
+    def add(self, clock: CallClock) -> None:
+        self._clocks.append(clock)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.tick):
+            now = time.monotonic()
+            busy = False
+            for clock in self._clocks:
+                clock.check(now)
+                started = clock.started
+                busy = busy or (started is not None and now - started >= self.tick)
+            if busy is not self._busy and self._on_busy is not None:
+                self._busy = busy
+                self._on_busy(busy)
