@@ -6,6 +6,7 @@ counted, and the committed generated modules match the .proto."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import signal
 import subprocess
@@ -35,6 +36,8 @@ KEY_META = {
     "Origin": "10.0.0.7",
     "Key": "abcdefgh1234",
 }
+BUNDLE = ROOT / "tests" / "data" / "gateway" / "bundle"
+JS = ROOT / "tests" / "data" / "js"
 TS = "2024-03-05 14:07:09.123456789 +0000 UTC"
 
 
@@ -358,3 +361,38 @@ def test_generated_modules_are_up_to_date(tmp_path: Path) -> None:
     for name, path in zip(GENERATED, fresh, strict=True):
         committed = ROOT / PROTO.parent / name
         assert path.read_bytes() == committed.read_bytes(), f"{committed} is stale: run `make proto`"
+
+
+async def test_dispatch_event_runs_js_and_python_handlers(run_daemon, tmp_path: Path) -> None:
+    """Bridged events reach every handler kind tykevents' own copy of the API registers: a JS
+    handler (eh_dynamic_handler) on one API, a Python bundle's @Event function on another."""
+    bundle_dir = Path("middleware") / "bundles" / hashlib.md5(b"events.zip").hexdigest()  # as Tyk unpacks it
+    files = {str(bundle_dir / p.name): p.read_text() for p in BUNDLE.iterdir() if p.is_file()}
+    files["event_handlers/sample_event_handler.js"] = (JS / "sample_event_handler.js").read_text()
+    js = {
+        "handler_name": "eh_dynamic_handler",
+        "handler_meta": {"name": "sampleHandler", "path": "event_handlers/sample_event_handler.js"},
+    }
+    py = {"handler_name": "cp_dynamic_handler", "handler_meta": {"name": "record_event"}}
+    apps = {
+        "js.json": classic_api("js", {"AuthFailure": [js]}),
+        "py.json": {
+            **classic_api("py", {"KeyExpired": [py]}),
+            "custom_middleware": {"driver": "python"},
+            "custom_middleware_bundle": "events.zip",
+        },
+    }
+    port = free_port()
+    conf = {"enable_jsvm": True, "tykevents": {"listen": {"grpc": [f"127.0.0.1:{port}"]}}}
+    d = run_daemon(conf=conf, apps=apps, files=files)
+    async with gateway(f"127.0.0.1:{port}") as stub:
+        await stub.DispatchEvent(pb.Event(payload=envelope("AuthFailure", "js", {**KEY_META, "Path": "/js"})))
+        await stub.DispatchEvent(pb.Event(payload=envelope("KeyExpired", "py", {**KEY_META, "Path": "/py"})))
+    await asyncio.to_thread(d.wait_log, r"Running sample JSVM Handler: AuthFailure on js \(org1\) path /js")
+    out = d.tmp / bundle_dir / "events.jsonl"
+    await asyncio.to_thread(d.wait_until, out.exists, 10, "the Python handler's record")
+    (rec,) = [json.loads(ln) for ln in out.read_text().splitlines()]
+    assert rec["message"]["Type"] == "KeyExpired" and rec["message"]["Meta"]["Path"] == "/py"
+    assert rec["handler_name"] == "record_event" and rec["spec"] == {"APIID": "py", "OrgID": "org1"}
+    assert d.metric("tykevents_handled_total", kind="js") == 2
+    assert d.metric("tykevents_datagrams_total", transport="grpc") == 2

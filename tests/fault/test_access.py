@@ -17,6 +17,8 @@ import pytest
 
 from tests.support.daemon import ROOT, classic_api, event, log_handler
 from tests.support.threaded import ThreadedReceiver
+from tykevents.config import load_config
+from tykevents.ingest.listeners import exposed_listeners
 
 pytestmark = pytest.mark.e2e
 
@@ -190,3 +192,21 @@ def test_check_warns_for_unauthenticated_listeners_off_loopback(tmp_path: Path):
     out = run_check(tmp_path, {"secret": SECRET, "tykevents": {"listen": {**listen, "http_auth": True}}})
     assert [ln for ln in out.stdout.splitlines() if "unauthenticated" in ln] == lines[:1]
     assert SECRET not in out.stdout
+
+
+def test_check_warns_for_grpc_off_loopback_without_client_certificates(tmp_path: Path):
+    sock = tmp_path / "g.sock"
+    grpc = ["0.0.0.0:5555", "127.0.0.1:5556", f"unix:{sock}", "gw.internal:5557"]
+    out = run_check(tmp_path, {"tykevents": {"listen": {"udp": [], "grpc": grpc}}})
+    assert out.returncode == 0, out.stdout
+    lines = [ln for ln in out.stdout.splitlines() if "unauthenticated" in ln]
+    assert [ln.split(": unauthenticated")[0].rsplit(":", 1)[1] for ln in lines] == [
+        "$.tykevents.listen.grpc[0]",
+        "$.tykevents.listen.grpc[3]",
+    ], out.stdout
+    assert "grpc_client_ca_file" in lines[0] and "0.0.0.0:5555" in lines[0]
+    # with mutual TLS the gateways must show a certificate: nothing left to warn about
+    p = tmp_path / "tls.conf"
+    tls = {"grpc_cert_file": "c.pem", "grpc_key_file": "k.pem", "grpc_client_ca_file": "ca.pem"}
+    p.write_text(json.dumps({"tykevents": {"listen": {"udp": [], "grpc": grpc, **tls}}}))
+    assert exposed_listeners(load_config(p)) == []

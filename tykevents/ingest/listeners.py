@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from tykevents.apps import Problem
-from tykevents.config import Config, HTTPLimits, Listen, split_hostport
+from tykevents.config import Config, HTTPLimits, Listen, grpc_unix_path, split_hostport
 from tykevents.ingest import datagram, stream
 
 if TYPE_CHECKING:
@@ -227,9 +227,21 @@ def _http_metrics(http: Mapping[str, HttpCounters]) -> Iterable[Metric]:
 
 def exposed_listeners(cfg: Config) -> list[tuple[str, str]]:
     """(JSON path, warning) for each ingest listener bound off loopback that takes events
-    without credentials: UDP and TCP always, HTTP unless listen.http_auth."""
+    without credentials: UDP and TCP always, HTTP unless listen.http_auth, gRPC (TCP
+    addresses) unless grpc_client_ca_file asks gateways for a client certificate."""
     listen = cfg.tykevents.listen
     out = []
+    if not listen.grpc_client_ca_file:
+        for i, addr in enumerate(listen.grpc):
+            if grpc_unix_path(addr) is None and not _loopback(split_hostport(addr)[0]):
+                out.append(
+                    (
+                        f"$.tykevents.listen.grpc[{i}]",
+                        f"unauthenticated grpc ingest on {addr} is reachable from other hosts: anyone who "
+                        "can reach it can send events (set tykevents.listen.grpc_client_ca_file for mutual "
+                        "TLS, bind it to 127.0.0.1 or firewall it)",
+                    )
+                )
     for kind in ("udp", "tcp", "http"):
         if kind == "http" and listen.http_auth:
             continue

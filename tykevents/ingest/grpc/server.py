@@ -16,7 +16,6 @@ stops listening and refuses new calls while the calls under way go on; `drain` w
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import ssl
@@ -75,7 +74,7 @@ class GrpcIngest:
         server.add_registered_method_handlers(SERVICE, handlers)
         self.server = server
         tls = _credentials(cfg)
-        for i, addr in enumerate(listen.grpc):
+        for addr in listen.grpc:
             path = grpc_unix_path(addr)
             if path is not None:  # a local socket: its file mode guards it, not TLS
                 path = os.path.abspath(cfg.runtime_path(path))
@@ -87,15 +86,6 @@ class GrpcIngest:
             host, port = split_hostport(addr)
             target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             _bind(server, addr, target, tls)
-            if not listen.grpc_client_ca_file and not _loopback(host):
-                logger.warning(
-                    "SECURITY: unauthenticated grpc ingest on %s is reachable from other hosts: anyone "
-                    "who can reach it can send events (set listen.grpc_client_ca_file, bind it to "
-                    "127.0.0.1 or firewall it) (%s:$.tykevents.listen.grpc[%d])",
-                    addr,
-                    cfg.source,
-                    i,
-                )
             logger.info(
                 "listening on grpc %s (coprocess Dispatcher, %s)", addr, "TLS" if tls else "plaintext"
             )
@@ -185,12 +175,3 @@ def _credentials(cfg: Config) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials(
         [(key.read_bytes(), cert.read_bytes())], root_certificates=ca, require_client_auth=ca is not None
     )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
