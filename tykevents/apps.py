@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from tykevents.golang.json import go_get
+from tykevents.tykconf_keys import suggest, unknown_keys
 
 logger = logging.getLogger("tykevents.apps")
 
@@ -38,15 +39,26 @@ class APIDefinition:
     source: str
     kind: str  # "classic" | "oas"
     handlers: list[HandlerEntry] = field(default_factory=list)
+    # What Tyk orders its API registry by, which decides between two definitions of one api_id.
+    listen_path: str = ""
+    domain: str = ""
+    id_where: str = ""  # "<file>:<JSON path>" of the api_id
 
 
 @dataclass
 class Problem:
-    """Something wrong in a file; `fatal` problems drop the whole API, others one entry."""
+    """Something wrong in a file: where (file and JSON path), what, and how bad."""
 
     where: str
     message: str
-    level: int = logging.ERROR
+    level: int = logging.ERROR  # what `run` logs it at
+    # What `tykevents check` reports it at, when that is stricter: a handler name Tyk does not
+    # know is skipped with a log line, as in Tyk, but it fails `check` (docs/operations.md).
+    check_level: int | None = None
+
+    @property
+    def check_severity(self) -> int:
+        return self.level if self.check_level is None else max(self.level, self.check_level)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
@@ -149,10 +161,11 @@ def oas_entries(
         except ValueError:
             continue
         handler_name = OAS_KINDS.get(kind)
-        if handler_name is None:
-            problems.append(
-                Problem(f"{hpath}.type", f"unknown handler type {kind!r}: skipped", logging.WARNING)
-            )
+        if handler_name is None:  # a typo silently disables the handler: `check` fails on it
+            near = suggest(kind, set(OAS_KINDS), cutoff=0.6)
+            hint = f" (did you mean {near!r}?)" if near else ""
+            msg = f"unknown handler type {kind!r}: skipped{hint}"
+            problems.append(Problem(f"{hpath}.type", msg, logging.WARNING, logging.ERROR))
             continue
         try:
             if kind == "webhook":
@@ -252,6 +265,9 @@ def parse_definition(
         api = APIDefinition(api_id, _str_at(x, "info", "orgId"), _str_at(x, "info", "name"), source, "oas")
         server = go_get(x, "server")
         server = server if isinstance(server, dict) else {}
+        api.id_where = f"{source}:$['x-tyk-api-gateway'].info.id"
+        api.listen_path = _str_at(server, "listenPath", "value")
+        api.domain = _str_at(server, "customDomain", "name")
         api.handlers = oas_entries(
             go_get(server, "eventHandlers"),
             f"{source}:$['x-tyk-api-gateway'].server.eventHandlers",
@@ -267,6 +283,10 @@ def parse_definition(
         return None
     org, name = _str_at(doc, "org_id"), _str_at(doc, "name")
     api = APIDefinition(api_id, org, name, source, "classic")
+    # Tyk reads a file-loaded API's listen path and domain from the classic document, even
+    # when an OAS companion exists (it is kept in step by Tyk's API).
+    api.listen_path, api.domain = _str_at(doc, "proxy", "listen_path"), _str_at(doc, "domain")
+    api.id_where = f"{source}:$.api_id"
     api.handlers = classic_entries(go_get(doc, "event_handlers"), f"{source}:$.event_handlers", problems)
     if oas_companion is not None:
         # Tyk stores an OAS API as <id>.json + <id>-oas.json; ExtractTo drops the classic
@@ -310,19 +330,66 @@ def load_global_webhooks(path: Path, problems: list[Problem]) -> dict[str, dict[
 
 
 def load_definitions(cfg: Any) -> tuple[list[APIDefinition], list[Problem]]:
-    """Every API definition of tyk.conf's app_path, with the global webhooks they may name."""
-    problems: list[Problem] = []
+    """Every API definition of tyk.conf's app_path, with the global webhooks they may name;
+    the problems include tyk.conf keys that are neither Tyk's nor ours (reported with each
+    generation, so once at start and once per reload)."""
+    problems = tykconf_problems(cfg.source)
     global_webhooks = None
     if cfg.tykevents.global_webhooks:
         global_webhooks = load_global_webhooks(cfg.path(cfg.tykevents.global_webhooks), problems)
-    apis, more = load_apps(cfg.path(cfg.app_path), global_webhooks)
+    apis, more = load_apps(cfg.path(cfg.app_path), global_webhooks, cfg.enable_custom_domains)
     return apis, problems + more
 
 
+def tykconf_problems(source: str) -> list[Problem]:
+    """A warning, with a suggestion, for each key of tyk.conf that Tyk would ignore (a typo,
+    mostly: docs/operations.md). tykevents.config has read the file already; this reads it
+    again as it is, for the keys that config did not keep."""
+    path = Path(source)
+    if not source or source.startswith("<") or not path.is_file():
+        return []
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return []  # load_config has reported it
+    out = []
+    for u in unknown_keys(doc):
+        hint = f"; did you mean {u.suggestion!r}?" if u.suggestion else ""
+        msg = f"unknown key {u.key!r}: neither Tyk's nor tykevents', so ignored (as Tyk ignores it){hint}"
+        out.append(Problem(f"{source}:{u.path}", msg, logging.WARNING))
+    return out
+
+
+def listen_path_length(path: str) -> int:
+    """Tyk's listenPathLength: a `{name}` segment counts for nothing (its slashes do)."""
+    if "{" not in path:
+        return len(path.encode())
+    segments = path.split("/")
+    skipped = [s for s in segments if not (len(s.encode()) > 2 and s[0] == "{" and s[-1] == "}")]
+    return path.count("/") + sum(len(s.encode()) for s in skipped)
+
+
+def registered(apis: list[APIDefinition], custom_domains: bool) -> dict[str, APIDefinition]:
+    """api_id -> the definition Tyk's API registry keeps when several share it. Tyk loads them
+    all, sorts by listen path, longest first (with enable_custom_domains, those with a domain
+    first), and registers each under its api_id in that order, so the last one stays: the
+    shortest listen path, and among equal ones the file later by name (docs/compatibility.md)."""
+
+    def order(i: int) -> tuple[int, int, int]:
+        a = apis[i]
+        return (0 if custom_domains and a.domain else 1, -listen_path_length(a.listen_path), i)
+
+    out: dict[str, APIDefinition] = {}
+    for i in sorted(range(len(apis)), key=order):
+        out[apis[i].api_id] = apis[i]
+    return out
+
+
 def load_apps(
-    app_dir: Path, global_webhooks: dict[str, dict[str, Any]] | None = None
+    app_dir: Path, global_webhooks: dict[str, dict[str, Any]] | None = None, custom_domains: bool = False
 ) -> tuple[list[APIDefinition], list[Problem]]:
-    """Every `*.json` in app_dir, in name order. Duplicate API ids: the first file wins."""
+    """Every `*.json` in app_dir, in name order. Several with one API id: the one Tyk's
+    registry keeps (`registered`), with a warning for each other one."""
     problems: list[Problem] = []
     apis: list[APIDefinition] = []
     if not app_dir.is_dir():
@@ -330,7 +397,6 @@ def load_apps(
         return apis, problems
     files = sorted(p for p in app_dir.glob("*.json") if p.is_file())
     names = {p.name for p in files}
-    seen: dict[str, str] = {}
     for path in files:
         if path.name.endswith("-oas.json") and path.name[: -len("-oas.json")] + ".json" in names:
             continue  # loaded with its classic twin below
@@ -344,16 +410,16 @@ def load_apps(
             if tdoc is not None:
                 companion = {"doc": tdoc, "source": str(twin)}
         api = parse_definition(doc, str(path), problems, companion, global_webhooks)
-        if api is None:
-            continue
-        if api.api_id in seen:
-            problems.append(
-                Problem(
-                    str(path),
-                    f"duplicate API id {api.api_id!r} (already loaded from {seen[api.api_id]}): skipped",
-                )
+        if api is not None:
+            apis.append(api)
+    keep = registered(apis, custom_domains)
+    for api in apis:
+        winner = keep[api.api_id]
+        if winner is not api:
+            msg = (
+                f"API id {api.api_id!r} is also defined in {winner.source}: Tyk loads both, but an "
+                f"event names only the API id, so tykevents runs the handlers of {Path(winner.source).name}, "
+                "the definition Tyk's API registry keeps for that id, and not this file's"
             )
-            continue
-        seen[api.api_id] = str(path)
-        apis.append(api)
-    return apis, problems
+            problems.append(Problem(api.id_where, msg, logging.WARNING))
+    return [a for a in apis if keep[a.api_id] is a], problems

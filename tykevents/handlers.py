@@ -26,6 +26,7 @@ from tykevents.deliver.base import (
     HandlerServices,
 )
 from tykevents.route import RouteTable
+from tykevents.tykconf_keys import suggest
 
 logger = logging.getLogger("tykevents.route")
 
@@ -39,6 +40,25 @@ BUILDERS = {
     # Python @Event functions (driver python) or gateway forwarders (grpc): docs/tyk-gateway.md
     "cp_dynamic_handler": "tykevents.deliver.python.handler:build_python_handler",
 }
+
+
+# For the "did you mean" only (Tyk matches handler_name exactly, case included): the names a
+# typo may start from besides the real ones, Tyk's Go constants and the OAS `type` of each.
+_LIKELY = {
+    **{name: name for name in BUILDERS},
+    **dict.fromkeys(("EH_WebHook", "WebHookHandler", "webhook"), "eh_web_hook_handler"),
+    **dict.fromkeys(("EH_LogHandler", "LogHandler", "log"), "eh_log_handler"),
+    **dict.fromkeys(("EH_JSVMHandler", "JSVMHandler", "custom"), "eh_dynamic_handler"),
+    **dict.fromkeys(("EH_CoProcessHandler", "CoProcessHandler"), "cp_dynamic_handler"),
+}
+
+
+def unknown_handler(name: str, where: str) -> Problem:
+    """Tyk's `Handler not found`: the entry is skipped with a warning (the API's other handlers
+    keep working), and `check` fails on it, as a typo here silently disables a handler."""
+    near = suggest(name, set(_LIKELY), cutoff=0.6)
+    hint = f" (did you mean {_LIKELY[near]!r}?)" if near else ""
+    return Problem(where, f"Handler not found: {name!r}: skipped{hint}", logging.WARNING, logging.ERROR)
 
 
 def _builder(handler_name: str) -> Builder:
@@ -58,8 +78,7 @@ class Built:
 
 def _build_one(entry: HandlerEntry, ctx: HandlerContext, problems: list[Problem]) -> Handler | None:
     if entry.handler_name not in BUILDERS:
-        msg = f"Handler not found: {entry.handler_name!r}: skipped"
-        problems.append(Problem(entry.where, msg, logging.WARNING))
+        problems.append(unknown_handler(entry.handler_name, entry.where))
         return None
     try:
         return _builder(entry.handler_name)(entry.meta, ctx)

@@ -425,7 +425,8 @@ def test_load_apps_reports_broken_files_and_loads_the_rest(tmp_path):
         "e.json",
         oas("e", [{"enabled": True, "trigger": "KeyExpired", "type": "log", "logPrefix": "x"}]),
     )
-    put(tmp_path, "f.json", classic("a", {"KeyExpired": LOG}))  # duplicate id
+    # a duplicate id with a longer listen path: Tyk's registry keeps a.json (test_duplicate_ids_*)
+    put(tmp_path, "f.json", classic("a", {"KeyExpired": LOG}, proxy={"listen_path": "/longer/"}))
     put(tmp_path, "g.json", oas("", []))
     put(tmp_path, "h.json", classic("h", {"AuthFailure": {"oops": 1}}))
     put(tmp_path, "notes.txt", "ignored")
@@ -446,13 +447,14 @@ def test_load_apps_reports_broken_files_and_loads_the_rest(tmp_path):
         str(tmp_path / "b.json"),
         str(tmp_path / "c.json"),
         f"{tmp_path / 'd.json'}:$.api_id",
-        str(tmp_path / "f.json"),
         f"{tmp_path / 'g.json'}:$['x-tyk-api-gateway'].info.id",
         f"{tmp_path / 'h.json'}:$.event_handlers.events.AuthFailure",
+        f"{tmp_path / 'f.json'}:$.api_id",
     ]
     assert "not valid JSON" in problems[0].message
     assert "$: expected a JSON object" in problems[1].message
-    assert "duplicate API id 'a'" in problems[3].message
+    assert problems[5].message.startswith(f"API id 'a' is also defined in {tmp_path / 'a.json'}: ")
+    assert problems[5].level == logging.WARNING
 
 
 def test_load_apps_missing_dir(tmp_path):
@@ -518,3 +520,76 @@ def test_parse_definition_does_not_modify_input():
     before = copy.deepcopy(doc)
     api = parse_definition(doc, "q.json", [])
     assert doc == before and api.handlers[0].meta == WEBHOOK_META
+
+
+# --- several definitions of one api_id: the one Tyk's API registry keeps ------------------
+# Tyk (gateway/api_loader.go loadApps) loads every file, sorts the specs by listen path length,
+# longest first (with enable_custom_domains, specs with a domain first), and registers each
+# under its api_id in that order: the last one stays.
+
+
+def dup(d: Path, name: str, listen_path: str, prefix: str, **extra) -> None:
+    events = {"AuthFailure": [{"handler_name": "eh_log_handler", "handler_meta": {"prefix": prefix}}]}
+    put(d, name, classic("dup", events, proxy={"listen_path": listen_path}, **extra))
+
+
+def kept(apis) -> tuple[str, str]:
+    (api,) = [a for a in apis if a.api_id == "dup"]
+    return Path(api.source).name, api.handlers[0].meta["prefix"]
+
+
+def test_duplicate_ids_the_shortest_listen_path_wins_whatever_the_file_order(tmp_path):
+    dup(tmp_path, "a.json", "/a-longer-path/", "long")
+    dup(tmp_path, "b.json", "/b/", "short")
+    dup(tmp_path, "c.json", "/c-mid/", "mid")
+    apis, problems = load_apps(tmp_path)
+    assert kept(apis) == ("b.json", "short") and len(apis) == 1
+    assert [(p.where, p.level) for p in problems] == [
+        (f"{tmp_path / 'a.json'}:$.api_id", logging.WARNING),
+        (f"{tmp_path / 'c.json'}:$.api_id", logging.WARNING),
+    ]
+    assert all(f"also defined in {tmp_path / 'b.json'}" in p.message for p in problems)
+    assert all(p.check_severity == logging.WARNING for p in problems)
+
+
+def test_duplicate_ids_equal_listen_path_lengths_the_later_file_wins(tmp_path):
+    # Go's sort of up to 12 specs is an insertion sort, which keeps the files' (name) order.
+    dup(tmp_path, "a.json", "/aa/", "first")
+    dup(tmp_path, "b.json", "/bb/", "second")
+    apis, problems = load_apps(tmp_path)
+    assert kept(apis) == ("b.json", "second")
+    assert [p.where for p in problems] == [f"{tmp_path / 'a.json'}:$.api_id"]
+
+
+def test_duplicate_ids_path_parameters_count_for_nothing(tmp_path):
+    # listenPathLength: "/{id}/x/" counts its slashes and "x", so 4 < len("/abcde/") = 7.
+    dup(tmp_path, "a.json", "/abcde/", "plain")
+    dup(tmp_path, "b.json", "/{identifier}/x/", "param")
+    assert kept(load_apps(tmp_path)[0]) == ("b.json", "param")
+
+
+def test_duplicate_ids_with_custom_domains_a_domainless_one_wins(tmp_path):
+    dup(tmp_path, "a.json", "/x/", "domain", domain="api.example.com")
+    dup(tmp_path, "b.json", "/a-longer-path/", "none")
+    assert kept(load_apps(tmp_path)[0]) == ("a.json", "domain")
+    assert kept(load_apps(tmp_path, custom_domains=True)[0]) == ("b.json", "none")
+
+
+def test_duplicate_ids_an_oas_definition_by_its_listen_path(tmp_path):
+    doc = oas("dup", [{"enabled": True, "trigger": "AuthFailure", "type": "log", "logPrefix": "oas"}])
+    doc["x-tyk-api-gateway"]["server"]["listenPath"] = {"value": "/o/"}
+    put(tmp_path, "z.json", doc)
+    dup(tmp_path, "a.json", "/classic/", "classic")
+    apis, problems = load_apps(tmp_path)
+    assert kept(apis) == ("z.json", "oas")
+    assert problems[0].where == f"{tmp_path / 'a.json'}:$.api_id"
+
+
+def test_unknown_oas_handler_type_fails_check_with_a_suggestion():
+    bad = {"enabled": True, "trigger": "AuthFailure", "type": "webhok", "url": "http://x"}
+    events, problems = extract([bad, {"enabled": True, "trigger": "KeyExpired", "type": "log"}])
+    assert list(events) == ["KeyExpired"]  # the others still load
+    (p,) = problems
+    assert p.where == f"{WHERE}[0].type"
+    assert p.message == "unknown handler type 'webhok': skipped (did you mean 'webhook'?)"
+    assert (p.level, p.check_severity) == (logging.WARNING, logging.ERROR)
