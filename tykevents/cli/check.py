@@ -2,7 +2,10 @@
 every handler (and the monitor webhook), try every file the daemon writes (dead letters and
 their fallback), and print what is wrong with file and JSON path.
 Exit status: 0 clean, 1 when any error (or, with --strict, any warning) was found, 2 when
-tyk.conf itself is unusable.
+tyk.conf itself is unusable. Errors are what breaks handling (a handler that cannot work, or a
+handler name Tyk does not know, which `run` skips with a warning as Tyk does); warnings are
+what Tyk accepts but an operator should see (two definitions of one api_id, a tyk.conf key
+that is neither Tyk's nor ours).
 
 Builders report some problems only as log lines, as Tyk does (a template that falls back to
 the default, a URL that is not absolute, a JS name no file defines); check collects those
@@ -21,6 +24,7 @@ from typing import TextIO
 from tykevents.apps import Problem, load_definitions
 from tykevents.config import Config, ConfigError, load_config
 from tykevents.deliver.base import HandlerServices
+from tykevents.deliver.webhook.fieldcheck import served_event_types, webhook_field_problems
 from tykevents.handlers import build_generation
 from tykevents.ingest.listeners import exposure_problems
 from tykevents.route import RouteTable
@@ -58,6 +62,8 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
         root.removeHandler(collect)
     routes = built.routes
     problems += collect.problems
+    # template field paths that cannot resolve for the event types each webhook serves
+    problems += webhook_field_problems(served_event_types(routes.by_api, built.monitor_webhook))
     problems += _js_collisions(routes)
     problems += _unwritable_paths(cfg)
     problems += exposure_problems(cfg)  # unauthenticated listeners off loopback
@@ -65,9 +71,9 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
     if services.jsvm is not None:
         services.jsvm.close()
     for p in problems:
-        print(f"{_NAMES.get(p.level, 'error')}: {p}", file=out)
-    errors = sum(p.level >= logging.ERROR for p in problems)
-    warnings = sum(p.level == logging.WARNING for p in problems)
+        print(f"{_NAMES.get(p.check_severity, 'error')}: {p}", file=out)
+    errors = sum(p.check_severity >= logging.ERROR for p in problems)
+    warnings = sum(p.check_severity == logging.WARNING for p in problems)
     print(
         f"{cfg.source}: {len(apis)} APIs, {len(routes.handlers)} handlers, "
         f"{errors} errors, {warnings} warnings",
