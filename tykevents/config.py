@@ -119,6 +119,41 @@ class Monitor(_Tyk):
     monitor_org_keys: bool = False
 
 
+# Tyk's external_services block (config.ExternalServiceConfig): proxy and mTLS for the
+# gateway's outbound clients. tykevents reads `global` and `webhooks` (docs/webhooks.md#the-http-client).
+class ExternalProxy(_Tyk):
+    enabled: bool = False
+    http_proxy: str = ""
+    https_proxy: str = ""
+    bypass_proxy: str = ""
+
+
+class ExternalMTLS(_Tyk):
+    enabled: bool = False
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    cert_id: str = ""  # Tyk's certificate store: not readable by tykevents
+    ca_cert_ids: list[str] = []
+    insecure_skip_verify: bool = False
+    tls_min_version: str = ""  # read by Tyk's struct, applied by no client of Tyk's
+    tls_max_version: str = ""
+
+
+class ExternalService(_Tyk):
+    proxy: ExternalProxy = msgspec.field(default_factory=ExternalProxy)
+    mtls: ExternalMTLS = msgspec.field(default_factory=ExternalMTLS)
+
+
+class ExternalServices(_Tyk):
+    global_: ExternalProxy = msgspec.field(default_factory=ExternalProxy, name="global")
+    oauth: ExternalService = msgspec.field(default_factory=ExternalService)
+    storage: ExternalService = msgspec.field(default_factory=ExternalService)
+    webhooks: ExternalService = msgspec.field(default_factory=ExternalService)
+    health: ExternalService = msgspec.field(default_factory=ExternalService)
+    discovery: ExternalService = msgspec.field(default_factory=ExternalService)
+
+
 class Listen(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Where events come in. Addresses are "host:port"; Unix paths are file paths."""
 
@@ -244,6 +279,8 @@ class Config(_Tyk):
     ignore_canonical_mime_header_key: bool = False
     allow_master_keys: bool = False
     proxy_ssl_insecure_skip_verify: bool = False  # TykMakeHttpRequest's TLS verification
+    enable_custom_domains: bool = False  # which of two APIs with one api_id Tyk keeps (apps.registered)
+    external_services: ExternalServices = msgspec.field(default_factory=ExternalServices)
     tykevents: Daemon = msgspec.field(default_factory=Daemon)
     # Not from the file: where relative paths start, and which file this came from.
     base_dir: str = "."
@@ -285,7 +322,16 @@ class Config(_Tyk):
         raise ValueError(f"{path!r} is outside the allowed directories ({inside}; tykevents.allowed_paths)")
 
 
-_TYK_STRUCTS = (Config, Storage, Monitor, MonitorWebhook)
+_TYK_STRUCTS = (
+    Config,
+    Storage,
+    Monitor,
+    MonitorWebhook,
+    ExternalServices,
+    ExternalService,
+    ExternalProxy,
+    ExternalMTLS,
+)
 
 
 def _fold_keys(obj: Any, typ: type) -> Any:
@@ -294,7 +340,7 @@ def _fold_keys(obj: Any, typ: type) -> Any:
     key overwrites an earlier one (a struct value is merged into), and `null` changes nothing."""
     if not isinstance(obj, dict):
         return obj
-    fields = {f.name: f for f in msgspec.structs.fields(typ)}
+    fields = {f.encode_name: f for f in msgspec.structs.fields(typ)}  # "global" for global_
     lower = {go_fold(name): name for name in fields}
     out: dict[str, Any] = {}
     for k, v in obj.items():

@@ -226,7 +226,7 @@ class Daemon:
             for key in _RESTART_ONLY:
                 if getattr(gen.config.tykevents, key) != getattr(old.config.tykevents, key):
                     logger.warning("tykevents.%s changed: it takes effect on restart only", key)
-            for key in ("storage", "hash_keys"):
+            for key in ("storage", "hash_keys", "external_services"):
                 if getattr(gen.config, key) != getattr(old.config, key):
                     logger.warning("%s changed: it takes effect on restart only", key)
             self._activate(gen)

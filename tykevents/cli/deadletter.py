@@ -158,8 +158,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return _with_store("list", args.conf, work)
 
 
-async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO) -> int:
-    """Send the chosen entries once each; remove those delivered. Returns how many failed."""
+async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO, external: Any = None) -> int:
+    """Send the chosen entries once each (through the client tyk.conf's external_services picks);
+    remove those delivered. Returns how many failed."""
     from tykevents.deliver.webhook.client import HttpSender
     from tykevents.deliver.webhook.delivery import Delivery
 
@@ -169,7 +170,7 @@ async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO) 
         for missing in [i for i in ids if i not in known]:
             out.write(f"{missing}: no such dead letter\n")
         records = [r for r in records if r.get("id") in set(ids)]
-    sender = HttpSender(settings)
+    sender = HttpSender(settings, external=external)
     await sender.start()
     failed = 0
     try:
@@ -196,7 +197,8 @@ async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO) 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     async def work(cfg: Any, store: Any) -> int:
-        failed = await replay(store, cfg.tykevents.webhooks, None if args.all else args.id, sys.stdout)
+        ids = None if args.all else args.id
+        failed = await replay(store, cfg.tykevents.webhooks, ids, sys.stdout, cfg.external_services)
         return 1 if failed else 0
 
     return _with_store("replay", args.conf, work)

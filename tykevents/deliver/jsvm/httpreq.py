@@ -4,8 +4,9 @@ These run inside a JS call, so they block the VM thread; the requests themselves
 client (tykevents.golang.http): URLs parsed with Go's rules, header names canonicalised,
 `User-Agent: Go-http-client/1.1` unless set, Go's header order, `Accept-Encoding: gzip`
 (then a gzip reply is inflated, as Go's transport does), redirects followed as Go's Client
-does (10 at most). Each request is a coroutine on an event loop, the daemon's when the
-runtime is given it, else a loop of the runtime's own; the VM thread waits for it, within
+does (10 at most), proxies from the environment as Go's ProxyFromEnvironment takes them.
+Each request is a coroutine on an event loop, the daemon's when the runtime is given it,
+else a loop of the runtime's own; the VM thread waits for it, within
 `timeout` per request, redirects included (Tyk has no timeout, K4), and never past the JS
 call's own time limit (CallLimits): a request cut there raises CallTimeUp, and the call ends.
 Replies are the JSON Go writes: keys in struct order, header maps with sorted keys, `<`, `>`,
@@ -233,7 +234,9 @@ class HTTPClient:
                 timeout=s.timeout,
                 read_limit=s.max_body,
                 over_limit_fails=True,
-                proxies={},  # the JS helpers never used a proxy (docs/compatibility.md)
+                # HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as Tyk's proxyFromAPI without an API
+                # proxy; external_services is not Tyk's for these (docs/compatibility.md).
+                proxies=None,
                 verify_tls=not s.insecure_skip_verify,
             )
             await c.start()

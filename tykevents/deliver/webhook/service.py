@@ -35,7 +35,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
-from tykevents.config import Config, WebhookSettings
+from tykevents.config import Config, ExternalServices, WebhookSettings
 from tykevents.deliver.webhook.client import HttpSender, Result
 from tykevents.deliver.webhook.deadletter import (
     DeadLetterKeeper,
@@ -76,6 +76,7 @@ class WebhookService:
         metrics: WebhookMetrics | None = None,
         redis: Any = None,
         base_dir: str | Path = ".",
+        external: ExternalServices | None = None,
     ) -> None:
         self.settings = s = settings or WebhookSettings()
         if cooldown is None:
@@ -98,7 +99,7 @@ class WebhookService:
         self.redis = redis
         self.redis_up: bool | None = None  # None: no Redis, or not checked yet
         self.metrics: WebhookMetrics = metrics or NoopMetrics()
-        self.sender = HttpSender(s)
+        self.sender = HttpSender(s, external=external)  # tyk.conf external_services picks the client
         self.spool: Any = None
         if s.spool and redis is not None:
             from tykevents.deliver.webhook.spool import Spool
@@ -497,7 +498,11 @@ def service_from_config(cfg: Config, redis: Any = None, registry: Any = None) ->
     state directory (Config.state_path), Redis state (cooldowns, dead letters, spool) when
     `redis` is given, and its counters collected by `registry`."""
     svc = WebhookService(
-        cfg.tykevents.webhooks, redis=redis, base_dir=cfg.state_path("."), metrics=WebhookCounters()
+        cfg.tykevents.webhooks,
+        redis=redis,
+        base_dir=cfg.state_path("."),
+        metrics=WebhookCounters(),
+        external=cfg.external_services,
     )
     if registry is not None:
         registry.register(svc)

@@ -2,6 +2,7 @@
 
 header.py: textproto and net/http header rules, the wire order, the redirect rules.
 request.py: GoRequest, a request as http.NewRequest makes it and the client will send it.
-proxy.py: ProxyFromEnvironment.
+proxy.py: ProxyFromEnvironment, and StaticProxy (Tyk's external_services proxy function).
+tls.py: a Transport's TLSClientConfig (tls.LoadX509KeyPair, RootCAs, InsecureSkipVerify).
 client.py: GoClient (Client + Transport on aiohttp): do(GoRequest, body) -> GoResponse.
 """

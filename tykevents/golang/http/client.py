@@ -4,9 +4,12 @@ aiohttp would add headers of its own (Accept, its User-Agent, a Content-Type for
 without a default port, Authorization from the URL) and would reorder them; a request here
 carries exactly the header lines GoRequest.wire_headers gives, in Go's order, and aiohttp's
 own are switched off. Proxies come from HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as Go's default
-transport takes them (or none, or given ones). Redirects are followed here rather than by
-aiohttp, with Client.do's rules (golang/http/header.py). Client.Timeout bounds the request,
-its redirects and the body read together.
+transport takes them (or none, or given ones, or a Transport.Proxy function such as
+proxy.StaticProxy). TLS is an ssl.SSLContext (golang/http/tls.py builds Go's); a Transport's
+MaxIdleConns / MaxIdleConnsPerHost / IdleConnTimeout / TLSHandshakeTimeout are honoured.
+Redirects are followed here rather than by aiohttp, with Client.do's rules
+(golang/http/header.py). Client.Timeout bounds the request, its redirects and the body read
+together.
 
 A response body is read up to `read_limit` bytes; a longer one is not buffered: the
 connection is closed instead of being returned to the pool. Errors are GoClientError, Go's
@@ -19,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import ssl
 import zlib
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -33,6 +38,9 @@ from tykevents.golang.http import header as gh
 from tykevents.golang.http.header import Header
 from tykevents.golang.http.proxy import env_proxies, proxy_for
 from tykevents.golang.http.request import GoRequest
+
+# Transport.Proxy: the proxy URL for a request's URL, or None.
+ProxyFunc = Callable[[gourl.GoURL], "str | None"]
 
 # GoClientError.kind: what went wrong, for callers that decide whether to try again.
 TIMEOUT = "timeout"  # Client.Timeout exceeded
@@ -86,6 +94,44 @@ class _WireRequest(client_reqrep.ClientRequest):
         if connection and conn.protocol is not None and gh.has_token(connection, "close"):
             conn.protocol.force_close()
         return super().send(conn)
+
+
+class _GoConnector(aiohttp.TCPConnector):
+    """aiohttp's pool with a Go Transport's idle limits: at most `max_idle_per_host` idle
+    connections per host (one more is closed as it is released) and `max_idle` in all (the
+    oldest idle one is closed to make room), and a TLS handshake bounded by
+    `tls_handshake_timeout`. 0 / None: no limit."""
+
+    def __init__(
+        self, *, max_idle: int, max_idle_per_host: int, tls_handshake_timeout: float | None, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.max_idle = max_idle
+        self.max_idle_per_host = max_idle_per_host
+        self.tls_handshake_timeout = tls_handshake_timeout
+
+    def idle(self) -> dict[Any, int]:
+        """Idle connections per pool key (for tests and metrics)."""
+        return {k: len(v) for k, v in self._conns.items() if v}
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        if not should_close and self.max_idle_per_host:
+            should_close = len(self._conns.get(key) or ()) >= self.max_idle_per_host
+        if not should_close and self.max_idle and sum(len(v) for v in self._conns.values()) >= self.max_idle:
+            self._evict_oldest()
+        super()._release(key, protocol, should_close=should_close)
+
+    def _evict_oldest(self) -> None:
+        oldest = min((v[0][1], k) for k, v in self._conns.items() if v)[1]
+        protocol, _ = self._conns[oldest].popleft()
+        if not self._conns[oldest]:
+            del self._conns[oldest]
+        protocol.close()
+
+    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("ssl") and self.tls_handshake_timeout:
+            kwargs["ssl_handshake_timeout"] = self.tls_handshake_timeout
+        return await super()._wrap_create_connection(*args, **kwargs)
 
 
 class GoClientError(Exception):
@@ -165,11 +211,14 @@ def connect_url(req: GoRequest) -> URL:
 class GoClient:
     """One http.Client with its Transport. Create, start and close it on the loop it serves.
 
-    `proxies`: env_proxies()-shaped; None reads the environment, {} means no proxy.
-    `inflate`: decode a gzip reply the Transport asked for (Go always does; a caller that
-    only logs bodies may keep them as sent). `verify_tls` False is InsecureSkipVerify.
-    A body longer than `read_limit` is cut there, or with `over_limit_fails` is an error
-    (RESPONSE); either way the rest is never read.
+    `proxies`: env_proxies()-shaped; None reads the environment, {} means no proxy; or a
+    ProxyFunc (Transport.Proxy). `inflate`: decode a gzip reply the Transport asked for (Go
+    always does; a caller that only logs bodies may keep them as sent). `verify_tls` False is
+    InsecureSkipVerify; `ssl_context`, when given, is the whole TLSClientConfig instead.
+    `max_idle`, `max_idle_per_host` (0: no limit), `keepalive_timeout` (IdleConnTimeout) and
+    `tls_handshake_timeout` are the Transport's. A body longer than `read_limit` is cut
+    there, or with `over_limit_fails` is an error (RESPONSE); either way the rest is never
+    read.
     """
 
     def __init__(
@@ -180,10 +229,14 @@ class GoClient:
         max_connections: int = 0,
         max_per_host: int = 0,
         keepalive_timeout: float = 30.0,
-        proxies: dict[str, str] | None = None,
+        proxies: dict[str, str] | ProxyFunc | None = None,
         inflate: bool = True,
         verify_tls: bool = True,
         over_limit_fails: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        max_idle: int = 0,
+        max_idle_per_host: int = 0,
+        tls_handshake_timeout: float | None = None,
     ) -> None:
         self.timeout = timeout
         self.read_limit = read_limit
@@ -191,17 +244,25 @@ class GoClient:
         self.max_connections = max_connections  # 0: no limit
         self.max_per_host = max_per_host
         self.keepalive_timeout = keepalive_timeout
+        self.max_idle = max_idle
+        self.max_idle_per_host = max_idle_per_host
+        self.tls_handshake_timeout = tls_handshake_timeout
         self.proxies = env_proxies() if proxies is None else proxies
         self.inflate = inflate
-        self._ssl = verify_tls  # aiohttp's ssl=: True verifies, False does not
+        # aiohttp's ssl=: True verifies with the system roots, False does not, or a context.
+        self._ssl: bool | ssl.SSLContext = verify_tls if ssl_context is None else ssl_context
         self.session: aiohttp.ClientSession | None = None
-        self._use_proxy = bool(self.proxies.get("http") or self.proxies.get("https"))
+        p = self.proxies
+        self._use_proxy = callable(p) or bool(p.get("http") or p.get("https"))
         self._proxy_cache: dict[tuple[str, str], str | None] = {}
 
     async def start(self) -> None:
         if self.session is not None:
             return
-        connector = aiohttp.TCPConnector(
+        connector = _GoConnector(
+            max_idle=self.max_idle,
+            max_idle_per_host=self.max_idle_per_host,
+            tls_handshake_timeout=self.tls_handshake_timeout,
             limit=self.max_connections,
             limit_per_host=self.max_per_host,
             keepalive_timeout=self.keepalive_timeout,
@@ -243,15 +304,18 @@ class GoClient:
             raise GoClientError(INVALID, _scrub(str(e), chain), req, chain[-1]) from None
 
     def _proxy(self, req: GoRequest) -> str | None:
-        """proxy_for, decided once per scheme and host:port (NO_PROXY parsing is not free)."""
-        key = (req.url.scheme, req.host_key)
+        """proxy_for (or the ProxyFunc), decided once per scheme and host (NO_PROXY parsing
+        is not free); the proxy URL as aiohttp takes it."""
+        p = self.proxies
+        key = (req.url.scheme, req.url.host if callable(p) else req.host_key)
         try:
             return self._proxy_cache[key]
         except KeyError:
             pass
         if len(self._proxy_cache) >= 4096:  # hosts are few per configuration; bound it anyway
             self._proxy_cache.clear()
-        proxy = self._proxy_cache[key] = proxy_for(req.url, self.proxies)
+        proxy = p(req.url) if callable(p) else proxy_for(req.url, p)
+        proxy = self._proxy_cache[key] = _proxy_url(proxy) if proxy else None
         return proxy
 
     async def _do(self, chain: list[GoRequest], body: bytes) -> GoResponse:
@@ -310,6 +374,15 @@ class GoClient:
         return GoResponse(resp.status, req, resp.headers, resp.raw_headers, data, inflated)
 
 
+def _proxy_url(proxy: str) -> str:
+    """Go's Transport dials any proxy URL but socks5 as a plain HTTP proxy (TLS to it for
+    https://); aiohttp knows http:// and https:// only."""
+    scheme, sep, rest = proxy.partition("://")
+    if sep and scheme.lower() not in ("http", "https", "socks5", "socks5h"):
+        return "http://" + rest
+    return proxy
+
+
 def _scrub(text: str, chain: list[GoRequest]) -> str:
     for r in chain:
         text = gourl.scrub(text, r.raw_url)
@@ -318,6 +391,8 @@ def _scrub(text: str, chain: list[GoRequest]) -> str:
 
 def _describe(e: BaseException) -> str:
     """A library error as Go's net errors read."""
+    if isinstance(e, aiohttp.ClientConnectorError) and "SSL handshake is taking longer" in str(e.os_error):
+        return "net/http: TLS handshake timeout"
     if isinstance(e, aiohttp.ClientConnectorError):
         errno = getattr(e.os_error, "errno", None)
         why = f"connect: {os.strerror(errno).lower()}" if errno else str(e.os_error)

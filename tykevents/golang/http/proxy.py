@@ -72,3 +72,39 @@ def proxy_for(t: GoURL, proxies: dict[str, str]) -> str | None:
         elif host == name or host.endswith("." + name):
             return None
     return proxy
+
+
+class StaticProxy:
+    """Tyk's external_services proxy function (docs/webhooks.md#the-http-client), which is
+    not ProxyFromEnvironment: `https` for https URLs when set, else `http` for any scheme;
+    loopback is proxied too; `bypass` is a comma-separated list of exact `URL.Host` values
+    (host:port when the URL has a port), and an entry `localhost` also matches 127.0.0.1."""
+
+    __slots__ = ("http", "https", "bypass")
+
+    def __init__(self, http: str, https: str, bypass: str = "") -> None:
+        self.http = http
+        self.https = https
+        self.bypass = frozenset(h.strip() for h in bypass.split(",") if h.strip())
+
+    def __call__(self, t: GoURL) -> str | None:
+        if t.scheme == "https" and self.https:
+            proxy = self.https
+        else:
+            proxy = self.http
+        if not proxy:
+            return None
+        host = t.host
+        if host in self.bypass or ("localhost" in self.bypass and host in ("localhost", "127.0.0.1")):
+            return None
+        return proxy
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StaticProxy) and (self.http, self.https, self.bypass) == (
+            other.http,
+            other.https,
+            other.bypass,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.http, self.https, self.bypass))
