@@ -59,7 +59,7 @@ class Services:
         else:
             logger.info("state: in memory (this instance only)")
         self._session_stores()
-        self.webhooks = service_from_config(self.config, self.redis, self.registry)
+        self.webhooks = service_from_config(self.config, self.redis)  # collected by collect() below
         await self.webhooks.start()
         self.monitor = MonitorService(webhooks=self.webhooks, sessions=self.sessions_async, redis=self.redis)
 

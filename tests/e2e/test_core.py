@@ -378,6 +378,12 @@ def test_metrics_expose_counters(daemon):
     assert 'tykevents_datagrams_total{transport="udp"} 2.0' in text
     assert 'tykevents_queue_depth{lane="log"}' in text
     assert "abcdefgh1234" not in text
+    # one family, one series: a scraper refuses a page that repeats one
+    types = [ln for ln in text.splitlines() if ln.startswith("# TYPE ")]
+    assert "# TYPE tykevents_webhook_pending gauge" in types
+    assert len(types) == len(set(types)), [t for t in types if types.count(t) > 1]
+    series = [ln.rsplit(" ", 1)[0] for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert len(series) == len(set(series)), [s for s in series if series.count(s) > 1]
 
 
 def test_stale_socket_file_is_replaced_and_time_bound(tmp_path: Path):
