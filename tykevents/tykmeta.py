@@ -5,7 +5,8 @@ struct fired for the event type. Gateways send us that message as JSON, so the J
 json tags: `org_id`, `expires_at`, HostInfo's `name`/`message`) are mapped back to the Go field
 names templates use (`.Meta.OrgID`), with Go's types: ints stay ints, ExpiresAt is a time.Time,
 HostInfo.Timeout a Duration. A struct has every field, so a missing JSON key is the zero value
-and a field the struct lacks is an execution error, as in Tyk.
+and a field the struct lacks is an execution error, as in Tyk. Embedded structs are promoted,
+and their names are fields too (StructFields); `.Type` is Tyk's named type event.Event.
 
 Decoding follows encoding/json: exact key match first, then a case-insensitive one; unknown
 keys are ignored; null leaves the zero value; a value of the wrong JSON type is a
@@ -21,6 +22,8 @@ from tykevents.golang.time import GoDuration, GoTime, parse_rfc3339nano
 from tykevents.gotemplate.values import (
     IFACE_FIELDS,
     GoMap,
+    GoSlice,
+    GoString,
     GoStruct,
     register_json_names,
     register_struct_layout,
@@ -39,6 +42,14 @@ class BreakerEvent(int):
     """circuit.BreakerEvent: an int enum without String(), so it prints as its number."""
 
     _go_type = "circuit.BreakerEvent"
+    __slots__ = ()
+
+
+class EventName(GoString):
+    """event.Event, the named string type of EventMessage.Type: %T and Go's error messages
+    name it, and a `string` parameter (printf's format, as_rfc3339_from_string) refuses it."""
+
+    _go_type = "event.Event"
     __slots__ = ()
 
 
@@ -156,6 +167,9 @@ def _flat_fields(type_name: str) -> list[tuple[str, str, str]]:
 
 
 _FLAT = {name: _flat_fields(name) for name in STRUCTS}
+# Embedded field name -> its struct type, per struct type that embeds any.
+_EMBEDS = {t: {i[1]: i[2] for i in items if i[0] == "embed"} for t, items in STRUCTS.items()}
+_EMBEDS = {t: e for t, e in _EMBEDS.items() if e}
 
 # Go field -> JSON key, per struct type (embedded fields promoted), for reuse elsewhere.
 GO_TO_JSON: dict[str, dict[str, str]] = {t: {g: j for g, j, _ in f} for t, f in _FLAT.items()}
@@ -182,6 +196,43 @@ IFACE_FIELDS[EVENT_MESSAGE] = frozenset({"Meta"})
 
 
 # ---------------------------------------------------------------------------------------------
+# struct values
+
+
+class StructFields(dict):
+    """The fields of a struct that embeds others (every Meta embeds EventMetaDefault,
+    HostHealthReport embeds HostData). The items are its fields with the embedded ones
+    promoted, flat: what templates mostly read, and what fmt (through the struct layout),
+    toJSON and equality walk, each field once. An embedded struct's own name is a field too,
+    as in Go (`.Meta.EventMetaDefault.Message`, `.Meta.HostInfo.HostData`): not an item, it
+    reads as that struct, a value of its own type over the same field values."""
+
+    __slots__ = ("embeds",)
+
+    def __init__(self, embeds: dict[str, str], items: dict[str, Any]) -> None:
+        super().__init__(items)
+        self.embeds = embeds  # embedded field name -> struct type
+
+    def __contains__(self, name: object) -> bool:
+        return _has(self, name) or name in self.embeds
+
+    def __missing__(self, name: str) -> GoStruct:
+        t = self.embeds[name]  # a KeyError for any other name, as for a dict
+        return _struct(t, {g: dict.__getitem__(self, g) for g, _, _ in _FLAT[t]})
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+
+_has = dict.__contains__
+
+
+def _struct(type_name: str, fields: dict[str, Any]) -> GoStruct:
+    embeds = _EMBEDS.get(type_name)
+    return GoStruct(type_name, StructFields(embeds, fields) if embeds else fields)
+
+
+# ---------------------------------------------------------------------------------------------
 # decoding
 
 
@@ -203,7 +254,7 @@ def _zero(go_type: str) -> Any:
     if go_type == "time.Time":
         return GoTime.zero()
     if go_type.startswith("[]"):
-        return []  # a nil slice: prints [] and ranges over nothing, as in Go
+        return GoSlice((), go_type)  # a nil slice: prints [] and ranges over nothing, as in Go
     if go_type.startswith("map["):
         return GoMap({}, go_type, "")
     return _zero_struct(go_type)
@@ -213,7 +264,7 @@ def _zero_struct(type_name: str) -> GoStruct:
     fields: dict[str, Any] = {}
     for g, _, t in _FLAT[type_name]:
         fields[g] = _zero(t)
-    return GoStruct(type_name, fields)
+    return _struct(type_name, fields)
 
 
 def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> Any:
@@ -259,7 +310,9 @@ def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> An
         if not isinstance(v, list):
             raise bad()
         elem = go_type[2:]
-        return [_convert(e, elem, f"{path}[{i}]", struct, go_names) for i, e in enumerate(v)]
+        return GoSlice(
+            [_convert(e, elem, f"{path}[{i}]", struct, go_names) for i, e in enumerate(v)], go_type
+        )
     if go_type.startswith("map["):
         if not isinstance(v, dict):
             raise bad()
@@ -291,22 +344,24 @@ def _decode_struct(obj: Any, type_name: str, path: str, struct: str, go_names: b
                     folded.setdefault(go_fold(k), val)
             v = folded.get(go_fold(key))
         fields[g] = _convert(v, t, f"{path}.{g}" if path else g, struct, go_names)
-    return GoStruct(type_name, fields)
+    return _struct(type_name, fields)
 
 
 def decode_meta(event_type: str, meta: Any, *, go_names: bool = False) -> Any:
     """Meta as Tyk's templates see it for `event_type`.
 
-    Struct events get their Go struct (MetaTypeError on a wrong JSON type); JSON null is a
-    nil Meta (Tyk's templates then fail on `.Meta.X`, as Go does). Map metas stay dicts. Custom
+    Struct events get their Go struct (MetaTypeError on a wrong JSON type), the zero struct
+    when Meta is JSON null or absent: Tyk always fires them with their struct, so their
+    templates never see a nil Meta (docs/compatibility.md). For map-meta and custom events a
+    null Meta stays nil (`.Meta.X` then fails, as in Go). Map metas stay dicts. Custom
     events: an object with no keys beyond Message/OriginatingRequest is Tyk's EventMetaDefault
     (what coprocess TykTriggerEvent fires, so `.Meta.Path` fails as in Tyk), and so is a bare
     string (the payload, as Message); any other value is kept as it came (an object is a
     map, addressed by its own keys). `go_names=True` reads Go field
     names instead of JSON keys (the oracle's tyk_event data model)."""
-    if meta is None:
-        return None
     type_name = EVENT_META_TYPES.get(event_type)
+    if meta is None:
+        return None if type_name is None else _zero_struct(type_name)
     if type_name is not None:
         short = type_name.rpartition(".")[2]
         if not isinstance(meta, dict):
@@ -328,7 +383,7 @@ def template_data(event_type: str, meta: Any, timestamp: str, *, go_names: bool 
     return GoStruct(
         EVENT_MESSAGE,
         {
-            "Type": event_type,
+            "Type": EventName(event_type),
             "Meta": decode_meta(event_type, meta, go_names=go_names),
             "TimeStamp": timestamp,
         },

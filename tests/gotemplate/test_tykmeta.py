@@ -27,6 +27,7 @@ from tykevents.golang.time import (
 )
 from tykevents.gotemplate import ExecError, parse
 from tykevents.gotemplate.gofmt import sprint, sprintf
+from tykevents.gotemplate.jsonfuncs import to_json
 from tykevents.gotemplate.values import GoMap, GoStruct
 from tykevents.tykmeta import (
     EVENT_META_TYPES,
@@ -393,7 +394,11 @@ def test_go_error_message_shape():
 def test_map_custom_and_nil_metas():
     scope = {"path": "/scoped", "required_scopes": ["a"]}
     assert decode_meta("OAuth2ScopeCheckFailed", scope) is scope
-    assert decode_meta("QuotaExceeded", None) is None
+    # a struct event always has its struct (zero when Meta is null or absent); others stay nil
+    assert decode_meta("QuotaExceeded", None) == decode_meta("QuotaExceeded", {})
+    assert decode_meta("QuotaExceeded", None).fields["Path"] == ""
+    assert decode_meta("HostDown", None).fields["HostInfo"].fields["ResponseCode"] == 0
+    assert decode_meta("OAuth2ScopeCheckFailed", None) is None
     assert decode_meta("MyCustomEvent", None) is None
     custom = decode_meta("MyCustomEvent", {"Message": "payload"})
     assert custom == GoStruct("model.EventMetaDefault", {"Message": "payload", "OriginatingRequest": ""})
@@ -412,11 +417,71 @@ def test_struct_semantics_in_templates():
             tpl.execute(template_data(event, meta, ""))
         assert "can't evaluate field Path in type interface {}" in str(e.value)
         assert e.value.partial == "m|"
+    assert tpl.execute(template_data("QuotaExceeded", None, "")) == "|"
     with pytest.raises(ExecError) as e:
-        tpl.execute(template_data("QuotaExceeded", None, ""))
+        tpl.execute(template_data("MyEvent", None, ""))
     assert "nil pointer evaluating interface {}.Message" in str(e.value)
     maps = parse("{{.Meta.path}}|{{.Meta.Path}}|", engine="html")
     assert maps.execute(template_data("OAuth2ScopeCheckFailed", {"path": "/a"}, "")) == "/a||"
+
+
+def test_embedded_structs_are_fields_but_not_items():
+    meta = decode_meta(
+        "HostDown", {"Message": "m", "HostInfo": {"CheckURL": "u", "Commands": [{"name": "n"}]}}
+    )
+    f, hi = meta.fields, meta.fields["HostInfo"].fields
+    # Go resolves an embedded struct's name, as a value of its own type over the same values
+    assert "EventMetaDefault" in f and "HostData" in hi and "HostData" not in f
+    assert f["EventMetaDefault"] == GoStruct(
+        "model.EventMetaDefault", {"Message": "m", "OriginatingRequest": ""}
+    )
+    assert f.get("EventMetaDefault") == f["EventMetaDefault"] and f.get("Nope", 1) == 1
+    assert hi["HostData"].type_name == "gateway.HostData" and hi["HostData"].fields["CheckURL"] == "u"
+    assert hi["HostData"].fields["Commands"] is hi["Commands"]
+    with pytest.raises(KeyError):
+        f["Nope"]
+    # ...but the items stay the promoted fields, once each: fmt, toJSON and equality see Go's fields
+    assert list(f) == ["Message", "OriginatingRequest", "HostInfo"] and len(hi) == 12
+    assert meta == decode_meta(
+        "HostDown", {"Message": "m", "HostInfo": {"CheckURL": "u", "Commands": [{"name": "n"}]}}
+    )
+    assert json.loads(to_json(meta)) == {
+        "Message": "m",
+        "OriginatingRequest": "",
+        "HostInfo": {
+            "CheckURL": "u",
+            "Protocol": "",
+            "Timeout": 0,
+            "EnableProxyProtocol": False,
+            "Commands": [{"name": "n", "message": ""}],
+            "Method": "",
+            "Headers": {},
+            "Body": "",
+            "MetaData": {},
+            "ResponseCode": 0,
+            "Latency": 0.0,
+            "IsTCPError": False,
+        },
+    }
+    assert sprint(meta) == "{{m } {{u  0s false [{n }]  map[]  map[]} 0 0 false}}"
+
+
+def test_named_types_of_the_event_message():
+    d = template_data("AuthFailure", {}, "ts")
+    typ = d.fields["Type"]
+    assert typ == "AuthFailure" and isinstance(typ, str)
+    assert sprintf("%T|%v|%T", typ, typ, d.fields["TimeStamp"]) == "event.Event|AuthFailure|string"
+    cmds = (
+        decode_meta("HostUp", {"HostInfo": {"Commands": [{"name": "n"}]}})
+        .fields["HostInfo"]
+        .fields["Commands"]
+    )
+    zero = decode_meta("HostUp", {}).fields["HostInfo"].fields["Commands"]
+    assert (
+        sprintf("%T|%T|%T", cmds, zero, cmds[0])
+        == "[]apidef.CheckCommand|[]apidef.CheckCommand|apidef.CheckCommand"
+    )
+    assert cmds == [GoStruct("apidef.CheckCommand", {"Name": "n", "Message": ""})] and zero == []
 
 
 def test_mapping_exports():

@@ -3,9 +3,10 @@
 Public API::
 
     parse(text, *, name="", engine="html", funcs=None, delims=None,
-          missingkey="default") -> Template
+          missingkey="default", defer_escape=False) -> Template
     Template.execute(data, *, name=None) -> str      # raises ExecError (.partial)
     Template.render_bytes(data) -> bytes              # same, as Go's output bytes
+    Template.escape_error(name=None) -> EscapeError | None   # what execute would refuse with
     Template.names() -> list[str]                     # the top-level template and defines
     TemplateError  (base; .kind is "parse", "exec" or "escape")
       ParseError   (.name .line .col)  bad template text
@@ -14,7 +15,10 @@ Public API::
 
 `engine="html"` gives html/template: the template text is analysed as HTML once, at
 parse time, and every action gets the escapers Go would add for its context. Go
-reports escaping errors at the first Execute; here `parse` raises EscapeError.
+reports escaping errors at Execute (every one, with the same error); here `parse` raises
+EscapeError, or with `defer_escape=True` parses as Go does and leaves the error to every
+execute. The analysis does not depend on the data, so `escape_error()` says beforehand
+what execute will raise.
 
 Data uses the value model of values.py (None, bool, int, float, str, list, dict,
 GoStruct, GoMap, GoTime, GoDuration). `funcs` maps names to callables (Tyk's
@@ -28,7 +32,7 @@ travel through str as surrogateescape code points and come out of render_bytes a
 the original bytes.
 
 A Template is compiled once and may be executed from several threads at a time.
-Deliberate differences from Go: escaping errors come from parse (above); recursion
+Deliberate differences from Go: escaping errors come from parse unless deferred; recursion
 through {{template}} stops at Python's stack depth (a few hundred levels) with Go's
 "exceeded maximum template depth" message; a template name containing `%` does not
 get Go's mangled error message.
@@ -61,6 +65,7 @@ class Template:
         self._prog = prog
         self._trees = trees
         self._escaped: set[str] = set()
+        self._refused: dict[str, EscapeError] = {}  # Go's escapeErr: kept, raised every time
         self._lock = threading.Lock()  # escaping edits the shared trees
 
     def names(self) -> list[str]:
@@ -73,9 +78,28 @@ class Template:
         from .escape import escape_template
 
         with self._lock:
-            if name not in self._escaped:
-                escape_template(self._prog, self._trees, name)
-                self._escaped.add(name)
+            err = self._refused.get(name)
+            if err is None and name not in self._escaped:
+                try:
+                    escape_template(self._prog, self._trees, name)
+                except EscapeError as e:  # the trees are left unedited
+                    err = self._refused[name] = e
+                else:
+                    self._escaped.add(name)
+        if err is not None:  # a fresh instance per raise: callers on other threads keep theirs
+            raise EscapeError(err.message, err.name, err.line, err.col)
+
+    def escape_error(self, name: str | None = None) -> EscapeError | None:
+        """The EscapeError executing template `name` (default: the top one) raises on any
+        data, or None; runs the escaper now if no execute has."""
+        target = self.name if name is None else name
+        if target not in self._trees:
+            return None
+        try:
+            self._prepare(target)
+        except EscapeError as e:
+            return e
+        return None
 
     def execute(self, data: Any, *, name: str | None = None) -> str:
         """Render with `data` as dot; `name` selects a defined template (ExecuteTemplate)."""
@@ -108,8 +132,11 @@ def parse(
     funcs: dict[str, Callable[..., Any]] | None = None,
     delims: tuple[str, str] | None = None,
     missingkey: str = "default",
+    defer_escape: bool = False,
 ) -> Template:
-    """Parse `text` as template `name` (Go's template.New(name).Parse(text))."""
+    """Parse `text` as template `name` (Go's template.New(name).Parse(text)). An html
+    template Go's escaper refuses raises EscapeError here, or with `defer_escape` at every
+    execute, as in Go."""
     if engine not in ("html", "text"):
         raise ValueError("engine must be 'html' or 'text', not %r" % (engine,))
     mk = _MISSINGKEY.get(missingkey)
@@ -132,7 +159,8 @@ def parse(
     prog = Program(table, mk, html)
     prog.trees = trees
     t = Template(name, engine, prog, trees)
-    t._prepare(name)
+    if not defer_escape:
+        t._prepare(name)
     return t
 
 

@@ -18,6 +18,7 @@ from . import gofmt
 from . import govalues as V
 from .errors import _is_print
 from .govalues import MISSING, Uint8, basic_kind, byte_len, type_name
+from .values import GoSlice
 
 VALUE = "reflect.Value"
 ANY = "interface {}"
@@ -192,7 +193,12 @@ def b_slice(item: Any, *indexes: Any) -> Any:
         raise FuncError("invalid slice index: %d > %d" % (idx[1], idx[2]))
     out = data[idx[0] : idx[1]]
     if isinstance(out, bytes):
-        return V.from_bytes(out)
+        out = V.from_bytes(out)
+    # Go's slice keeps the item's type: a named string (event.Event) or a typed slice
+    if isinstance(item, str) and hasattr(type(item), "_go_type"):
+        return type(item)(out)
+    if isinstance(item, GoSlice):
+        return GoSlice(out, item.go_type)
     return list(out) if isinstance(out, tuple) else out
 
 

@@ -33,6 +33,7 @@ from .nodes import (
     Tree,
     WithNode,
 )
+from .values import GoString
 
 if TYPE_CHECKING:
     from .program import Program
@@ -145,7 +146,7 @@ class Compiler(ExprCompiler):
                     if prefix:
                         out.append(prefix)
                     v = fast_fields(dot, idents)
-                    if type(v) is not str:
+                    if type(v) is not str and not isinstance(v, GoString):
                         v = pipe(st, dot)  # Go's full rules; field reads have no side effects
                     else:
                         v = esc(v)
@@ -276,7 +277,7 @@ class Compiler(ExprCompiler):
 
         def run_chain(st: State, dot: Any) -> None:
             x = fast_fields(dot, idents)
-            if type(x) is not str:
+            if type(x) is not str and not isinstance(x, str):  # a named string type compares too
                 return slow(st, dot)
             hit = table.get(x)
             if hit is not None:
@@ -368,9 +369,10 @@ class Compiler(ExprCompiler):
                 elif val is MISSING:
                     pass
                 elif isinstance(val, (list, tuple)):
+                    iface = not hasattr(val, "go_type")  # a GoSlice's elements have its element type
                     for i, elem in enumerate(val):
                         ran = True
-                        iteration(st, mark, i, elem, True)
+                        iteration(st, mark, i, elem, iface)
                 else:
                     fail(st, st.at, "range can't iterate over %s" % format_value(val))
                 if not ran and other is not None:

@@ -77,13 +77,15 @@ ATTR_NAMES = (
 class EscErr:
     """html/template's Error: a code-less description with a node or a line."""
 
-    __slots__ = ("node", "name", "line", "description")
+    __slots__ = ("node", "name", "line", "description", "at")
 
     def __init__(self, node: Any, line: int, description: str) -> None:
         self.node = node
         self.name = ""
         self.line = line
         self.description = description
+        # (tree, offset) of the text where an error Go places nowhere arose: our location only
+        self.at: tuple[Any, int] | None = None
 
     def __str__(self) -> str:
         if self.node is not None:

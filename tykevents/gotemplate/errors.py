@@ -49,8 +49,10 @@ class ExecError(TemplateError):
 
 
 class EscapeError(TemplateError):
-    """html/template refused the template (Go reports these at first execution;
-    this engine reports them when the template is parsed)."""
+    """html/template refused the template. Go reports it at every Execute; `parse` raises
+    it unless asked to defer it (docs/gotemplate.md). `.line` and `.col` (a byte column,
+    from 1) locate the fault; for "ends in a non-text context", which Go's message places
+    nowhere, they point at the template's end."""
 
     kind = "escape"
 
@@ -59,6 +61,10 @@ class EscapeError(TemplateError):
         self.name = name
         self.line = line
         self.col = col
+
+    def location(self, file: str = "") -> str:
+        """`file:line:col` counted as Go's messages count (the byte column from 0)."""
+        return "%s:%d:%d" % (file or self.name, self.line, max(self.col - 1, 0))
 
 
 def _is_print(ch: str) -> bool:

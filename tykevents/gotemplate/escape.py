@@ -356,6 +356,8 @@ class Escaper:
         while i != len(s):
             c1, nread = context_after_text(c, s[i:])
             i1 = i + nread
+            if c1.err is not None and c1.err.node is None and c1.err.at is None:
+                c1.err.at = (n.tree, n.pos + i)
             if c.state in (S_TEXT, S_RCDATA):
                 end = i1
                 if c1.state != c.state:
@@ -537,11 +539,23 @@ def escape_template(prog: Program, trees: dict[str, Tree], name: str) -> None:
         err = EscErr(None, 0, "ends in a non-text context: %s" % c)
         err.name = name
     if err is not None:
-        line = err.line
-        col = 0
         if err.node is not None:
             line, col = err.node.tree.location(err.node.pos)
-            col += 1
-        raise EscapeError(str(err), name, line, col)
+        elif err.line:
+            line, col = err.line, 0
+        elif err.at is not None:
+            line, col = err.at[0].location(err.at[1])
+        else:  # Go names no place: the template's end is where it is left in that context
+            line, col = tree.location(_end(tree))
+        raise EscapeError(str(err), name, line, col + 1)
     e.commit()
     prog.templates.clear()  # trees changed: recompile on next use
+
+
+def _end(tree: Tree) -> int:
+    """Where template `tree` ends: its file's end for the top-level template, else (a
+    define, whose {{end}} the tree does not keep) the start of its last node."""
+    if tree.name == tree.parse_name:
+        return len(tree.text)
+    nodes = tree.root.nodes if tree.root is not None else []
+    return nodes[-1].pos if nodes else (tree.root.pos if tree.root is not None else 0)

@@ -380,7 +380,7 @@ class ExprCompiler:
 
                 def eq_field_str(st: State, dot: Any, final: Any) -> Any:
                     x = fast_fields(dot, idents)
-                    if type(x) is str:
+                    if type(x) is str or isinstance(x, str):  # a named string type too
                         st.at = last
                         return x in consts
                     return invoke(st, f, name, node, [a(st, dot) for a in arg_fns])
@@ -389,7 +389,7 @@ class ExprCompiler:
 
             def eq_str(st: State, dot: Any, final: Any) -> Any:
                 x = a0(st, dot)  # evaluated once, as Go does
-                if type(x) is str:
+                if type(x) is str or isinstance(x, str):
                     st.at = last
                     return x in consts
                 return invoke(st, f, name, node, [x] + [a(st, dot) for a in arg_fns[1:]])
@@ -401,7 +401,7 @@ class ExprCompiler:
             def eq2(st: State, dot: Any, final: Any) -> Any:
                 x = a1(st, dot)
                 y = a2(st, dot)
-                if type(x) is str and type(y) is str:
+                if isinstance(x, str) and isinstance(y, str):
                     return x == y
                 return invoke(st, f, name, node, [x, y])
 

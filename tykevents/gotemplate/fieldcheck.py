@@ -144,7 +144,8 @@ def check_fields(tpl: Template, root: AV, env: TypeEnv, *, name: str | None = No
     target = tpl.name if name is None else name
     if target not in trees:
         return []
-    tpl._prepare(target)  # check what runs: the escaped trees
+    if tpl.escape_error(target) is not None:  # check what runs: the escaped trees
+        return []  # every execute fails before any field is reached (Template.escape_error)
     walker = _Walker(trees, env, tpl._prog.missingkey == MK_ZERO)
     walker.run(trees[target], root, True, 0)
     out: dict[tuple[int, int, str], Finding] = {}

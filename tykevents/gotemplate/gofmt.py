@@ -49,7 +49,7 @@ def go_type_name(v: Any) -> str:
     if isinstance(v, str):
         return "string"
     if isinstance(v, (list, tuple)):
-        return "[]interface {}"
+        return getattr(v, "go_type", "[]interface {}")  # GoSlice names its type
     if isinstance(v, dict):
         return getattr(v, "go_type", None) or "map[string]interface {}"
     if isinstance(v, GoStruct):

@@ -87,7 +87,7 @@ def type_name(v: Any) -> str:
     if isinstance(v, dict):
         return "map[string]interface {}"
     if isinstance(v, (list, tuple)):
-        return "[]interface {}"
+        return getattr(v, "go_type", "[]interface {}")  # GoSlice names its type
     if v is None:
         return "interface {}"
     if callable(v):

@@ -7,7 +7,7 @@ Python values map to Go values like this:
     int             -> int (int64)
     float           -> float64
     str             -> string (len/index/slice work on its UTF-8 bytes)
-    list / tuple    -> []interface{}
+    list / tuple    -> []interface{} (GoSlice: a typed slice)
     dict            -> map[string]interface{} (missing key: "" in html, <no value> in text)
     GoStruct        -> a struct value: a missing field is an execution error
     GoTime          -> time.Time
@@ -67,6 +67,27 @@ class GoMap(dict):
         super().__init__(items)
         self.go_type = go_type
         self.zero = zero
+
+
+class GoString(str):
+    """A named Go string type without methods, such as Tyk's event.Event: it prints, escapes
+    and compares as its string value; a subclass's `_go_type` is the name %T and error
+    messages give it, and a `string` parameter refuses it, as Go does."""
+
+    _go_type = "string"
+    __slots__ = ()
+
+
+class GoSlice(list):
+    """A typed Go slice such as []apidef.CheckCommand (HostInfo.Commands): its elements have
+    that static type, not interface{}, so range, %T and error messages name it. A plain
+    list is []interface{}."""
+
+    __slots__ = ("go_type",)
+
+    def __init__(self, items: Any = (), go_type: str = "[]interface {}") -> None:
+        super().__init__(items)
+        self.go_type = go_type
 
 
 # Struct layouts for printing. Templates see promoted fields flat (`.Meta.Message`), but fmt

@@ -1,0 +1,108 @@
+"""Templates html/template refuses to escape, against Go (data/escape.jsonl, recorded by
+parity_cases.py with the oracle). Go parses them (Tyk's ParseFiles succeeds) and fails every
+Execute with the same error, whatever the data: the escaper never looks at the data, so
+`escape_error()` knows the outcome beforehand (what `tykevents check` reports)."""
+
+from __future__ import annotations
+
+import json
+from itertools import groupby
+from pathlib import Path
+
+import pytest
+
+from tykevents.gotemplate import EscapeError, TemplateError, parse
+
+VECTORS = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "data" / "escape.jsonl").read_text(encoding="utf-8").splitlines()
+]
+REFUSED = [v for v in VECTORS if v["error_class"] == "escape"]
+
+
+def _tpl(vec: dict, **kw: object):
+    return parse(vec["template"], name=vec["name"], engine="html", defer_escape=True, **kw)
+
+
+def test_the_vectors_cover_refusals_and_controls() -> None:
+    assert len(REFUSED) >= 50 and len(VECTORS) - len(REFUSED) >= 6
+    assert {v["error_class"] for v in VECTORS} == {"escape", None}  # ParseFiles accepts every one
+
+
+def test_go_refuses_whatever_the_data() -> None:
+    # Each template ran over two different data values: Go's answer is the same.
+    for _, pair in groupby(VECTORS, key=lambda v: v["id"].rsplit("-", 1)[0]):
+        a, b = list(pair)
+        assert a["template"] == b["template"] and a["data"] != b["data"]
+        if a["error_class"] == "escape":
+            assert (a["output"], a["error"]) == (b["output"], b["error"]) == ("", a["error"])
+
+
+@pytest.mark.parametrize("vec", VECTORS, ids=[v["id"] for v in VECTORS])
+def test_execute_matches_go(vec: dict) -> None:
+    t = _tpl(vec)
+    try:
+        out, err = t.execute(vec["data"]), None
+    except TemplateError as e:
+        out, err = getattr(e, "partial", ""), f"{e.kind}: {e}"
+    assert (out, err) == (vec["output"], vec["error"])
+
+
+@pytest.mark.parametrize("vec", REFUSED, ids=[v["id"] for v in REFUSED])
+def test_refusal_is_known_before_execution_and_repeats(vec: dict) -> None:
+    t = _tpl(vec)
+    err = t.escape_error()  # no execute yet
+    assert isinstance(err, EscapeError) and f"escape: {err}" == vec["error"]
+    for _ in range(2):  # every Execute fails the same way (Go keeps the error)
+        with pytest.raises(EscapeError) as ei:
+            t.execute(vec["data"])
+        assert str(ei.value) == str(err) and ei.value.location() == err.location()
+    with pytest.raises(EscapeError) as ei:  # without defer_escape, parse raises it
+        parse(vec["template"], name=vec["name"], engine="html")
+    assert str(ei.value) == str(err)
+
+
+@pytest.mark.parametrize("vec", REFUSED, ids=[v["id"] for v in REFUSED])
+def test_location_is_gos_where_go_gives_one(vec: dict) -> None:
+    err = _tpl(vec).escape_error()
+    assert err is not None
+    name, line, col = err.location().rsplit(":", 2)
+    assert name == vec["name"]
+    text_lines = vec["template"].split("\n")
+    assert 1 <= int(line) <= len(text_lines) and 0 <= int(col) <= len(text_lines[int(line) - 1].encode())
+    go_place = vec["error"].removeprefix("escape: html/template:").split(": ", 1)[0]
+    if go_place != vec["name"]:  # Go names `file:line:col`
+        assert err.location() == go_place
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        # ends in a non-text context: the end of the template
+        ('{\n  "event": "{{.Type}}"\n}\n<script>{{.Type}}', "hook.json:4:17"),
+        ('<a href="{{.X}}', "hook.json:1:15"),
+        # an error in the HTML text: where that text's context began
+        ('{\n  "a": 1\n}\n<img src=x<y>{{.X}}', "hook.json:4:9"),
+        ("<script>{{if .C}}x{{end}}/-{{.X}}/</script>", "hook.json:1:25"),
+        # a called define leaves the caller inside a tag: the caller's end
+        ('{{define "x"}}<a {{end}}{{template "x"}}{{.X}}', "hook.json:1:46"),
+    ],
+)
+def test_location_where_go_names_none(text: str, where: str) -> None:
+    err = parse(text, name="hook.json", engine="html", defer_escape=True).escape_error()
+    assert err is not None and "html/template:hook.json: " in str(err)
+    assert err.location() == where
+    assert err.location("/etc/tyk/hook.json") == "/etc/tyk/" + where
+
+
+def test_accepted_templates_have_no_escape_error_and_text_none() -> None:
+    assert parse("<a href={{.X}}>", engine="html", defer_escape=True).escape_error() is None
+    assert parse('<a href="{{.X}}', engine="text").escape_error() is None
+    assert parse("{{.X}}", engine="html").escape_error(name="nope") is None
+
+
+def test_a_refused_template_runs_its_other_templates() -> None:
+    # Go escapes per executed template: a define that escapes cleanly still runs.
+    t = parse('{{define "ok"}}<b>{{.}}</b>{{end}}<a href="{{.}}', engine="html", defer_escape=True)
+    assert t.escape_error() is not None
+    assert t.execute("<x>", name="ok") == "<b>&lt;x&gt;</b>"
