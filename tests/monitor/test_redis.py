@@ -20,9 +20,11 @@ from redis.backoff import NoBackoff
 from tests.support.servers import free_port
 from tykevents.monitor import rule as m
 from tykevents.monitor.service import SHARED_PREFIX
+from tykevents.monitor.shared import EARLIER, FIRE, FIRED, SharedLevels, stored_levels
 from tykevents.store.sessions import AsyncRedisSessionStore
 
 from .conftest import HOUR, monitor_conf, record, session
+from .holdproxy import HoldProxy
 from .test_service import MONITOR_TEMPLATE_BODY, limits_sent
 
 pytestmark = pytest.mark.redis
@@ -193,3 +195,68 @@ async def test_redis_down_fires_anyway(make_rig, receiver, table_cls) -> None:
     await rig.settle()
     assert len(receiver.requests) == 1 and rig.svc.stats.shared_errors == 1
     await dead.aclose()
+
+
+async def test_shared_claims_keep_the_set_of_levels_fired_in_a_period(aredis_client, redis_url) -> None:
+    """The Lua claim alone: a level is refused only when that very level fired in the period,
+    whatever order the claims arrive in."""
+    shared, sync = SharedLevels(aredis_client()), redis.Redis.from_url(redis_url)
+    now = time.time()
+    renews = int(now) + HOUR
+    key = f"{SHARED_PREFIX}{7:016x}"
+
+    async def claim(level: float, period: int = renews, usage: float = 99.0) -> int:
+        return (await shared.claim(7, period, period or now + 1, level, usage, now))[0]
+
+    assert [await claim(x) for x in (80.0, 50.0, 90.0)] == [FIRE, FIRE, FIRE]  # any order
+    assert [await claim(x) for x in (50.0, 80.0, 90.0)] == [FIRED, FIRED, FIRED]
+    assert stored_levels(sync.get(key).decode()) == (renews, [80.0, 50.0, 90.0])
+    assert await claim(33.3, renews + 1) == FIRE  # quota_renews jitter: the same period
+    assert await claim(33.3, renews - 1) == FIRED
+    assert stored_levels(sync.get(key).decode()) == (renews, [80.0, 50.0, 90.0, 33.3])
+    assert await claim(50.0, renews + 2) == FIRE  # a new period re-arms every level
+    assert await claim(80.0, renews) == EARLIER  # a late record of the previous period
+    assert sync.get(key) == f"{renews + 2} 50.0".encode()
+    sync.set(key, f"{renews + 2} 80.0")  # a value written by an earlier tykevents
+    assert [await claim(x, renews + 2) for x in (80.0, 50.0)] == [FIRED, FIRE]
+    # Non-renewing (period 0): the set holds until usage falls below its highest level.
+    assert [await claim(x, 0, 85.0) for x in (80.0, 50.0, 80.0)] == [FIRE, FIRE, FIRED]
+    assert await claim(50.0, 0, 60.0) == FIRE and sync.get(key) == b"0 50.0"
+    sync.close()
+
+
+async def test_a_claim_overtaken_by_a_higher_one_still_fires_its_level(
+    make_rig, receiver, redis_server, redis_url, table_cls
+) -> None:
+    """Both instances get every record, in order; the claims of the 50 % record reach Redis
+    after those of the 80 % record (a slow first connection, two lane workers). 50 was never
+    fired by anyone: it must fire, once, and so must 80 and 90. (redis_url: an empty Redis.)"""
+    proxy = await HoldProxy(redis_server.port).start()
+    clients = [aredis.Redis.from_url(proxy.url) for _ in range(2)]
+    try:
+        a, b = [
+            await make_rig(monitor_conf(receiver.url(), limit=80), name=n, table=table_cls(), redis=c)
+            for n, c in zip("ab", clients, strict=True)
+        ]
+        renews = int(time.time()) + HOUR
+        rec = lambda rem: record(Key="key1", Session=session(rem, renews=renews, limits=[50, 90]))  # noqa: E731
+        proxy.holding = True
+        for rig in (a, b):
+            rig.feed(rec(5))  # 50 %: both fire 50 locally; their claims wait in the proxy
+        await proxy.wait_held(2)
+        proxy.holding = False
+        for rig in (b, a):
+            rig.feed(rec(2))  # 80 %: claimed at once, on second connections
+        await receiver.wait_for(1)
+        for rig in (a, b):
+            rig.feed(rec(1))  # 90 %
+        await receiver.wait_for(2)
+        proxy.release()
+        await settle(a, b)
+        assert sorted(limits_sent(receiver), key=int) == ["50", "80", "90"]
+        assert a.svc.stats.fired == b.svc.stats.fired == 3
+        assert a.svc.stats.shared_suppressed + b.svc.stats.shared_suppressed == 3
+    finally:
+        for c in clients:
+            await c.aclose()
+        await proxy.close()

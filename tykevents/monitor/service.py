@@ -6,8 +6,8 @@ The pipeline hands every quota record to `sink` (its quota_sink), synchronously:
 - a key-only record (no Session) becomes a lookup task: the session is read from the session
   store (Tyk's Redis layout, or memory), cached for `session_ttl` seconds, then evaluated.
 Fires and lookups run on the "monitor" lane (tykevents.work). A fire, with Redis configured,
-first claims its level in Redis (tykevents.monitor.shared: compare-and-raise of the
-key's fired level), so that two instances never fire the same level twice; then the
+first claims its level in Redis (tykevents.monitor.shared: check-and-add to the set of
+levels fired in the quota period), so that two instances never fire the same level twice; then the
 TriggerExceeded event goes to the monitor webhook (built by tykevents.handlers from tyk.conf
 `monitor.configuration` with the webhook machinery, once per generation), and to nothing else,
 as in Tyk (docs/monitor.md).
@@ -28,7 +28,7 @@ from tykevents.golang.time import go_time_string
 from tykevents.model import Event
 from tykevents.monitor import rule
 from tykevents.monitor.rule import MonitorRule, QuotaState, RecordError
-from tykevents.monitor.shared import FIRE, FIRED, NONRENEWING_TTL, SHARED_PREFIX, SharedLevels, stored_level
+from tykevents.monitor.shared import FIRE, FIRED, NONRENEWING_TTL, SHARED_PREFIX, SharedLevels
 from tykevents.runtime.keys import obfuscate_key
 from tykevents.runtime.ratelog import RateLimitedLog
 from tykevents.work import CallRunner
@@ -311,7 +311,8 @@ class MonitorService:
         self.stats.sent += 1
 
     async def _claim_level(self, shared: SharedLevels, fire: rule.Fire, now: float) -> bool:
-        """Compare-and-raise of the key's fired level in Redis: True if this instance fires."""
+        """Check-and-add of the level in the quota period's fired set in Redis: True if this
+        instance fires."""
         q = fire.quota
         try:
             outcome, stored = await shared.claim(q.state_key, q.period, q.renews, fire.level, fire.usage, now)
@@ -323,9 +324,18 @@ class MonitorService:
             return True
         if outcome == FIRE:
             return True
+        # Fired by another instance (or a record of an earlier period). The local table keeps
+        # only what this instance evaluated: it holds this level already, and learning the
+        # other instance's higher levels would make it skip lower ones that its own later
+        # records may still be the first to cross (docs/monitor.md, several instances).
         self.stats.shared_suppressed += 1
-        if outcome == FIRED and stored is not None:  # fired by another instance: remember its level here
-            self.table.load_state(q.state_key, q.period, max(stored_level(stored), fire.level))
+        logger.debug(
+            "monitor: level %g of quota %016x not fired here: %s (shared %r)",
+            fire.level,
+            q.state_key,
+            "fired by another instance" if outcome == FIRED else "a record of an earlier period",
+            stored,
+        )
         return False
 
     def trigger_event(self, org_id: str, key: str, level: float, usage: float) -> Event:
