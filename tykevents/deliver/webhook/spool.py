@@ -50,8 +50,15 @@ _ratelog = RateLimitedLog(logger)
 
 STREAM = "tykevents:webhooks"
 GROUP = "tykevents"
-EPOCH = "tykevents:webhooks:epoch"  # a marker: gone or changed = Redis lost its data
+# A marker: gone or changed = Redis lost its data. Its hash tag is the stream's name, so on a
+# Redis Cluster it lives on the stream's master and dies with the stream's data.
+EPOCH = "{tykevents:webhooks}:epoch"
 BATCH = 500
+
+
+def epoch_key(stream: str) -> str:
+    """The marker key in the same cluster slot as `stream` (docs/operations.md#redis)."""
+    return f"{{{stream}}}:epoch" if "{" not in stream and "}" not in stream else f"{stream}:epoch"
 
 
 def _s(v: Any) -> str:
@@ -115,6 +122,7 @@ class Spool:
         self.claim_after = claim_after
         self.consumer = consumer or socket.gethostname()
         self.key = key
+        self.epoch_key = EPOCH if key == STREAM else epoch_key(key)
         self.unwritten: list[Delivery] = []
         self.writing = 0  # deliveries in an XADD batch under way
         # Written by us, not yet read by any instance: stream id -> delivery, oldest first.
@@ -127,6 +135,7 @@ class Spool:
         self._wake_acker = asyncio.Event()
         self._check_lock = asyncio.Lock()
         self._epoch: bytes | None = None
+        self._replid: str | None = None  # the primary's replication id: new after a failover
         self._reading = True
         self._closed = asyncio.Event()  # loops end on it even if a client call ate a cancel
         self.recovered = 0
@@ -372,12 +381,17 @@ class Spool:
                 if not _missing(e):
                     raise
                 gone = True
-            epoch = await self.client.get(EPOCH)
+            epoch = await self.client.get(self.epoch_key)
             if epoch is None:
-                await self.client.set(EPOCH, os.urandom(8).hex(), nx=True)
-                epoch = await self.client.get(EPOCH)
-            lost = gone or (self._epoch is not None and epoch != self._epoch)
-            self._epoch = epoch
+                await self.client.set(self.epoch_key, os.urandom(8).hex(), nx=True)
+                epoch = await self.client.get(self.epoch_key)
+            replid = await self._primary_replid()
+            # A failover (Sentinel, a cluster replica promoted) may drop writes the old primary
+            # acknowledged but never replicated: the marker survives it, the replication id
+            # does not, and _restore() writes again only what the stream no longer has.
+            failed_over = None not in (replid, self._replid) and replid != self._replid
+            lost = gone or failed_over or (self._epoch is not None and epoch != self._epoch)
+            self._epoch, self._replid = epoch, replid or self._replid
             if lost:
                 await self._restore()
             if lost or last is None:
@@ -392,6 +406,22 @@ class Spool:
             if read:
                 self.service.room_changed()
 
+    async def _primary_replid(self) -> str | None:
+        """master_replid of the node holding the stream (None when Redis does not say)."""
+        try:
+            if hasattr(self.client, "get_node_from_key"):  # a cluster client: the stream's master
+                node = self.client.get_node_from_key(self.key)
+                info = await self.client.execute_command("INFO", "replication", target_nodes=node)
+            else:
+                info = await self.client.info("replication")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return None
+        if isinstance(info, dict) and info.get("role") == "master":
+            return _s(info.get("master_replid", "")) or None
+        return None  # a replica answered (a stale connection): decide on the next check
+
     async def _restore(self) -> None:
         """Write again the retained deliveries the stream no longer has (those written since
         Redis came back are still there)."""
@@ -405,9 +435,10 @@ class Spool:
                 found = await pipe.execute()
             missing += [sid for sid, entry in zip(chunk, found, strict=True) if not entry]
         lost = [self.retained.pop(sid) for sid in missing if sid in self.retained]
-        logger.warning(
-            "webhook spool: Redis lost its data (a restart without persistence?): "
-            "writing %d unread deliveries again",
+        logger.log(
+            logging.WARNING if lost else logging.INFO,
+            "webhook spool: Redis lost its data or failed over (a restart without persistence, "
+            "a new primary): writing %d unread deliveries again",
             len(lost),
         )
         if lost:
