@@ -7,12 +7,13 @@ run:
 	./scripts/setup.sh
 	.venv/bin/tykevents run -c tyk.conf.example
 
-# The test command: the tools that keep the shape, then the suite with its coverage figure.
+# The test command: the tools that keep the shape, then the suite with its coverage figure,
+# on two workers (a file's tests stay on one worker: they share its fixtures and daemons).
 test:
 	./scripts/setup.sh --test
 	$(MAKE) --no-print-directory lint
 	rm -f .coverage .coverage.*
-	.venv/bin/python -m pytest --cov --cov-report=term
+	.venv/bin/python -m pytest -n 2 --dist loadfile --cov --cov-report=term
 
 # ruff (lint and format), mypy and the import contract (layers, no cycles): CONTRIBUTING.md.
 lint:

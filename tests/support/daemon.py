@@ -51,6 +51,7 @@ class DaemonProcess:
         self.tcp = free_port()
         self.http = free_port()  # the metrics listener: GET /health, /metrics
         self.events_http = free_port()  # the events listener: POST /events
+        self.admin = free_port()  # the admin API (it starts only with a tyk.conf `secret`)
         self.unix_dgram = str(tmp / "ingest.sock")
         self.unix_stream = str(tmp / "ingest-stream.sock")
         base = {
@@ -66,6 +67,7 @@ class DaemonProcess:
                     "http": [f"127.0.0.1:{self.events_http}"],
                 },
                 "metrics": f"127.0.0.1:{self.http}",
+                "admin": {"listen": f"127.0.0.1:{self.admin}"},
                 "drain_timeout": 5,
                 "webhooks": {"dead_letter_path": str(tmp / "var" / "dead-letter.jsonl")},
             },
@@ -150,8 +152,11 @@ class DaemonProcess:
         except OSError:
             return None
 
-    def health(self) -> dict[str, Any]:
-        h = self._health_or_none()
+    def health(self, timeout: float = 10.0) -> dict[str, Any]:
+        # A daemon at full load (a test's purpose) may answer one probe late: ask again.
+        deadline = time.monotonic() + timeout
+        while (h := self._health_or_none()) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert h is not None, "no /health answer"
         return h
 

@@ -61,6 +61,7 @@ async def test_record_roundtrip_rebuilds_the_same_request() -> None:
 @pytest.mark.redis
 async def test_redis_store_and_service(redis_url: str, services: Any) -> None:
     client = aredis.Redis.from_url(redis_url)
+    svc = None
     try:
         store = RedisDeadLetters(client)
         await store.add([delivery("http://h/a").to_record(), delivery("http://h/b").to_record()])
@@ -73,6 +74,8 @@ async def test_redis_store_and_service(redis_url: str, services: Any) -> None:
         await wait_idle(svc)
         assert [r["url"] for r in await store.list()] == ["http://h/b", "http://127.0.0.1:9/refused"]
     finally:
+        if svc is not None:  # first: its spool and delivery log would reopen a closed client
+            await svc.close()
         await client.aclose()
 
 

@@ -36,7 +36,7 @@ def dead_letters(svc: Any) -> list[dict[str, Any]]:
 
 async def wait_idle(svc: Any, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
-        while svc.pending:
+        while svc.pending or svc.held:  # held: the spool's backlog, dead letters not stored yet
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)  # let the dead-letter writer finish
 
@@ -344,7 +344,7 @@ async def test_dead_letters_stored_nowhere_wait_then_count_as_lost(tmp_path: Pat
     for i in range(2):
         svc.submit(delivery(f"http://127.0.0.1:9/{i}"))
     async with asyncio.timeout(5):
-        while len(svc.keeper.waiting) < 2 or svc.pending:
+        while len(svc.keeper.waiting) < 2 or svc.pending or not svc.keeper.failing:
             await asyncio.sleep(0.01)
     ok, detail = svc.ready()
     assert not ok and "dead-letter stores failing" in detail["problems"][0]
