@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv with tykevents and its dependencies; with --test, also what the tests need
-# (pytest, and redis-server from Debian's packages when it is missing).
+# (pytest; redis-server, chromium and chromium-driver from Debian's packages when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,10 @@ command -v cc >/dev/null || apt_install gcc
 if [ "${1:-}" = "--test" ] && ! command -v redis-server >/dev/null; then
     apt_install redis-server
     # Debian starts a system redis on 6379; the tests start their own, so leave it alone.
+fi
+# tests/browser drive the web console in Debian's chromium through its chromedriver.
+if [ "${1:-}" = "--test" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+    apt_install chromium chromium-driver
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

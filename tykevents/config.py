@@ -13,6 +13,7 @@ differs from the key, Tyk's name works too (TYK_GW_MONITOR_CONFIG_HEADERLIST=k1:
 
 from __future__ import annotations
 
+import binascii
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,6 +27,92 @@ from tykevents.golang.json import go_fold
 
 class ConfigError(Exception):
     """A configuration problem, with the file and JSON path it concerns."""
+
+
+class BreakerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`webhooks.breaker`: a circuit breaker per target host:port (docs/webhooks.md#endpoint-protection).
+    Off by default, as Tyk has none: after `failures` consecutive failed attempts the host's
+    deliveries wait `cool_off` seconds, then `probes` attempts decide (close or open again)."""
+
+    enabled: bool = False
+    failures: int = 5
+    cool_off: float = 30.0
+    probes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.failures < 1 or self.probes < 1:
+            raise ValueError("failures and probes must be >= 1")
+        if self.cool_off <= 0:
+            raise ValueError("cool_off must be > 0")
+
+
+class RateLimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`webhooks.rate_limit`: a token bucket per target host:port (docs/webhooks.md#endpoint-protection).
+    Off by default, as Tyk has none. `per_second` 0 = no limit; `burst` 0 = 1; `hosts` maps a
+    "host:port" (or a bare host, any port) to its own per_second."""
+
+    enabled: bool = False
+    per_second: float = 0.0
+    burst: int = 0
+    hosts: dict[str, float] = {}
+
+    def __post_init__(self) -> None:
+        if self.per_second < 0 or self.burst < 0 or any(v < 0 for v in self.hosts.values()):
+            raise ValueError("per_second, burst and hosts values must be >= 0")
+
+
+class DeliveryLogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`webhooks.log`: the delivery log behind /api/deliveries (docs/webhooks.md#delivery-log).
+    Keeps the last `max_entries` attempts, none older than `max_age` seconds; with Redis state
+    one log shared by every instance. Dead letters are kept within the same bounds."""
+
+    enabled: bool = True
+    max_entries: int = 10000
+    max_age: float = 86400.0
+
+    def __post_init__(self) -> None:
+        if self.max_entries < 1:
+            raise ValueError("max_entries must be >= 1")
+        if self.max_age <= 0:
+            raise ValueError("max_age must be > 0")
+
+
+WHSEC_PREFIX = "whsec_"
+WHSEC_SIZES = (24, 64)  # the key's length in bytes, as the Standard Webhooks spec asks
+
+
+def whsec_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: `whsec_` then standard base64 (padding
+    optional). ValueError says what is wrong, never what the secret is."""
+    if not isinstance(secret, str) or not secret.startswith(WHSEC_PREFIX):
+        raise ValueError(f'expected "{WHSEC_PREFIX}" followed by base64')
+    text = secret[len(WHSEC_PREFIX) :]
+    try:
+        key = binascii.a2b_base64(text + "=" * (-len(text) % 4), strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"not valid base64 after {WHSEC_PREFIX}") from None
+    lo, hi = WHSEC_SIZES
+    if not lo <= len(key) <= hi:
+        raise ValueError(f"the key must be {lo} to {hi} bytes, got {len(key)}")
+    return key
+
+
+class SigningSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`webhooks.signing`: Standard Webhooks signatures on every webhook (docs/webhooks.md#signing).
+    Off while empty (Tyk signs nothing); several secrets sign each request with each (rotation).
+    A handler's `tykevents_signing` in handler_meta overrides it."""
+
+    secrets: list[str] = []
+
+    def __post_init__(self) -> None:
+        for i, secret in enumerate(self.secrets):
+            try:
+                whsec_key(secret)
+            except ValueError as e:
+                raise ValueError(f"secrets[{i}]: {e}") from None
+
+    def __repr__(self) -> str:  # never the secrets themselves
+        return f"SigningSettings(secrets=<{len(self.secrets)}>)"
 
 
 # Our webhook delivery settings: `"tykevents": {"webhooks": {...}}`. Tyk has none (it tries once,
@@ -68,6 +155,13 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     body_read_limit: int = 65536
     # Idle keep-alive connections are closed after this many seconds.
     keepalive_timeout: float = 30.0
+    # Endpoint protection, opt-in (docs/webhooks.md#endpoint-protection).
+    breaker: BreakerSettings = msgspec.field(default_factory=BreakerSettings)
+    rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    # The delivery log (docs/webhooks.md#delivery-log).
+    log: DeliveryLogSettings = msgspec.field(default_factory=DeliveryLogSettings)
+    # Standard Webhooks signatures, opt-in (docs/webhooks.md#signing).
+    signing: SigningSettings = msgspec.field(default_factory=SigningSettings)
 
     def __post_init__(self) -> None:
         problems = []
@@ -101,6 +195,16 @@ class Storage(_Tyk):
     enable_cluster: bool = False
     use_ssl: bool = False
     timeout: int = 5
+    # Read as Tyk reads them (StorageOptionsConf): tykevents/store/redis.py, docs/operations.md#redis.
+    hosts: dict[str, str] = {}  # deprecated in Tyk for addrs, still read
+    master_name: str = ""
+    sentinel_password: str = ""
+    ssl_insecure_skip_verify: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    tls_min_version: str = ""
+    tls_max_version: str = ""
 
 
 class MonitorWebhook(_Tyk):
@@ -187,6 +291,20 @@ class HTTPLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_connections: int = 1024  # per listener; more are answered 503 and closed
 
 
+class AdminSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`"tykevents": {"admin": {...}}`: the admin API and console (docs/operations.md#admin-api).
+    Every route wants tyk.conf's `secret`; with an empty one the listener does not start."""
+
+    listen: str = "127.0.0.1:9904"  # "" disables it; read at start only
+    # Answers show secrets (URL credentials, secret header values, keys) only to requests with
+    # ?reveal=1, and only when this is true.
+    allow_secrets: bool = False
+
+    def __post_init__(self) -> None:
+        if self.listen:
+            split_hostport(self.listen)  # ValueError: msgspec names the path
+
+
 class Lanes(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Bounded queue size and worker count of each handler lane (one lane per kind)."""
 
@@ -256,6 +374,7 @@ class Daemon(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     python: PythonSettings = msgspec.field(default_factory=PythonSettings)
     global_webhooks: str = ""  # a JSON file of webhooks OAS handlers name by id alone
     http: HTTPLimits = msgspec.field(default_factory=HTTPLimits)
+    admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
     # Directories handler files (webhook templates) may be read from besides tyk.conf's
     # template_path and app_path (Config.confined; docs/compatibility.md).
     allowed_paths: list[str] = []

@@ -26,7 +26,7 @@ from tykevents.config import Config, ConfigError, load_config
 from tykevents.decode import REJECT_REASONS
 from tykevents.deliver.base import Handler, HandlerServices
 from tykevents.handlers import build_generation
-from tykevents.ingest.listeners import Listeners
+from tykevents.ingest.listeners import Listeners, admin_off
 from tykevents.pipeline import Pipeline
 from tykevents.route import RouteTable
 from tykevents.runtime.metrics import Stats, StatsCollector
@@ -100,6 +100,7 @@ class Daemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retiring: list[Generation] = []
         self._reload_lock = asyncio.Lock()
+        self._started = time.monotonic()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -157,6 +158,7 @@ class Daemon:
         self.registry.register(self.listeners)
         self.lanes.start()  # sinks first
         await self.listeners.open(first)  # then sources
+        await self._open_admin(first)
         self._state = State.RUNNING
         logger.info("tykevents %s running: %s", __version__, self._summary(gen))
         if not _fast.COMPILED:
@@ -167,6 +169,35 @@ class Daemon:
         self.notifier.ready(self._summary(gen))
         if self.notifier.watchdog_interval:
             self._spawn(self._watchdog())
+
+    async def _open_admin(self, cfg: Config) -> None:
+        """The admin listener (tykevents/admin/): only with tyk.conf's `secret`, which every
+        route wants."""
+        assert self.listeners is not None
+        if not cfg.tykevents.admin.listen:
+            return
+        if not cfg.secret:
+            off = admin_off(cfg)
+            if off is not None:
+                logger.log(off.level, "%s", off.message)
+            return
+        from tykevents.admin.app import admin_app
+
+        app = admin_app(self, cfg.secret, self.listeners.http["admin"])
+        await self.listeners.open_admin(cfg, app)
+
+    # -- what the admin API reads (tykevents.admin.target.AdminTarget) ------------------------
+    @property
+    def state(self) -> str:
+        return self._state.value
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self._started
+
+    @property
+    def webhooks(self) -> Any:
+        return self.services.webhooks if self.services is not None else None
 
     def _activate(self, gen: Generation) -> None:
         """Make `gen` the live generation: one assignment for the routes, then the monitor."""
@@ -204,9 +235,14 @@ class Daemon:
 
     async def reload(self) -> bool:
         """SIGHUP: build a new generation; on any failure keep the old one."""
+        return await self.try_reload() is None
+
+    async def try_reload(self) -> str | None:
+        """reload(), saying why it failed (None when the new generation is live): SIGHUP and
+        the admin API's POST /api/reload."""
         async with self._reload_lock:
             if self._state is not State.RUNNING:
-                return False
+                return f"not running ({self._state.value})"
             assert self.gen is not None
             self.notifier.reloading()
             old = self.gen
@@ -216,26 +252,28 @@ class Daemon:
                 self.stats.reload_failures += 1
                 logger.error("reload failed, keeping generation %d: %s", old.number, e)
                 self.notifier.ready(f"reload failed: {e}"[:200])
-                return False
+                return str(e)
             except Exception as e:  # never let a reload take the daemon down
                 self.stats.reload_failures += 1
                 logger.exception("reload failed, keeping generation %d", old.number)
                 self.notifier.ready(f"reload failed: {e}"[:200])
-                return False
+                return f"{type(e).__name__}: {e}"
             report(gen.problems)
             for key in _RESTART_ONLY:
                 if getattr(gen.config.tykevents, key) != getattr(old.config.tykevents, key):
                     logger.warning("tykevents.%s changed: it takes effect on restart only", key)
-            for key in ("storage", "hash_keys", "external_services"):
+            for key in ("storage", "hash_keys", "external_services", "secret"):
                 if getattr(gen.config, key) != getattr(old.config, key):
                     logger.warning("%s changed: it takes effect on restart only", key)
+            if gen.config.tykevents.admin.listen != old.config.tykevents.admin.listen:
+                logger.warning("tykevents.admin.listen changed: it takes effect on restart only")
             self._activate(gen)
             self.stats.reloads += 1
             logger.info("reloaded: %s", self._summary(gen))
             self.notifier.ready(self._summary(gen))
             self._retiring.append(old)
             self._spawn(self._retire(old))
-            return True
+            return None
 
     async def _retire(self, old: Generation) -> None:
         """Close the old generation's handlers once every call queued for them has run."""

@@ -21,7 +21,7 @@ from tykevents.deliver.python import stats as python_stats
 from tykevents.deliver.webhook.service import WebhookService, service_from_config
 from tykevents.monitor.service import MonitorService
 from tykevents.store import sessions
-from tykevents.store.redis import redis_client
+from tykevents.store.redis import describe, redis_client
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -55,7 +55,7 @@ class Services:
         if self.config.tykevents.state == "redis":
             self.redis = redis_client(self.config)
             await self.redis.ping()  # fail fast at start; later outages are handled per call
-            logger.info("state: redis at %s:%d", self.config.storage.host, self.config.storage.port)
+            logger.info("state: redis at %s", describe(self.config.storage))
         else:
             logger.info("state: in memory (this instance only)")
         self._session_stores()

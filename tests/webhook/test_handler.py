@@ -329,13 +329,21 @@ async def test_cert_checksum_ignores_the_body(svc: Any, tmp_path: Path, receiver
     assert await svc.cooldown.acquire(bytes.fromhex("2912d3017969fabedaf4f51ce350f12a"), 60) is False
 
 
-async def test_cert_event_with_a_nil_meta_is_a_checksum_error(svc: Any, tmp_path: Path) -> None:
+async def test_cert_event_with_a_nil_meta_is_checksummed_over_its_zero_struct(
+    svc: Any, tmp_path: Path, receiver: Receiver
+) -> None:
+    # Tyk always fires the cert struct: a null Meta is its zero value, so the cert checksum
+    # (not the body's) applies and a repeat within event_timeout is suppressed.
     (tmp_path / "plain.json").write_text("{{.Type}}")
     h = build_webhook_handler(
-        {"target_path": "http://127.0.0.1:9/", "template_path": "plain.json"}, ctx(svc, tmp_path)
+        {"target_path": receiver.url("/"), "template_path": "plain.json", "event_timeout": 10},
+        ctx(svc, tmp_path),
     )
     await h.handle(event("CertificateExpired", None))
-    assert svc.metrics.total("checksum_error") == 1 and svc.pending == 0
+    await h.handle(Event("CertificateExpired", b"null", "other timestamp", "api1", "org1"))
+    await settle(svc)
+    assert svc.metrics.total("checksum_error") == 0 and svc.metrics.total("suppressed") == 1
+    assert [r.body for r in receiver.requests] == [b"CertificateExpired"]
 
 
 @pytest.mark.parametrize("type_", ["BreakerTripped", "BreakerReset"])
@@ -525,8 +533,9 @@ async def test_two_instances_share_cooldowns_through_redis(
     import redis.asyncio as aredis
 
     clients = [aredis.Redis.from_url(redis_url) for _ in range(2)]
+    made = []
     try:
-        a, b = [await services(redis=c) for c in clients]
+        made = a, b = [await services(redis=c) for c in clients]
         meta = {"target_path": receiver.url("/"), "event_timeout": 10}
         ha, hb = build_webhook_handler(meta, ctx(a, tmp_path)), build_webhook_handler(meta, ctx(b, tmp_path))
         ev = event("AuthFailure", key_meta())
@@ -536,5 +545,23 @@ async def test_two_instances_share_cooldowns_through_redis(
         assert len(receiver.requests) == 1
         assert a.metrics.total("suppressed") + b.metrics.total("suppressed") == 3
     finally:
+        for svc in made:  # first: their spool and delivery log would reopen a closed client
+            await svc.close()
         for c in clients:
             await c.aclose()
+
+
+async def test_a_webhook_the_cooldown_holds_back_is_in_the_delivery_log(
+    svc: Any, tmp_path: Path, receiver: Receiver
+) -> None:
+    h = build_webhook_handler(helper_meta(receiver.url("/get")), ctx(svc, tmp_path))
+    e = event("KeyExpired", {"Message": "m", "Path": "/p", "Origin": "o", "Key": "k"})
+    await h.handle(e)
+    await h.handle(e)  # the same body within event_timeout: Tyk sends it once
+    await settle(svc)
+    assert len(receiver.requests) == 1
+    from tykevents.deliver.webhook.deliverylog import DeliveryFilter
+
+    [held] = await svc.log.query(DeliveryFilter(outcome="suppressed"))
+    assert (held["event"], held["attempts"], held["status"]) == ("KeyExpired", 0, None)
+    assert len(await svc.log.query(DeliveryFilter(outcome="delivered"))) == 1

@@ -25,6 +25,7 @@ from tykevents.apps import Problem, load_definitions
 from tykevents.config import Config, ConfigError, load_config
 from tykevents.deliver.base import HandlerServices
 from tykevents.deliver.webhook.fieldcheck import served_event_types, webhook_field_problems
+from tykevents.deliver.webhook.handler import webhook_escape_problems
 from tykevents.handlers import build_generation
 from tykevents.ingest.listeners import exposure_problems
 from tykevents.route import RouteTable
@@ -63,7 +64,9 @@ def check(conf_path: str | None, out: TextIO, strict: bool = False) -> int:
     routes = built.routes
     problems += collect.problems
     # template field paths that cannot resolve for the event types each webhook serves
-    problems += webhook_field_problems(served_event_types(routes.by_api, built.monitor_webhook))
+    served = served_event_types(routes.by_api, built.monitor_webhook)
+    problems += webhook_field_problems(served)
+    problems += webhook_escape_problems(served)  # templates html/template refuses: never sent
     problems += _js_collisions(routes)
     problems += _unwritable_paths(cfg)
     problems += exposure_problems(cfg)  # unauthenticated listeners off loopback

@@ -16,7 +16,7 @@ import orjson
 from tykevents import __version__
 
 # Modules that add their own subcommands: each has add_subcommands(subparsers).
-PLUGINS = ("tykevents.cli.deadletter", "tykevents.cli.gateway")
+PLUGINS = ("tykevents.cli.deadletter", "tykevents.cli.deliveries", "tykevents.cli.gateway")
 
 
 def _version() -> str:

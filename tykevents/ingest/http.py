@@ -74,7 +74,7 @@ def ingest_app(
 
     async def post_events(request: web.Request) -> web.StreamResponse:
         if want:
-            refused = _refuse_unauthorised(request, want, counts)
+            refused = refuse_unauthorised(request, want, counts)
             if refused is not None:
                 return refused
         if not accepting():  # draining: a 202 must mean the records will be handled
@@ -126,22 +126,26 @@ def ingest_app(
     return app
 
 
-def _refuse_unauthorised(request: web.Request, want: bytes, counts: HttpCounters) -> web.Response | None:
+def refuse_unauthorised(
+    request: web.Request, want: bytes, counts: HttpCounters, what: str = "POST /events"
+) -> web.Response | None:
     """401 without the header, 403 with a wrong one (compared in constant time); None if
-    it is right. Only the header counts: a secret in the query string is ignored. The value
-    is never logged."""
+    it is right. Only the header counts: a secret in the query string is ignored. An empty
+    `want` refuses everything. The value is never logged; `what` names the listener's route
+    (the admin API passes its method and path, never the query string)."""
     given = request.headers.get(AUTH_HEADER)
     if given is None:
         reason, status = "missing", 401
-    elif hmac.compare_digest(given.encode("utf-8", "surrogateescape"), want):
+    elif want and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), want):
         return None
     else:
         reason, status = "wrong", 403
     counts.auth_failures[reason] += 1
     _ratelog.log(
         logging.WARNING,
-        reason,
-        "POST /events from %s refused: %s %s header",
+        f"{what}:{reason}",
+        "%s from %s refused: %s %s header",
+        what,
         request.remote,
         reason,
         AUTH_HEADER,

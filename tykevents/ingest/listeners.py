@@ -59,7 +59,11 @@ class Listeners:
         self.accepting = accepting
         # GET routes of the metrics listener besides /metrics: path -> probe.
         self.probes: dict[str, Probe] = {"/health": health, **(probes or {})}
-        self.http: dict[str, HttpCounters] = {"events": HttpCounters(), "metrics": HttpCounters()}
+        self.http: dict[str, HttpCounters] = {
+            "events": HttpCounters(),
+            "metrics": HttpCounters(),
+            "admin": HttpCounters(),
+        }
         self._caps: list[ConnectionCap] = []
         self._unix_paths: list[tuple[str, int]] = []  # (path, inode) of the sockets we bound
         self._datagrams: list[datagram.DatagramIngest] = []
@@ -118,6 +122,14 @@ class Listeners:
             app = ops_app(self.registry, self.probes)
             routes = ", ".join(f"GET {p}" for p in ("/metrics", *self.probes))
             await self._serve("metrics", app, [d.metrics], d.http, routes)
+
+    async def open_admin(self, cfg: Config, app: web.Application) -> None:
+        """The admin listener (tykevents/admin/), with the limits of the others; its application
+        is the daemon's to build, as the admin routes sit above ingest."""
+        for where, warning in admin_warnings(cfg):
+            logger.warning("SECURITY: %s (%s:%s)", warning, cfg.source, where)
+        what = "admin API and console, x-tyk-authorization required"
+        await self._serve("admin", app, [cfg.tykevents.admin.listen], cfg.tykevents.http, what)
 
     async def _serve(
         self, name: str, app: web.Application, addrs: list[str], limits: HTTPLimits, what: str
@@ -223,6 +235,14 @@ def _http_metrics(http: Mapping[str, HttpCounters]) -> Iterable[Metric]:
     for reason in ("missing", "wrong"):
         auth.add_metric([reason], http["events"].auth_failures.get(reason, 0))
     yield auth
+    auth = CounterMetricFamily(
+        "tykevents_admin_auth_failures",
+        "Admin API requests refused for a missing (401) or wrong (403) x-tyk-authorization header",
+        labels=["reason"],
+    )
+    for reason in ("missing", "wrong"):
+        auth.add_metric([reason], http["admin"].auth_failures.get(reason, 0))
+    yield auth
 
 
 def exposed_listeners(cfg: Config) -> list[tuple[str, str]]:
@@ -258,9 +278,45 @@ def exposed_listeners(cfg: Config) -> list[tuple[str, str]]:
     return out
 
 
+def admin_warnings(cfg: Config) -> list[tuple[str, str]]:
+    """(JSON path, warning) for an admin listener bound off loopback: it takes the secret."""
+    addr = cfg.tykevents.admin.listen
+    if not addr or not cfg.secret or _loopback(split_hostport(addr)[0]):
+        return []
+    return [
+        (
+            "$.tykevents.admin.listen",
+            f"the admin API on {addr} is reachable from other hosts: anyone who learns tyk.conf's "
+            "secret can reload and replay, and the secret crosses the network in clear (bind it to "
+            "127.0.0.1 or firewall it)",
+        )
+    ]
+
+
+def admin_off(cfg: Config) -> Problem | None:
+    """Why the admin listener will not start although configured: tyk.conf's `secret` is empty.
+    A warning when admin.listen was changed from its default (someone wants it), else info."""
+    from tykevents.config import AdminSettings
+
+    addr = cfg.tykevents.admin.listen
+    if not addr or cfg.secret:
+        return None
+    level = logging.INFO if addr == AdminSettings().listen else logging.WARNING
+    return Problem(
+        f"{cfg.source}:$.secret",
+        f"the admin API ({addr}) is off: tyk.conf `secret` is empty and every admin route needs it",
+        level,
+    )
+
+
 def exposure_problems(cfg: Config) -> list[Problem]:
-    """exposed_listeners as `tykevents check` warnings."""
-    return [Problem(f"{cfg.source}:{where}", msg, logging.WARNING) for where, msg in exposed_listeners(cfg)]
+    """exposed_listeners, admin_warnings and admin_off as `tykevents check` problems."""
+    out = [
+        Problem(f"{cfg.source}:{where}", msg, logging.WARNING)
+        for where, msg in (*exposed_listeners(cfg), *admin_warnings(cfg))
+    ]
+    off = admin_off(cfg)
+    return out if off is None else [*out, off]
 
 
 def _loopback(host: str) -> bool:

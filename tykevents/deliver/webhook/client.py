@@ -20,11 +20,13 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from tykevents.config import ExternalMTLS, ExternalProxy, ExternalServices, WebhookSettings
 from tykevents.deliver.webhook.request import RequestPlan
+from tykevents.deliver.webhook.signing import Signer, handler_signer, is_signing_header, message_id
 from tykevents.golang import url as gourl
 from tykevents.golang.http.client import (
     CONNECTION,
@@ -36,7 +38,11 @@ from tykevents.golang.http.client import (
     ProxyFunc,
 )
 from tykevents.golang.http.proxy import StaticProxy, env_proxies
+from tykevents.golang.http.request import GoRequest
 from tykevents.golang.http.tls import CAError, KeyPairError, client_context
+
+if TYPE_CHECKING:
+    from tykevents.deliver.webhook.delivery import Delivery
 
 logger = logging.getLogger("tykevents.deliver.webhook")
 
@@ -214,6 +220,8 @@ class HttpSender:
         external: ExternalServices | None = None,
     ) -> None:
         self.settings = settings
+        # Standard Webhooks signing for plans that do not bring their own (docs/webhooks.md#signing).
+        self.signing = Signer.from_secrets(settings.signing.secrets, "webhooks.signing.secrets")
         self.choice = choice = webhook_client(external)
         self.skip = choice.error if choice.skip else ""
         if choice.skip:
@@ -251,6 +259,14 @@ class HttpSender:
                 tls_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
             )
 
+    def signer(self, plan: RequestPlan, delivery: Delivery | None) -> Signer:
+        """The plan's own signer; for a plan rebuilt from the spool or a dead letter, its
+        handler's current one; else the global one (empty: nothing is added)."""
+        s = plan.signing
+        if s is None and delivery is not None:
+            s = handler_signer(delivery.api_id, delivery.handler)
+        return self.signing if s is None else s
+
     @property
     def _session(self) -> aiohttp.ClientSession | None:
         return self.client.session
@@ -261,8 +277,9 @@ class HttpSender:
     async def close(self) -> None:
         await self.client.close()
 
-    async def send(self, plan: RequestPlan, body: bytes) -> Result:
+    async def send(self, plan: RequestPlan, body: bytes, delivery: Delivery | None = None) -> Result:
         """One attempt within `settings.timeout`; never raises but on cancellation (or a bug).
+        `delivery` (the one this attempt is for) gives a signed attempt its `webhook-id`.
 
         Error texts are logged and listed: their URLs are redacted (gourl.redact), and
         library errors are scrubbed of the password and query of every URL of the chain."""
@@ -271,6 +288,9 @@ class HttpSender:
             return Result(error=plan.build_error or plan.send_error or "")
         if self.skip:  # never in the clear when mTLS was asked for (a spooled or replayed one)
             return Result(error=f"{MTLS_SKIP} {self.skip}")
+        signer = self.signer(plan, delivery)
+        if signer:
+            req = _signed(req, signer.headers(message_id(delivery), body))
         try:
             resp = await self.client.do(req, body)
         except GoClientError as e:
@@ -286,3 +306,15 @@ class HttpSender:
             retry_after=parse_retry_after(resp.headers.get("Retry-After")) if retry else None,
             body=resp.body[:1024],
         )
+
+
+def _signed(req: GoRequest, lines: list[tuple[str, str]]) -> GoRequest:
+    """Tyk's request plus the signing headers, as if set with Header.Set after Tyk's own:
+    Go writes them in its sorted place, every other line unchanged; header_map entries of
+    the same names give way (a receiver must see one id and one signature)."""
+    header = {k: v for k, v in req.header.items() if not is_signing_header(k)}
+    for name, value in lines:
+        header[name] = [value]
+    signed = GoRequest(req.method, req.url, header, close=req.close, raw_url=req.raw_url)
+    signed.connect_url = req.connect_url
+    return signed

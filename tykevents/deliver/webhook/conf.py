@@ -2,7 +2,8 @@
 
 Tyk's `Scan` marshals handler_meta and unmarshals the JSON into `apidef.WebHookHandlerConf`;
 tykevents.golang.json.scan applies those encoding/json rules (key folding, sorted-key order, null,
-map merging, type errors). Here: the struct, and the error naming the key that failed.
+map merging, type errors). Here: the struct, and the error naming the key that failed; and
+our own key, `tykevents_signing` (Tyk ignores it), read strictly (docs/webhooks.md#signing).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tykevents.deliver.base import HandlerConfigError
+from tykevents.deliver.webhook.signing import META_KEY, Signer
 from tykevents.golang.json import GoJSONError, scan
 
 
@@ -32,3 +34,23 @@ def from_meta(meta: Any) -> WebHookConf:
         return scan(meta, WebHookConf, "apidef.WebHookHandlerConf")
     except GoJSONError as e:
         raise HandlerConfigError(e.named("handler_meta")) from None
+
+
+def signing_from_meta(meta: Any) -> Signer | None:
+    """handler_meta's `tykevents_signing: {"secrets": [...]}`: the handler's own signer
+    (empty with `[]`: this handler signs nothing), or None without the key (the global
+    setting applies). A bad value fails the handler, naming its JSON path, never the secret:
+    a webhook meant to be signed is not sent unsigned."""
+    if not isinstance(meta, dict) or meta.get(META_KEY) is None:
+        return None
+    where = f"handler_meta.{META_KEY}"
+    conf = meta[META_KEY]
+    if not isinstance(conf, dict) or set(conf) != {"secrets"}:
+        raise HandlerConfigError(f'{where}: expected {{"secrets": ["whsec_...", ...]}}')
+    secrets = conf["secrets"]
+    if not isinstance(secrets, list):
+        raise HandlerConfigError(f"{where}.secrets: expected a list of strings")
+    try:
+        return Signer.from_secrets(secrets, f"{where}.secrets")
+    except ValueError as e:
+        raise HandlerConfigError(str(e)) from None

@@ -12,6 +12,11 @@ base64), the handler, the last error and status, the attempts and the time.
   else the fallback file (`webhooks.dead_letter_fallback`), else kept in memory and retried.
   Only at shutdown can some be lost, and then `lost` says how many (the daemon exits 1).
 - DeadLetterSet: the configured store and the fallback file as one, for the CLI.
+
+Retention: given `max_entries` and `max_age` (the daemon passes `webhooks.log`'s), a store keeps
+the newest `max_entries` dead letters, none older than `max_age` seconds: the Redis stream with
+XADD MAXLEN ~ and XTRIM MINID ~, the file compacted (rewritten) at start, every minute when
+something expired, and when it grows past the bound (docs/webhooks.md#delivery-log).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import math
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,10 +71,21 @@ class DeadLetterStore(Protocol):
     async def close(self) -> None: ...
 
 
+def _expired_before(max_age: float | None) -> float:
+    return time.time() - max_age if max_age is not None else -math.inf
+
+
 class FileDeadLetters:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], max_entries: int | None = None, max_age: float | None = None
+    ) -> None:
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self._lines: int | None = None  # entries in the file as of the last compaction or write
+        self._expires = -math.inf  # when its oldest entry passes max_age (-inf: not known yet)
+        self.expired = 0  # removed by the retention bounds (counted: a dead letter is never dropped unsaid)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -88,6 +106,67 @@ class FileDeadLetters:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            if self.max_entries is None and self.max_age is None:
+                return
+            if self._lines is not None:
+                self._lines += len(records)
+            # Past the bound by a tenth (not rewritten on every append), or something expired.
+            slack = max(10, (self.max_entries or 0) // 10)
+            if (
+                self._lines is None
+                or (self.max_entries is not None and self._lines > self.max_entries + slack)
+                or time.time() >= self._expires
+            ):
+                self._compact()
+
+    def _compact(self) -> int:
+        """Keep the newest max_entries entries younger than max_age (lock held); how many went.
+        Unreadable lines have no time: only the count bound removes them."""
+        recs = self._read()
+        cutoff = _expired_before(self.max_age)
+        keep = [r for r in recs if not isinstance(r.get("time"), (int, float)) or r["time"] >= cutoff]
+        if self.max_entries is not None:
+            keep = keep[-self.max_entries :] if self.max_entries > 0 else []
+        if len(keep) < len(recs):
+            self._rewrite(keep)
+            self.expired += len(recs) - len(keep)
+        self._lines = len(keep)
+        times = [r["time"] for r in keep if isinstance(r.get("time"), (int, float))]
+        # Checked again once the oldest expires, plus a little: not a rewrite per append.
+        self._expires = (
+            min(times) + self.max_age + max(1.0, self.max_age / 20)
+            if times and self.max_age is not None
+            else math.inf
+        )
+        return len(recs) - len(keep)
+
+    def _trim(self) -> int:
+        if self.max_entries is None and self.max_age is None:
+            return 0
+        with self._locked():
+            return self._compact()
+
+    async def trim(self) -> int:
+        """Apply the retention bounds now (at start, then every minute: DeadLetterKeeper)."""
+        if time.time() < self._expires and self._lines is not None:
+            if self.max_entries is None or self._lines <= self.max_entries:
+                return 0
+        if not self.path.exists():  # nothing written yet (or cannot be: the keeper reports that)
+            return 0
+        return await asyncio.to_thread(self._trim)
+
+    def _rewrite(self, keep: list[dict[str, Any]]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(
+                fd,
+                b"".join((r["_raw"].encode() if "_raw" in r else orjson.dumps(r)) + b"\n" for r in keep),
+            )
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
 
     def _read(self) -> list[dict[str, Any]]:
         try:
@@ -116,19 +195,9 @@ class FileDeadLetters:
             keep = [r for r in recs if r.get("id") not in ids]
             removed = len(recs) - len(keep)
             if removed:
-                tmp = self.path.with_name(self.path.name + ".tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    os.write(
-                        fd,
-                        b"".join(
-                            (r["_raw"].encode() if "_raw" in r else orjson.dumps(r)) + b"\n" for r in keep
-                        ),
-                    )
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, self.path)
+                self._rewrite(keep)
+            if self._lines is not None:
+                self._lines = len(keep)
             return removed
 
     async def add(self, records: list[dict[str, Any]]) -> None:
@@ -156,9 +225,17 @@ class FileDeadLetters:
 
 
 class RedisDeadLetters:
-    def __init__(self, client: Any, key: str = REDIS_KEY) -> None:
+    def __init__(
+        self, client: Any, key: str = REDIS_KEY, max_entries: int | None = None, max_age: float | None = None
+    ) -> None:
         self.client = client
         self.key = key
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self.expired = 0  # removed by the retention bounds
+
+    def _min_id(self) -> str:
+        return f"{max(0, int(_expired_before(self.max_age) * 1000))}-0"
 
     async def add(self, records: list[dict[str, Any]]) -> None:
         if not records:
@@ -166,7 +243,23 @@ class RedisDeadLetters:
         async with self.client.pipeline(transaction=False) as pipe:
             for r in records:
                 pipe.xadd(self.key, {"d": orjson.dumps(r)})
-            await pipe.execute()
+            # Trimmed apart from XADD, so that what the bounds remove is counted.
+            if self.max_entries is not None:
+                pipe.xtrim(self.key, maxlen=self.max_entries, approximate=True)
+            if self.max_age is not None:
+                pipe.xtrim(self.key, minid=self._min_id(), approximate=True)
+            res = await pipe.execute()
+        self.expired += sum(int(n) for n in res[len(records) :])
+
+    async def trim(self) -> int:
+        """Apply the retention bounds now (the stream ids are the times the entries were added)."""
+        removed = 0
+        if self.max_age is not None:
+            removed += int(await self.client.xtrim(self.key, minid=self._min_id(), approximate=True))
+        if self.max_entries is not None:
+            removed += int(await self.client.xtrim(self.key, maxlen=self.max_entries, approximate=True))
+        self.expired += removed
+        return removed
 
     async def list(self) -> list[dict[str, Any]]:
         out = []
@@ -219,10 +312,23 @@ class DeadLetterKeeper:
             self._task = asyncio.get_running_loop().create_task(self._flush())
 
     async def recount(self) -> None:
-        """Entries in each store now (the CLI's replays remove some)."""
+        """Apply each store's retention bounds, then count its entries (the CLI's replays
+        remove some)."""
         for name, store in (("primary", self.primary), ("fallback", self.fallback)):
             if store is not None:
                 with contextlib.suppress(Exception):  # a failing store keeps its last count
+                    before = getattr(store, "expired", 0)
+                    trim = getattr(store, "trim", None)
+                    if trim is not None:
+                        await trim()
+                    gone = getattr(store, "expired", 0) - before
+                    if gone:
+                        logger.warning(
+                            "%d dead letters past retention removed from the %s store "
+                            "(webhooks.log max_entries, max_age; tykevents_webhook_dead_letters_expired)",
+                            gone,
+                            name,
+                        )
                     self.stored[name] = await store.count()
 
     async def _flush(self) -> None:

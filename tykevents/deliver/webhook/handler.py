@@ -10,18 +10,22 @@ request, compute the checksum, check the cooldown, send. Differences (docs/compa
   when it holds `pending_limit` deliveries, handle() waits for room rather than drop
   (backpressure: docs/operations.md#overload-policy); the cooldown is armed before the wait,
   so a repeat that arrives meanwhile is suppressed.
-What stays as in Tyk: a render error sends nothing and sets no cooldown; a request Go would
+What stays as in Tyk: a render error sends nothing and sets no cooldown (a template that
+html/template refuses to escape loads, and fails every event the same way); a request Go would
 refuse to send (bad scheme, no host, a header with a newline) still sets the cooldown.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tykevents.apps import Problem
 from tykevents.deliver.base import Handler, HandlerConfigError, HandlerContext, HandlerDisabled
-from tykevents.deliver.webhook.conf import WebHookConf, from_meta
+from tykevents.deliver.webhook.client import MTLS_SKIP
+from tykevents.deliver.webhook.conf import WebHookConf, from_meta, signing_from_meta
 from tykevents.deliver.webhook.delivery import Delivery
 from tykevents.deliver.webhook.request import (
     JSON,
@@ -31,7 +35,9 @@ from tykevents.deliver.webhook.request import (
     request_method,
     tyk_header,
 )
+from tykevents.deliver.webhook.signing import remember
 from tykevents.golang import url as gourl
+from tykevents.gotemplate.errors import EscapeError
 from tykevents.model import Event, MetaTypeError
 from tykevents.runtime.ratelog import RateLimitedLog
 from tykevents.tykmeta import event_template_data
@@ -68,7 +74,9 @@ def template_funcs() -> dict[str, Any]:
 def load_template(path: Path) -> Any:
     """Parse a template file with html/template semantics and template_funcs().
 
-    Raises TemplateLoadError with `<file>:<line>:<col>: <error>` for a parse error."""
+    Raises TemplateLoadError with `<file>:<line>:<col>: <error>` for a parse error. A template
+    html/template refuses to escape loads, as with Go's ParseFiles, and raises its
+    EscapeError at every render; the escaper runs here, off the event path."""
     from tykevents.gotemplate import TemplateError, parse
 
     try:
@@ -81,7 +89,8 @@ def load_template(path: Path) -> Any:
     except OSError as e:
         raise TemplateLoadError(f"open {path}: {e.strerror or e}") from None
     try:
-        tpl = parse(text, name=path.name, engine="html", funcs=template_funcs())
+        tpl = parse(text, name=path.name, engine="html", funcs=template_funcs(), defer_escape=True)
+        tpl.escape_error()
     except TemplateError as e:
         line, col = getattr(e, "line", 0), getattr(e, "col", 0)
         raise TemplateLoadError(f"{path}:{line}:{col}: {e}") from None
@@ -129,7 +138,7 @@ class WebhookHandler(Handler):
             # and logs it with the other bad-Meta rejections.
             metrics.outcome(self.kind, self.name, host, "render_error")
             raise
-        except Exception as e:  # an execution error (Tyk >= 5.4: nothing sent, no cooldown)
+        except Exception as e:  # an execution or escaping error (Tyk >= 5.4: nothing sent, no cooldown)
             metrics.outcome(self.kind, self.name, host, "render_error")
             _ratelog.log(
                 logging.ERROR,
@@ -137,7 +146,7 @@ class WebhookHandler(Handler):
                 "Webhook template rendering error: %s (handler %s, template %s, event %s)",
                 e,
                 self.name,
-                self.template_file,
+                e.location(self.template_file) if isinstance(e, EscapeError) else self.template_file,
                 event.type,
             )
             return
@@ -160,6 +169,11 @@ class WebhookHandler(Handler):
                 return
         else:
             digest = plan.checksum(body)
+        skip = service.sender.skip
+        if skip:  # mTLS asked for and its certificate failed to load: Tyk sends nothing, no cooldown
+            metrics.outcome(self.kind, self.name, host, "mtls_skipped")
+            _ratelog.log(logging.ERROR, "mtls", "%s error=%s (handler %s)", MTLS_SKIP, skip, self.name)
+            return
         cooldown = service.cooldown
         errors = cooldown.errors
         fire = await cooldown.acquire(digest, self.ttl)
@@ -167,6 +181,12 @@ class WebhookHandler(Handler):
             metrics.outcome(self.kind, self.name, host, "cooldown_error")
         if not fire:
             metrics.outcome(self.kind, self.name, host, "suppressed")
+            if service.log is not None:
+                service.suppressed(
+                    Delivery(
+                        plan, body, kind=self.kind, handler=self.name, api_id=event.api_id, event=event.type
+                    )
+                )
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("webhook %s: cooldown active for %s, not sent", self.name, digest.hex())
             return
@@ -183,7 +203,9 @@ class WebhookHandler(Handler):
         # Waits while the service is full (backpressure: this lane, and the lossless readers
         # behind it, wait too). Last, with nothing awaited after it: a drain that lets waiting
         # calls through dead-letters them before the lanes stop.
-        await service.put(Delivery(plan, body, kind=self.kind, handler=self.name, api_id=event.api_id))
+        await service.put(
+            Delivery(plan, body, kind=self.kind, handler=self.name, api_id=event.api_id, event=event.type)
+        )
 
 
 def _cert_digest(event_type: str, data: Any, struct: str, time_field: str) -> bytes | None:
@@ -221,6 +243,8 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
             template, template_file = load_template(path), str(path)
         except TemplateLoadError as e:
             logger.warning("Custom template load failure, using default: %s (%s)", e, ctx.where)
+        else:
+            _note_refusal(template, template_file, ctx.where)
         if conf.template_path.endswith(".json"):  # case-sensitive, whatever the outcome
             content_type = JSON
     if template is None:
@@ -230,16 +254,19 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
             template, template_file = load_template(path), str(path)
         except TemplateLoadError as e:
             raise HandlerConfigError(f"Could not load the default template: {e}") from None
+        _note_refusal(template, template_file, ctx.where)
         content_type = JSON
     _check_url(conf.target_path, ctx.where)
     method, ok = request_method(conf.method)
     if not ok:
         logger.warning("%s (method %r; %s)", METHOD_WARNING, conf.method, ctx.where)
     header = tyk_header(conf.header_map, content_type, cfg.ignore_canonical_mime_header_key)
-    plan = RequestPlan(method, conf.target_path, header)
+    signing = signing_from_meta(meta)  # ours, opt-in (docs/webhooks.md#signing)
+    plan = RequestPlan(method, conf.target_path, header, signing)
     if plan.send_error:
         logger.error("webhook at %s can never be sent: %s", ctx.where, plan.send_error)
     label = conf.id or conf.name or f"{ctx.api.api_id or 'global'}/{plan.host_key}"
+    remember(ctx.api.api_id, label, signing)  # for its deliveries read back from the spool or dead letters
     return WebhookHandler(
         conf,
         ctx.where,
@@ -250,6 +277,33 @@ def build_webhook_handler(meta: Any, ctx: HandlerContext) -> WebhookHandler:
         plan=plan,
         service=ctx.services.webhooks,
     )
+
+
+def _note_refusal(template: Any, file: str, where: str) -> None:
+    """Tyk says nothing at Init about a template its escaper refuses; each event logs it.
+    INFO here (`check` reports it as an error: webhook_escape_problems)."""
+    err = template.escape_error()
+    if err is not None:
+        logger.info("%s: %s: every event this webhook renders fails (%s)", err.location(file), err, where)
+
+
+def webhook_escape_problems(served: Iterable[tuple[Any, set[str]]]) -> list[Problem]:
+    """Problems for `check`: webhook templates html/template refuses to escape. The escaper
+    does not look at the data, so such a template fails every event, whatever its type: an
+    error at the escaper's place. `served` is fieldcheck.served_event_types()'s answer."""
+    by_template: dict[int, tuple[Any, str, list[str]]] = {}
+    for handler, _events in served:
+        tpl = handler.template
+        by_template.setdefault(id(tpl), (tpl, handler.template_file, []))[2].append(handler.where)
+    problems = []
+    for tpl, file, wheres in by_template.values():
+        err = tpl.escape_error() if hasattr(tpl, "escape_error") else None
+        if err is None:
+            continue
+        users = wheres[0] + (f" and {len(wheres) - 1} more" if len(wheres) > 1 else "")
+        msg = f"{err}: html/template refuses this template, so webhook {users} never sends (as in Tyk)"
+        problems.append(Problem(err.location(file), msg, logging.ERROR))
+    return sorted(problems, key=lambda p: p.where)
 
 
 def _check_url(target: str, where: str) -> None:

@@ -7,7 +7,12 @@ Outcomes: delivered, retried (an attempt failed and will be retried), failed (ga
 dead-lettered), suppressed (cooldown), render_error, checksum_error, invalid_request (Go
 would refuse to build or send it), dropped (pending limit reached), cooldown_error (the
 cooldown store failed; the webhook fired anyway), abandoned (unfinished at shutdown:
-dead-lettered).
+dead-lettered), mtls_skipped (external_services mTLS could not load its certificate: as in
+Tyk, nothing sent and no cooldown).
+
+Endpoint protection (endpoints.py, opt-in): breaker transitions per (host, to state) and
+attempts held back by the rate limit per host, bounded like the outcomes; the breaker state
+gauge is read from service.endpoints when scraped.
 
 The daemon's one metrics style (tykevents.runtime.metrics): plain counters bumped per event,
 turned into Prometheus families only when /metrics is scraped. state_families() reads the
@@ -26,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 # new ones are counted under host "_other", so totals stay exact and memory stays bounded.
 MAX_SERIES = 65536
 OTHER = "_other"
+BREAKER_STATE = {"closed": 0, "half_open": 1, "open": 2}  # the gauge's values: higher is worse
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -35,12 +41,22 @@ class WebhookMetrics(Protocol):
     def attempt(self, host: str, result: str, seconds: float) -> None:
         """One HTTP attempt: result is the status class ("2xx", "5xx", ...) or "error"."""
 
+    def breaker_transition(self, host: str, to: str) -> None: ...
+
+    def rate_limited(self, host: str) -> None: ...
+
 
 class NoopMetrics:
     def outcome(self, kind: str, handler: str, host: str, outcome: str) -> None:
         pass
 
     def attempt(self, host: str, result: str, seconds: float) -> None:
+        pass
+
+    def breaker_transition(self, host: str, to: str) -> None:
+        pass
+
+    def rate_limited(self, host: str) -> None:
         pass
 
 
@@ -53,6 +69,8 @@ class WebhookCounters:
         self.counts: dict[tuple[str, str, str, str], int] = {}
         self.attempts: dict[tuple[str, str], int] = {}
         self._hist: dict[tuple[str, str], list[float]] = {}  # bucket counts, then the sum
+        self.transitions: dict[tuple[str, str], int] = {}  # (host, to state)
+        self.limited: dict[str, int] = {}  # host: attempts held back by the rate limit
 
     def outcome(self, kind: str, handler: str, host: str, outcome: str) -> None:
         k = (kind, handler, host, outcome)
@@ -72,6 +90,17 @@ class WebhookCounters:
         h[bisect_left(BUCKETS, seconds)] += 1
         h[-1] += seconds
         self.attempts[k] = self.attempts.get(k, 0) + 1  # plain counts, for tests and the CLI
+
+    def breaker_transition(self, host: str, to: str) -> None:
+        k = (host, to)
+        if k not in self.transitions and len(self.transitions) >= self.max_series:
+            k = (OTHER, to)
+        self.transitions[k] = self.transitions.get(k, 0) + 1
+
+    def rate_limited(self, host: str) -> None:
+        if host not in self.limited and len(self.limited) >= self.max_series:
+            host = OTHER
+        self.limited[host] = self.limited.get(host, 0) + 1
 
     def total(self, outcome: str) -> int:
         return sum(n for k, n in self.counts.items() if k[3] == outcome)
@@ -107,6 +136,24 @@ class WebhookCounters:
                 buckets.append((str(bound) if bound != float("inf") else "+Inf", running))
             hist.add_metric([host, result], buckets, h[-1])
         yield hist
+        if self.transitions:
+            moves = CounterMetricFamily(
+                "tykevents_webhook_breaker_transitions",
+                "Circuit breaker transitions by target host and the state entered",
+                labels=["host", "to"],
+            )
+            for (host, to), n in list(self.transitions.items()):
+                moves.add_metric([host, to], n)
+            yield moves
+        if self.limited:
+            limited = CounterMetricFamily(
+                "tykevents_webhook_rate_limited",
+                "Webhook attempts held back by the per-host rate limit",
+                labels=["host"],
+            )
+            for host, n in list(self.limited.items()):
+                limited.add_metric([host], n)
+            yield limited
 
 
 def state_families(svc: Any) -> Iterable[Metric]:
@@ -138,10 +185,25 @@ def state_families(svc: Any) -> Iterable[Metric]:
         value=keeper.fallbacks,
     )
     yield CounterMetricFamily(
+        "tykevents_webhook_dead_letters_expired",
+        "Dead letters removed by the retention bounds (webhooks.log max_entries, max_age)",
+        value=sum(getattr(st, "expired", 0) for st in (keeper.primary, keeper.fallback) if st is not None),
+    )
+    yield CounterMetricFamily(
         "tykevents_webhook_dead_letters_lost",
         "Dead letters stored nowhere at shutdown (the daemon exits 1)",
         value=keeper.lost,
     )
+    states = svc.endpoints.states()
+    if states:
+        gauge = GaugeMetricFamily(
+            "tykevents_webhook_breaker_state",
+            "Circuit breaker per target host: 0 closed, 1 half-open, 2 open",
+            labels=["host"],
+        )
+        for host, state in states:
+            gauge.add_metric([host], BREAKER_STATE[state])
+        yield gauge
     if svc.redis is not None:
         yield GaugeMetricFamily(
             "tykevents_webhook_redis_up", "Redis answers (1) or not (0)", value=int(bool(svc.redis_up))

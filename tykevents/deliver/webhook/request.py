@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tykevents.golang import url as gourl
 from tykevents.golang.http.header import (
@@ -24,6 +24,9 @@ from tykevents.golang.http.header import (
     host_header,
 )
 from tykevents.golang.http.request import GoRequest
+
+if TYPE_CHECKING:
+    from tykevents.deliver.webhook.signing import Signer
 
 VALID_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
 METHOD_WARNING = "Method must be one of GET, PUT, POST, DELETE or PATCH, defaulting to GET"
@@ -59,7 +62,9 @@ class RequestPlan:
     `build_error`: http.NewRequest failed (Tyk: `Failed to create request object`, no
     cooldown). `send_error`: Go's client would refuse to send (unsupported scheme, no host,
     an invalid header); Tyk still sets the cooldown in that case. `request` is what the
-    client sends (None after a build error).
+    client sends (None after a build error). `signing`: the handler's own Standard Webhooks
+    signer (docs/webhooks.md#signing), empty to sign nothing; None follows the global setting.
+    The sender signs each attempt: the plan itself, like Tyk's request, has no such header.
     """
 
     __slots__ = (
@@ -74,12 +79,14 @@ class RequestPlan:
         "host_key",
         "_sum_prefix",
         "_body_cl",
+        "signing",
     )
 
-    def __init__(self, method: str, url: str, header: Header) -> None:
+    def __init__(self, method: str, url: str, header: Header, signing: Signer | None = None) -> None:
         self.method = method
         self.url = url
         self.header = header
+        self.signing = signing
         self.request: GoRequest | None = None
         self.build_error: str | None = None
         self.host = ""

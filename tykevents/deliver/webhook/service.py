@@ -39,13 +39,16 @@ from tykevents.config import Config, ExternalServices, WebhookSettings
 from tykevents.deliver.webhook.client import HttpSender, Result
 from tykevents.deliver.webhook.deadletter import (
     DeadLetterKeeper,
+    DeadLetterSet,
     DeadLetterStore,
     FileDeadLetters,
     RedisDeadLetters,
     dead_letter_file,
     fallback_file,
 )
-from tykevents.deliver.webhook.delivery import Delivery
+from tykevents.deliver.webhook.delivery import Delivery, new_log_id
+from tykevents.deliver.webhook.deliverylog import DeliveryFilter, letter_view, make_log
+from tykevents.deliver.webhook.endpoints import EndpointHealth
 from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookCounters, WebhookMetrics, state_families
 from tykevents.deliver.webhook.spool import raise_eaten_cancel
 from tykevents.golang import url as gourl
@@ -84,21 +87,25 @@ class WebhookService:
 
             cooldown = RedisCooldown(redis) if redis is not None else MemoryCooldown()
         self.cooldown = cooldown
+        keep: dict[str, Any] = {"max_entries": s.log.max_entries, "max_age": s.log.max_age}  # as the log
         if dead_letters is None:
             dead_letters = (
-                RedisDeadLetters(redis)
+                RedisDeadLetters(redis, **keep)
                 if redis is not None
-                else FileDeadLetters(dead_letter_file(s, base_dir))
+                else FileDeadLetters(dead_letter_file(s, base_dir), **keep)
             )
         self.dead_letters = dead_letters
         fallback = fallback_file(s, base_dir)
         self.fallback_letters = (
-            None if getattr(dead_letters, "path", None) == fallback else FileDeadLetters(fallback)
+            None if getattr(dead_letters, "path", None) == fallback else FileDeadLetters(fallback, **keep)
         )
         self.keeper = DeadLetterKeeper(dead_letters, self.fallback_letters, on_change=self._wake_room)
+        self.log = make_log(s.log, redis)  # the delivery log; None when off (deliverylog.py)
         self.redis = redis
         self.redis_up: bool | None = None  # None: no Redis, or not checked yet
         self.metrics: WebhookMetrics = metrics or NoopMetrics()
+        # Per-host health, and the opt-in breaker and rate limit (endpoints.py).
+        self.endpoints = EndpointHealth(s.breaker, s.rate_limit, self.metrics)
         self.sender = HttpSender(s, external=external)  # tyk.conf external_services picks the client
         self.spool: Any = None
         if s.spool and redis is not None:
@@ -230,7 +237,10 @@ class WebhookService:
             raise RuntimeError("WebhookService.start() was not awaited")
         if self.full:
             self.drop(d.kind, d.handler, d.host)
+            self._record(d, None, 0.0, "dropped")
             return False
+        if d.log_id is None:
+            d.log_id = new_log_id()
         if self.spool is not None:
             self.spool.add(d)  # to Redis first; an instance reads it back and delivers it
         else:
@@ -253,6 +263,8 @@ class WebhookService:
         if not self._started:
             raise RuntimeError("WebhookService.start() was not awaited")
         await self.wait_room()
+        if d.log_id is None:
+            d.log_id = new_log_id()
         if self.spool is not None and not self._closed:
             self.spool.add(d)  # when stopping, Redis keeps it for the next reader
         else:
@@ -286,6 +298,8 @@ class WebhookService:
     def accept(self, d: Delivery) -> None:
         """Start delivering `d` (submit() and the spool's reader come here). Past the drain,
         nothing can be sent any more: it becomes a dead letter at once."""
+        if d.log_id is None:
+            d.log_id = new_log_id()
         if self._final:
             self._abandon_one(d)
             return
@@ -330,6 +344,8 @@ class WebhookService:
         if self.spool is not None:
             await self.spool.close()
         await self.sender.close()
+        if self.log is not None:
+            await self.log.close()
         await self.dead_letters.close()
 
     async def _abandon(self) -> int:
@@ -367,6 +383,7 @@ class WebhookService:
         d.error = f"{note}; last error: {d.error}" if d.error else note
         self._dead_letter(d)
         self.metrics.outcome(d.kind, d.handler, d.host, "abandoned")
+        self._record(d, d.status, 0.0, "abandoned")
 
     # -- delivery ---------------------------------------------------------------------------
     def _enqueue(self, d: Delivery) -> None:
@@ -375,6 +392,8 @@ class WebhookService:
         if lane is None:
             lane = self._lanes[host] = _Lane()
         lane.queue.append(d)
+        if self.endpoints.guarded and self.endpoints.state(host) == "open":
+            self._record(d, d.status, 0.0, "breaker_open")  # waits for the cool-off (endpoints.py)
         if lane.workers < self.settings.max_per_host:
             lane.workers += 1
             task = asyncio.get_running_loop().create_task(self._work(host, lane))
@@ -384,12 +403,28 @@ class WebhookService:
     async def _work(self, host: str, lane: _Lane) -> None:
         try:
             queue = lane.queue
+            endpoints = self.endpoints
             while queue:
-                await self._attempt(queue.popleft())
+                if not endpoints.guarded:
+                    await self._attempt(queue.popleft())
+                    continue
+                # Breaker or rate limit: wait here, the delivery still queued (and pending).
+                ticket = await endpoints.admit(host)
+                try:
+                    if queue:
+                        await self._attempt(queue.popleft())
+                finally:
+                    endpoints.release(host, ticket)
         finally:
             lane.workers -= 1
             if lane.workers == 0 and not lane.queue and self._lanes.get(host) is lane:
                 del self._lanes[host]
+
+    def _held(self, host: str) -> None:
+        """The host's breaker just opened: its queued deliveries wait (the delivery log says so)."""
+        lane = self._lanes.get(host)
+        for q in lane.queue if lane is not None else ():
+            self._record(q, q.status, 0.0, "breaker_open")
 
     async def _attempt(self, d: Delivery) -> None:
         """One attempt and what follows from it. An unexpected exception (a bug, a closed
@@ -412,6 +447,7 @@ class WebhookService:
         logger.debug("webhook internal error (handler %s)", d.handler, exc_info=e)  # raw: DEBUG only
         if d in self._live and d not in self._timers:  # else: finished, or waiting for its retry
             d.error = f"internal error: {why}"
+            self._record(d, d.status, 0.0, "failed")
             try:
                 self._dead_letter(d)
             finally:
@@ -421,11 +457,14 @@ class WebhookService:
         loop = asyncio.get_running_loop()
         d.attempts += 1
         started = loop.time()
-        res = await self.sender.send(d.plan, d.body)
+        res = await self.sender.send(d.plan, d.body, d)
         self.metrics.attempt(d.host, res.label(), loop.time() - started)
+        if self.endpoints.record(d.host, d.plan.url, res.status, res.retry, res.error, loop.time() - started):
+            self._held(d.host)
         d.status = res.status
         if res.ok:
             d.error = ""
+            self._record(d, res.status, loop.time() - started, "delivered")
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "webhook %s delivered to %s: %d %r", d.handler, d.host, res.status, res.body[:200]
@@ -436,6 +475,7 @@ class WebhookService:
         if res.retry and d.attempts < self.settings.max_attempts and not self._closed:
             delay = self.backoff(d.attempts, res.retry_after)
             self.metrics.outcome(d.kind, d.handler, d.host, "retried")
+            self._record(d, res.status, loop.time() - started, "retrying")
             _ratelog.log(
                 logging.WARNING,
                 f"retry:{d.host}",
@@ -448,6 +488,7 @@ class WebhookService:
             )
             self._timers[d] = loop.call_later(delay, self._retry, d)
             return
+        self._record(d, res.status, loop.time() - started, "dead_lettered")
         self._give_up(d, res)
 
     def _retry(self, d: Delivery) -> None:
@@ -491,6 +532,71 @@ class WebhookService:
     def _dead_letter(self, d: Delivery) -> None:
         self.dead_lettered += 1
         self.keeper.add(d.to_record())
+
+    async def _chosen_letters(
+        self, ids: Iterable[str] | None, filter: DeliveryFilter | None
+    ) -> tuple[DeadLetterSet, list[dict[str, Any]]]:
+        """The dead letters (store and fallback file) named by store id or log_id, or matching
+        `filter`. One of the two is required: nothing given must not mean everything."""
+        if ids is None and filter is None:
+            raise ValueError("give ids or a filter")
+        stores = [self.dead_letters, *([self.fallback_letters] if self.fallback_letters else [])]
+        letters = DeadLetterSet(stores)
+        records = await letters.list()
+        if ids is not None:
+            wanted = {str(i) for i in ids}
+            return letters, [r for r in records if r.get("id") in wanted or r.get("log_id") in wanted]
+        assert filter is not None
+        return letters, [r for r in records if filter.match(letter_view(r))]
+
+    async def replay_dead_letters(
+        self, ids: Iterable[str] | None = None, filter: DeliveryFilter | None = None
+    ) -> int:
+        """Deliver dead letters again through accept() (or the spool), with the normal retry
+        policy and their log_id; each leaves the store as it is re-queued. Waits for room
+        under pending_limit. Unreadable entries stay (the CLI lists them). How many went."""
+        letters, chosen = await self._chosen_letters(ids, filter)
+        replayed = 0
+        for rec in chosen:
+            try:
+                d = Delivery.from_record(rec)
+            except (KeyError, ValueError, TypeError):
+                continue
+            d.attempts, d.error, d.status, d.id = 0, "", None, None
+            await self.wait_room()
+            if self._stopping:
+                break
+            if not await letters.remove([str(rec["id"])]):
+                continue  # replayed or purged meanwhile (another instance, the CLI)
+            if self.spool is not None:
+                self.spool.add(d)
+            else:
+                self.accept(d)
+            replayed += 1
+        if replayed:
+            await self.keeper.recount()
+        return replayed
+
+    async def purge_dead_letters(
+        self, ids: Iterable[str] | None = None, filter: DeliveryFilter | None = None
+    ) -> int:
+        """Remove dead letters for good (by store id or log_id, or by filter): how many."""
+        letters, chosen = await self._chosen_letters(ids, filter)
+        purged = await letters.remove([str(r["id"]) for r in chosen]) if chosen else 0
+        if purged:
+            await self.keeper.recount()
+        return purged
+
+    def suppressed(self, d: Delivery) -> None:
+        """A webhook the cooldown held back (never sent, as in Tyk): the delivery log says so."""
+        if self.log is not None:
+            d.log_id = new_log_id()
+            self._record(d, None, 0.0, "suppressed")
+
+    def _record(self, d: Delivery, status: int | None, seconds: float, outcome: str) -> None:
+        """An attempt's (or a final) outcome into the delivery log (deliverylog.py)."""
+        if self.log is not None:
+            self.log.record_attempt(d, d.attempts, status, seconds * 1000, d.error, outcome)
 
 
 def service_from_config(cfg: Config, redis: Any = None, registry: Any = None) -> WebhookService:
