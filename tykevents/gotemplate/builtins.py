@@ -18,7 +18,7 @@ from . import gofmt
 from . import govalues as V
 from .errors import _is_print
 from .govalues import MISSING, Uint8, basic_kind, byte_len, type_name
-from .values import GoSlice
+from .values import GoSlice, GoString
 
 VALUE = "reflect.Value"
 ANY = "interface {}"
@@ -195,7 +195,7 @@ def b_slice(item: Any, *indexes: Any) -> Any:
     if isinstance(out, bytes):
         out = V.from_bytes(out)
     # Go's slice keeps the item's type: a named string (event.Event) or a typed slice
-    if isinstance(item, str) and hasattr(type(item), "_go_type"):
+    if isinstance(item, GoString):
         return type(item)(out)
     if isinstance(item, GoSlice):
         return GoSlice(out, item.go_type)

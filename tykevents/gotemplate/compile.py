@@ -277,7 +277,7 @@ class Compiler(ExprCompiler):
 
         def run_chain(st: State, dot: Any) -> None:
             x = fast_fields(dot, idents)
-            if type(x) is not str and not isinstance(x, str):  # a named string type compares too
+            if not isinstance(x, str):  # a named string type compares too
                 return slow(st, dot)
             hit = table.get(x)
             if hit is not None:

@@ -146,11 +146,11 @@ def fast_fields(recv: Any, idents: tuple[str, ...]) -> Any:
     for name in idents:
         t = type(recv)
         if t is GoStruct:
-            f = recv.fields
-            if name in f:
-                recv = f[name]
-                continue
-            return _SLOW
+            try:  # one lookup; a struct's fields may answer more names than they hold (tykmeta)
+                recv = recv.fields[name]
+            except KeyError:
+                return _SLOW
+            continue
         if t is dict:
             recv = recv.get(name, _SLOW)
             if recv is _SLOW:

@@ -380,7 +380,7 @@ class ExprCompiler:
 
                 def eq_field_str(st: State, dot: Any, final: Any) -> Any:
                     x = fast_fields(dot, idents)
-                    if type(x) is str or isinstance(x, str):  # a named string type too
+                    if isinstance(x, str):  # a named string type too
                         st.at = last
                         return x in consts
                     return invoke(st, f, name, node, [a(st, dot) for a in arg_fns])
@@ -389,7 +389,7 @@ class ExprCompiler:
 
             def eq_str(st: State, dot: Any, final: Any) -> Any:
                 x = a0(st, dot)  # evaluated once, as Go does
-                if type(x) is str or isinstance(x, str):
+                if isinstance(x, str):
                     st.at = last
                     return x in consts
                 return invoke(st, f, name, node, [x] + [a(st, dot) for a in arg_fns[1:]])

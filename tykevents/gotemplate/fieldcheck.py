@@ -282,14 +282,7 @@ class _Walker:
             return self.call(first.ident, rest, dot, sure, final)
         for a in rest:
             self.arg(a, dot, sure)
-        has_args = bool(rest) or final is not None
-        if isinstance(first, FieldNode):
-            return self.chain(dot, first.ident, first, sure, has_args)
-        if isinstance(first, VariableNode):
-            return self.chain(self.var(first.ident[0]), first.ident[1:], first, sure, has_args)
-        if isinstance(first, ChainNode):
-            return self.chain_node(first, dot, sure, has_args)
-        return self.arg(first, dot, sure)
+        return self.arg(first, dot, sure, bool(rest) or final is not None)
 
     def chain_node(self, n: ChainNode, dot: AV, sure: bool, has_args: bool) -> AV:
         if not isinstance(n.node, PipeNode):
@@ -298,7 +291,8 @@ class _Walker:
         head = self.pipe(n.node, dot, sure)
         return self.chain(head, n.field, _last_at(n.node) or n, sure, has_args)
 
-    def arg(self, n: Node, dot: AV, sure: bool) -> AV:
+    def arg(self, n: Node, dot: AV, sure: bool, has_args: bool = False) -> AV:
+        """`n`'s value; `has_args`: `n` is a command's first word given arguments."""
         if isinstance(n, DotNode):
             return dot
         if isinstance(n, StringNode):
@@ -306,11 +300,11 @@ class _Walker:
         if isinstance(n, BoolNode):
             return AV("bool", const=n.true)
         if isinstance(n, FieldNode):
-            return self.chain(dot, n.ident, n, sure, False)
+            return self.chain(dot, n.ident, n, sure, has_args)
         if isinstance(n, VariableNode):
-            return self.chain(self.var(n.ident[0]), n.ident[1:], n, sure, False)
+            return self.chain(self.var(n.ident[0]), n.ident[1:], n, sure, has_args)
         if isinstance(n, ChainNode):
-            return self.chain_node(n, dot, sure, False)
+            return self.chain_node(n, dot, sure, has_args)
         if isinstance(n, PipeNode):
             return self.pipe(n, dot, sure)
         return UNKNOWN  # numbers, nil, a niladic function
