@@ -222,7 +222,7 @@ class HttpSender:
         self.settings = settings
         # Standard Webhooks signing for plans that do not bring their own (docs/webhooks.md#signing).
         self.signing = Signer.from_secrets(settings.signing.secrets, "webhooks.signing.secrets")
-        self.choice = choice = webhook_client(external)
+        choice = webhook_client(external)
         self.skip = choice.error if choice.skip else ""
         if choice.skip:
             logger.error("%s error=%s", MTLS_SKIP, choice.error)

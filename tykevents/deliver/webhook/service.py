@@ -458,13 +458,14 @@ class WebhookService:
         d.attempts += 1
         started = loop.time()
         res = await self.sender.send(d.plan, d.body, d)
-        self.metrics.attempt(d.host, res.label(), loop.time() - started)
-        if self.endpoints.record(d.host, d.plan.url, res.status, res.retry, res.error, loop.time() - started):
+        elapsed = loop.time() - started
+        self.metrics.attempt(d.host, res.label(), elapsed)
+        if self.endpoints.record(d.host, d.plan.url, res.status, res.retry, res.error, elapsed):
             self._held(d.host)
         d.status = res.status
         if res.ok:
             d.error = ""
-            self._record(d, res.status, loop.time() - started, "delivered")
+            self._record(d, res.status, elapsed, "delivered")
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "webhook %s delivered to %s: %d %r", d.handler, d.host, res.status, res.body[:200]
@@ -475,7 +476,7 @@ class WebhookService:
         if res.retry and d.attempts < self.settings.max_attempts and not self._closed:
             delay = self.backoff(d.attempts, res.retry_after)
             self.metrics.outcome(d.kind, d.handler, d.host, "retried")
-            self._record(d, res.status, loop.time() - started, "retrying")
+            self._record(d, res.status, elapsed, "retrying")
             _ratelog.log(
                 logging.WARNING,
                 f"retry:{d.host}",
@@ -488,7 +489,7 @@ class WebhookService:
             )
             self._timers[d] = loop.call_later(delay, self._retry, d)
             return
-        self._record(d, res.status, loop.time() - started, "dead_lettered")
+        self._record(d, res.status, elapsed, "dead_lettered")
         self._give_up(d, res)
 
     def _retry(self, d: Delivery) -> None:

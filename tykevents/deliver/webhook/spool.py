@@ -122,7 +122,7 @@ class Spool:
         self.claim_after = claim_after
         self.consumer = consumer or socket.gethostname()
         self.key = key
-        self.epoch_key = EPOCH if key == STREAM else epoch_key(key)
+        self.epoch_key = epoch_key(key)  # EPOCH for STREAM
         self.unwritten: list[Delivery] = []
         self.writing = 0  # deliveries in an XADD batch under way
         # Written by us, not yet read by any instance: stream id -> delivery, oldest first.
