@@ -176,10 +176,9 @@ class Daemon:
         assert self.listeners is not None
         if not cfg.tykevents.admin.listen:
             return
-        if not cfg.secret:
-            off = admin_off(cfg)
-            if off is not None:
-                logger.log(off.level, "%s", off.message)
+        off = admin_off(cfg)  # not None: no secret
+        if off is not None:
+            logger.log(off.level, "%s", off.message)
             return
         from tykevents.admin.app import admin_app
 

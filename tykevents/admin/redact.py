@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tykevents.golang import url as gourl
+
 MASK = "****"
 # Header (and Meta) names that carry credentials: exact names, then substrings.
 _SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"})
@@ -23,13 +25,9 @@ def secret_name(name: str) -> bool:
 
 
 def _split(url: str) -> tuple[str, str, str, str]:
-    """(scheme and "//", userinfo, rest of the authority and path, "?query#fragment")."""
-    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
-    base, tail = url[:cut], url[cut:]
-    start = base.find("//")
-    start = start + 2 if start >= 0 else 0
-    end = base.find("/", start)
-    at = base.rfind("@", start, len(base) if end < 0 else end)
+    """(scheme and "//", userinfo, rest of the authority and path, "?query#fragment"), cut
+    where the log redaction (golang/url.py) cuts them."""
+    base, tail, _, start, at = gourl.secret_parts(url)
     if at < 0:
         return base[:start], "", base[start:], tail
     return base[:start], base[start:at], base[at + 1 :], tail

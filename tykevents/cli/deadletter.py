@@ -284,7 +284,8 @@ async def replay(store: Any, settings: Any, ids: list[str] | None, out: TextIO, 
         known = {r.get("id") for r in records}
         for missing in [i for i in ids if i not in known]:
             out.write(f"{missing}: no such dead letter\n")
-        records = [r for r in records if r.get("id") in set(ids)]
+        wanted = set(ids)
+        records = [r for r in records if r.get("id") in wanted]
     sender = HttpSender(settings, external=external)
     await sender.start()
     failed = 0

@@ -29,7 +29,7 @@ class GoURLError(ValueError):
         self.reason = reason
 
 
-def _secret_parts(url: str) -> tuple[str, str, str, int, int]:
+def secret_parts(url: str) -> tuple[str, str, str, int, int]:
     """(base, tail, password, userinfo start, `@` index or -1) of a URL string, Go or not:
     tail is the query and fragment, userinfo whatever precedes the last `@` of the authority
     (or of the text up to the first `/` when there is no `//`)."""
@@ -50,7 +50,7 @@ def _secret_parts(url: str) -> tuple[str, str, str, int, int]:
 def redact(url: str) -> str:
     """A URL fit for logs: the password becomes `***` (as Go's client errors print it), a
     query or fragment `?***` / `#***`. Works on strings Go would not parse too."""
-    base, tail, _, start, at = _secret_parts(url)
+    base, tail, _, start, at = secret_parts(url)
     if tail:
         query, hash_, frag = tail.partition("#")
         tail = ("?***" if len(query) > 1 else query) + (hash_ + "***" if frag else hash_)
@@ -63,7 +63,7 @@ def redact(url: str) -> str:
 def scrub(text: str, url: str) -> str:
     """`text` with the password, query and fragment of `url` replaced as redact() does: for
     error texts of other libraries and records written before errors were redacted."""
-    _, tail, pw, _, _ = _secret_parts(url)
+    _, tail, pw, _, _ = secret_parts(url)
     query, hash_, frag = tail.partition("#")
     if len(query) > 1:
         text = text.replace(query, "?***")

@@ -227,22 +227,18 @@ def _http_metrics(http: Mapping[str, HttpCounters]) -> Iterable[Metric]:
         "POST /events bodies not received within tykevents.http.body_timeout (408)",
         value=http["events"].body_timeouts,
     )
-    auth = CounterMetricFamily(
-        "tykevents_http_auth_failures",
-        "POST /events refused for a missing (401) or wrong (403) x-tyk-authorization header",
-        labels=["reason"],
-    )
-    for reason in ("missing", "wrong"):
-        auth.add_metric([reason], http["events"].auth_failures.get(reason, 0))
-    yield auth
-    auth = CounterMetricFamily(
-        "tykevents_admin_auth_failures",
-        "Admin API requests refused for a missing (401) or wrong (403) x-tyk-authorization header",
-        labels=["reason"],
-    )
-    for reason in ("missing", "wrong"):
-        auth.add_metric([reason], http["admin"].auth_failures.get(reason, 0))
-    yield auth
+    for metric, listener, what in (
+        ("tykevents_http_auth_failures", "events", "POST /events"),
+        ("tykevents_admin_auth_failures", "admin", "Admin API requests"),
+    ):
+        auth = CounterMetricFamily(
+            metric,
+            f"{what} refused for a missing (401) or wrong (403) x-tyk-authorization header",
+            labels=["reason"],
+        )
+        for reason in ("missing", "wrong"):
+            auth.add_metric([reason], http[listener].auth_failures.get(reason, 0))
+        yield auth
 
 
 def exposed_listeners(cfg: Config) -> list[tuple[str, str]]:
