@@ -34,84 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _support import ROOT, CountingReceiver, cpu_seconds, free_port, terminate
 
-SLOTS = 16384
-
-
-class Cluster:
-    """`masters` redis-servers in cluster mode on loopback, the slots split evenly, no
-    persistence; stop() ends them by PID."""
-
-    def __init__(self, tmp: Path, masters: int = 3) -> None:
-        exe = shutil.which("redis-server") or sys.exit("bench_scaleout: needs redis-server")
-        self.ports = [free_port(socket.SOCK_STREAM) for _ in range(masters)]
-        self.bus = [free_port(socket.SOCK_STREAM) for _ in range(masters)]
-        # The bus port is chosen too: the default, port + 10000, is past 65535 for a high
-        # ephemeral port, and redis-server then refuses to start.
-        self.procs = [
-            subprocess.Popen(
-                [exe, "--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-                + ["--dir", str(tmp), "--cluster-enabled", "yes"]
-                + ["--cluster-port", str(bus)]
-                + ["--cluster-config-file", f"nodes-{p}.conf", "--cluster-node-timeout", "5000"],
-                stdout=subprocess.DEVNULL,
-            )
-            for p, bus in zip(self.ports, self.bus, strict=True)
-        ]
-        try:
-            self._form()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _form(self) -> None:
-        import redis
-
-        clients = [redis.Redis(host="127.0.0.1", port=p) for p in self.ports]
-        try:
-            for c in clients:
-                _until(lambda c=c: _pings(c), 10, "redis-server to start")
-            n = len(clients)
-            for i, c in enumerate(clients):
-                c.execute_command("CLUSTER", "ADDSLOTSRANGE", SLOTS * i // n, SLOTS * (i + 1) // n - 1)
-            for p, bus in zip(self.ports[1:], self.bus[1:], strict=True):
-                clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", p, bus)
-            for c in clients:
-                _until(
-                    lambda c=c: b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO"), 20, "cluster ok"
-                )
-        finally:
-            for c in clients:
-                c.close()
-
-    @property
-    def storage(self) -> dict[str, Any]:
-        return {"enable_cluster": True, "addrs": [f"127.0.0.1:{p}" for p in self.ports], "timeout": 5}
-
-    def flush(self) -> None:
-        import redis
-
-        for p in self.ports:
-            with redis.Redis(host="127.0.0.1", port=p) as c:
-                c.flushall()
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            terminate(proc, 5)
-
-
-def _pings(c: Any) -> bool:
-    try:
-        return bool(c.ping())
-    except Exception:
-        return False
-
-
-def _until(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            sys.exit(f"bench_scaleout: timed out waiting for {what}")
-        time.sleep(0.05)
+sys.path.insert(0, str(ROOT))
+from tests.support.redis_topology import RedisClusterTopology
 
 
 def start_daemon(tmp: Path, name: str, storage: dict[str, Any], receiver_port: int) -> tuple[Any, int]:
@@ -185,14 +109,19 @@ class Round(NamedTuple):
     redis_cpu: float  # CPU seconds of the cluster's redis-servers during the round
 
 
-def round_(tmp: Path, cluster: Cluster, recv: CountingReceiver, k: int, count: int, timeout: float) -> Round:
+def round_(
+    tmp: Path, cluster: RedisClusterTopology, recv: CountingReceiver, k: int, count: int, timeout: float
+) -> Round:
     """`k` daemons delivering `count` events (or what arrives within `timeout`)."""
-    cluster.flush()
-    daemons = [start_daemon(tmp / f"round{k}", f"node{i}", cluster.storage, recv.port) for i in range(k)]
+    cluster.flushall()
+    daemons = [
+        start_daemon(tmp / f"round{k}", f"node{i}", {**cluster.storage, "timeout": 5}, recv.port)
+        for i in range(k)
+    ]
     try:
         base = recv.count()
         cpu0 = [cpu_seconds(p.pid) for p, _ in daemons]
-        redis0 = sum(cpu_seconds(p.pid) for p in cluster.procs)
+        redis0 = sum(cpu_seconds(p.pid) for p in cluster.processes.procs.values())
         share = count // k
         payloads = [events(i * share, share if i < k - 1 else count - i * share) for i in range(k)]
 
@@ -213,7 +142,7 @@ def round_(tmp: Path, cluster: Cluster, recv: CountingReceiver, k: int, count: i
             got = recv.count() - base
         took = time.monotonic() - started
         cpu = sum(cpu_seconds(p.pid) - c for (p, _), c in zip(daemons, cpu0, strict=True))
-        redis_cpu = sum(cpu_seconds(p.pid) for p in cluster.procs) - redis0
+        redis_cpu = sum(cpu_seconds(p.pid) for p in cluster.processes.procs.values()) - redis0
         for t in senders:
             t.join(5)
         return Round(got, got / took, cpu, redis_cpu)
@@ -234,7 +163,7 @@ def main() -> None:
     recv = CountingReceiver(core=1)
     cluster = None
     try:
-        cluster = Cluster(tmp)
+        cluster = RedisClusterTopology(tmp)  # the tests' cluster (tests/support)
         print(f"redis cluster: 3 masters; {args.count} events per round, same receiver and event mix")
         figures: dict[int, float] = {}
         for k in rounds:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.redis_topology import RedisClusterTopology
 from tests.support.servers import RedisServer
 from tests.webhook.receiver import Receiver
 
@@ -104,3 +105,17 @@ def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     yield make
     for d in started:
         d.stop()
+
+
+@pytest.fixture(scope="session")
+def _cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterTopology]:
+    with RedisClusterTopology(tmp_path_factory.mktemp("cluster")) as topo:
+        yield topo
+
+
+@pytest.fixture
+def redis_cluster(_cluster_session: RedisClusterTopology) -> RedisClusterTopology:
+    """A Redis Cluster of three masters (tests/support/redis_topology.py), one per session,
+    emptied for each test."""
+    _cluster_session.flushall()
+    return _cluster_session

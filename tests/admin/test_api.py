@@ -10,7 +10,7 @@ import pytest
 
 from tests.admin.helpers import HDR_SECRET, SECRET, call, conf, hook, secret_hook_api
 from tests.support.daemon import classic_api, event, log_handler
-from tests.support.threaded import ThreadedReceiver
+from tests.support.threaded import threaded_receivers
 from tykevents.admin.app import CONSOLE
 
 pytestmark = pytest.mark.e2e
@@ -31,16 +31,7 @@ ROUTES = [
 
 @pytest.fixture
 def receiver():
-    made: list[ThreadedReceiver] = []
-
-    def make(respond=None) -> ThreadedReceiver:
-        r = ThreadedReceiver(respond)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
+    yield from threaded_receivers()
 
 
 def wait(cond, timeout: float = 10.0, what: str = "") -> None:

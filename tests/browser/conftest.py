@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.support.daemon import DaemonProcess, classic_api
 from tests.support.servers import free_port
-from tests.support.threaded import ThreadedReceiver
+from tests.support.threaded import ThreadedReceiver, threaded_receivers
 
 SECRET = "console-test-secret"
 FAST = {"timeout": 2.0, "backoff_base": 0.05, "backoff_max": 0.2, "max_attempts": 3}
@@ -123,13 +123,4 @@ def console(
 
 @pytest.fixture
 def receivers() -> Iterator[Callable[..., ThreadedReceiver]]:
-    made: list[ThreadedReceiver] = []
-
-    def make(respond: Any = None) -> ThreadedReceiver:
-        r = ThreadedReceiver(respond)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
+    yield from threaded_receivers()

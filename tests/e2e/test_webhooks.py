@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import ROOT, DaemonProcess, classic_api, event
-from tests.support.threaded import ThreadedReceiver
+from tests.support.threaded import threaded_receivers
 from tests.webhook.receiver import Action
 
 pytestmark = pytest.mark.e2e
@@ -42,16 +42,7 @@ def hook(url: str, **meta) -> dict:
 
 @pytest.fixture
 def receivers():
-    made: list[ThreadedReceiver] = []
-
-    def make(respond=None) -> ThreadedReceiver:
-        r = ThreadedReceiver(respond)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
+    yield from threaded_receivers()
 
 
 @pytest.fixture

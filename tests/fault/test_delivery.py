@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.daemon import ROOT, DaemonProcess, classic_api, event
 from tests.support.overload import slow
-from tests.support.threaded import ThreadedReceiver
+from tests.support.threaded import ThreadedReceiver, threaded_receivers
 from tests.webhook.receiver import Action, RawRequest, response
 
 pytestmark = pytest.mark.e2e
@@ -53,20 +53,6 @@ def numbered(n: int, api_id: str = "a", start: int = 0, pad: str = "") -> list[b
 
 def path_of(body: bytes) -> str:
     return json.loads(body)["path"]
-
-
-def threaded_receivers() -> Iterator[Callable[..., ThreadedReceiver]]:
-    """Receivers on their own loop in a thread (the daemon harness blocks), closed after."""
-    made: list[ThreadedReceiver] = []
-
-    def make(respond: Any = None) -> ThreadedReceiver:
-        r = ThreadedReceiver(respond)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
 
 
 @pytest.fixture

@@ -22,13 +22,12 @@ from tests.fault.test_delivery import (
     ready,
     send_stream,
     slow,
-    threaded_receivers,
     wait,
 )
 from tests.support import redis_restart
 from tests.support.daemon import DaemonProcess, classic_api
 from tests.support.servers import RedisServer
-from tests.support.threaded import ThreadedReceiver
+from tests.support.threaded import ThreadedReceiver, threaded_receivers
 from tests.webhook.receiver import Action, RawRequest
 from tykevents.deliver.webhook.spool import GROUP, STREAM
 

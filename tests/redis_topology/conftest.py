@@ -1,7 +1,8 @@
 """Real Redis topologies (tests/support/redis_topology.py) as fixtures.
 
-The cluster and the TLS-only Redis serve the whole session, flushed before each test; a test that
-fails a Sentinel group over gets a group of its own (`sentinel_group_factory`).
+The cluster (`redis_cluster`, in tests/conftest.py: the scale-out tests share it) and the
+TLS-only Redis serve the whole session, flushed before each test; a test that fails a
+Sentinel group over gets a group of its own (`sentinel_group_factory`).
 """
 
 from __future__ import annotations
@@ -13,22 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.redis_topology import RedisClusterTopology, SentinelTopology, TLSRedis
+from tests.support.redis_topology import SentinelTopology, TLSRedis
 from tykevents.config import Config, load_config
 from tykevents.store.redis import redis_client
-
-
-@pytest.fixture(scope="session")
-def _cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterTopology]:
-    with RedisClusterTopology(tmp_path_factory.mktemp("cluster")) as topo:
-        yield topo
-
-
-@pytest.fixture
-def redis_cluster(_cluster_session: RedisClusterTopology) -> RedisClusterTopology:
-    """A Redis Cluster of three masters, empty."""
-    _cluster_session.flushall()
-    return _cluster_session
 
 
 @pytest.fixture(scope="session")

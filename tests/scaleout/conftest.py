@@ -17,7 +17,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from tests.scaleout.fleet import start_all
 from tests.support.daemon import DaemonProcess
 from tests.support.redis_topology import RedisClusterTopology
-from tests.support.threaded import ThreadedReceiver
+from tests.support.threaded import ThreadedReceiver, threaded_receivers
 
 
 class Shared:
@@ -28,38 +28,19 @@ class Shared:
         self.client = client
 
 
-@pytest.fixture(scope="module")
-def _cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterTopology]:
-    """A Redis Cluster of three masters for the module (tests/support/redis_topology.py)."""
-    cluster = RedisClusterTopology(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
-def shared(_cluster: RedisClusterTopology) -> Iterator[Shared]:
-    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in _cluster.ports])
-    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+def shared(redis_cluster: RedisClusterTopology) -> Iterator[Shared]:
+    """The session's cluster (tests/conftest.py), emptied, with a client for the test."""
+    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in redis_cluster.ports])
     try:
-        yield Shared({**_cluster.storage, "timeout": 2}, client)
+        yield Shared({**redis_cluster.storage, "timeout": 2}, client)
     finally:
         client.close()
 
 
 @pytest.fixture
 def receivers() -> Iterator[Callable[..., ThreadedReceiver]]:
-    made: list[ThreadedReceiver] = []
-
-    def make(respond: Any = None) -> ThreadedReceiver:
-        r = ThreadedReceiver(respond)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
+    yield from threaded_receivers()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tests.webhook.receiver import RawRequest, Receiver
@@ -47,3 +48,18 @@ class ThreadedReceiver:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()  # its self-pipe sockets too
+
+
+def threaded_receivers() -> Iterator[Callable[..., ThreadedReceiver]]:
+    """A fixture body: `make(respond=None)` gives a receiver on its own loop in a thread (the
+    daemon harness blocks); every one made is closed after the test."""
+    made: list[ThreadedReceiver] = []
+
+    def make(respond: Any = None) -> ThreadedReceiver:
+        r = ThreadedReceiver(respond)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
