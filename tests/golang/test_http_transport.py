@@ -47,8 +47,7 @@ async def client() -> AsyncIterator[Any]:
 
 
 def idle(c: GoClient) -> dict[int, int]:
-    assert c.session is not None
-    return {k.port: n for k, n in c.session.connector.idle().items()}  # type: ignore[attr-defined]
+    return {k.port: n for k, n in c.idle().items()}
 
 
 async def test_idle_limits(client: Any, receivers: Any) -> None:

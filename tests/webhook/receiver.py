@@ -98,7 +98,7 @@ class Receiver:
             w.close()
         await self._server.wait_closed()
 
-    async def wait_for(self, n: int, timeout: float = 5.0) -> list[RawRequest]:
+    async def wait_for(self, n: int, timeout: float = 15.0) -> list[RawRequest]:
         assert self._arrived is not None
         async with asyncio.timeout(timeout):
             async with self._arrived:

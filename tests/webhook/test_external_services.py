@@ -303,8 +303,7 @@ async def test_factory_idle_pool_limits(senders: Any, receivers: Any) -> None:
     s = await senders(ext(**{"global": {"enabled": True}}))
     results = await asyncio.gather(*(s.send(plan(r.url(f"/{i}")), b"{}") for i in range(15)))
     assert all(x.ok for x in results) and r.connections == 15
-    connector = s.client.session.connector
-    assert sum(connector.idle().values()) == 10  # MaxIdleConnsPerHost: the other 5 were closed
+    assert sum(s.client.idle().values()) == 10  # MaxIdleConnsPerHost: the other 5 were closed
     results = await asyncio.gather(*(s.send(plan(r.url(f"/{i}")), b"{}") for i in range(10)))
     assert all(x.ok for x in results) and r.connections == 15  # all ten reused
 

@@ -264,12 +264,13 @@ async def test_drain_timeout_dead_letters_the_rest(services: Any, receivers: Any
 
 
 async def test_sender_exception_gives_the_delivery_up(services: Any, receivers: Any, caplog: Any) -> None:
-    """An exception the sender does not turn into a Result (here aiohttp's "Session is
-    closed") must not end the worker nor leave the delivery counted as pending."""
+    """An exception the sender does not turn into a Result (here the client's transport,
+    closed under it) must not end the worker nor leave the delivery counted as pending."""
     r = await receivers()
     svc = await services()
-    assert svc.sender._session is not None
-    await svc.sender._session.close()  # the session dies under the service
+    transport = svc.sender.client.transport
+    assert transport is not None
+    await transport.close()  # the transport dies under the service
     url = f"http://u:pw-1@127.0.0.1:{r.port}/hook?api_key=qk-1"
     with caplog.at_level(logging.INFO):
         for _ in range(3):
@@ -277,10 +278,10 @@ async def test_sender_exception_gives_the_delivery_up(services: Any, receivers: 
         await wait_idle(svc, timeout=2)
     assert svc.pending == 0 and not svc.full and svc._lanes == {}
     dls = dead_letters(svc)
-    assert len(dls) == 3 and all(d["error"] == "internal error: RuntimeError: Session is closed" for d in dls)
+    assert len(dls) == 3 and all(d["error"] == "internal error: RuntimeError: the transport is closed" for d in dls)
     assert svc.metrics.total("failed") == 3 and r.requests == []
     shown = "\n".join(rec.getMessage() for rec in caplog.records if rec.levelno >= logging.INFO)
-    assert "internal error: RuntimeError: Session is closed" in shown
+    assert "internal error: RuntimeError: the transport is closed" in shown
     assert "pw-1" not in shown and "qk-1" not in shown
     started = time.monotonic()
     assert await svc.drain(5.0) is True and time.monotonic() - started < 1  # nothing left to wait for

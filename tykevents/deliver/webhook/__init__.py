@@ -6,7 +6,7 @@
 - handler.py     WebhookHandler: render, checksum, cooldown, then hand over to the service
 - delivery.py    one accepted delivery and its JSON record
 - service.py     WebhookService: per-host lanes, retries with backoff, drain, dead letters
-- client.py      one HTTP attempt on a pooled aiohttp session: Go's header lines and redirects
+- client.py      one HTTP attempt on GoClient's pools: Go's header lines and redirects
 - spool.py       the Redis stream that makes accepted deliveries survive a crash
 - deadletter.py  file and Redis dead-letter stores
 - metrics.py     outcome counters, exposed as a prometheus_client collector

@@ -22,8 +22,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import aiohttp
-
 from tykevents.config import ExternalMTLS, ExternalProxy, ExternalServices, WebhookSettings
 from tykevents.deliver.webhook.request import RequestPlan
 from tykevents.deliver.webhook.signing import Signer, handler_signer, is_signing_header, message_id
@@ -266,10 +264,6 @@ class HttpSender:
         if s is None and delivery is not None:
             s = handler_signer(delivery.api_id, delivery.handler)
         return self.signing if s is None else s
-
-    @property
-    def _session(self) -> aiohttp.ClientSession | None:
-        return self.client.session
 
     async def start(self) -> None:
         await self.client.start()

@@ -4,5 +4,6 @@ header.py: textproto and net/http header rules, the wire order, the redirect rul
 request.py: GoRequest, a request as http.NewRequest makes it and the client will send it.
 proxy.py: ProxyFromEnvironment, and StaticProxy (Tyk's external_services proxy function).
 tls.py: a Transport's TLSClientConfig (tls.LoadX509KeyPair, RootCAs, InsecureSkipVerify).
-client.py: GoClient (Client + Transport on aiohttp): do(GoRequest, body) -> GoResponse.
+client.py: GoClient (Client.Do, redirects, errors): do(GoRequest, body) -> GoResponse.
+transport.py: Transport: HTTP/1.1 on asyncio protocols (httptools), keep-alive pools, TLS, proxies.
 """

@@ -1,15 +1,13 @@
-"""Go's http.Client and default Transport, on one pooled aiohttp session.
+"""Go's http.Client on our own Transport (golang/http/transport.py): asyncio protocols,
+httptools parsing, per-host keep-alive pools.
 
-aiohttp would add headers of its own (Accept, its User-Agent, a Content-Type for bytes, Host
-without a default port, Authorization from the URL) and would reorder them; a request here
-carries exactly the header lines GoRequest.wire_headers gives, in Go's order, and aiohttp's
-own are switched off. Proxies come from HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as Go's default
-transport takes them (or none, or given ones, or a Transport.Proxy function such as
+A request carries exactly the header lines GoRequest.wire_headers gives, in Go's order, and
+nothing else. Proxies come from HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as Go's default transport
+takes them (or none, or given ones, or a Transport.Proxy function such as
 proxy.StaticProxy). TLS is an ssl.SSLContext (golang/http/tls.py builds Go's); a Transport's
 MaxIdleConns / MaxIdleConnsPerHost / IdleConnTimeout / TLSHandshakeTimeout are honoured.
-Redirects are followed here rather than by aiohttp, with Client.do's rules
-(golang/http/header.py). Client.Timeout bounds the request, its redirects and the body read
-together.
+Redirects follow Client.do's rules (golang/http/header.py). Client.Timeout bounds the request,
+its redirects and the body read together.
 
 A response body is read up to `read_limit` bytes; a longer one is not buffered: the
 connection is closed instead of being returned to the pool. Errors are GoClientError, Go's
@@ -21,23 +19,25 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import os
 import ssl
 import zlib
 from collections.abc import Callable
-from contextvars import ContextVar
-from typing import Any
 
-import aiohttp
-from aiohttp import client_reqrep
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
 from tykevents.golang import url as gourl
 from tykevents.golang.http import header as gh
 from tykevents.golang.http.header import Header
 from tykevents.golang.http.proxy import env_proxies, proxy_for
 from tykevents.golang.http.request import GoRequest
+from tykevents.golang.http.transport import (
+    DialError,
+    ExchangeError,
+    PoolKey,
+    Response,
+    Transport,
+    proxy_authorization,
+)
 
 # Transport.Proxy: the proxy URL for a request's URL, or None.
 ProxyFunc = Callable[[gourl.GoURL], "str | None"]
@@ -53,85 +53,9 @@ RESPONSE = "response"  # the reply cannot be decoded (a broken gzip body)
 
 _TIMEOUT_TEXT = "context deadline exceeded (Client.Timeout exceeded)"
 _SLURP = 2048  # of a redirect's body, read before its connection is reused (as Go)
-# aiohttp's automatic headers, all off: the header list is complete as given.
-_SKIP_AUTO_MD: CIMultiDict[None] = CIMultiDict(
-    (h, None) for h in ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-)
-
-# The exact header lines of the request being sent. ClientSession merges the headers it is
-# given case-insensitively, which would fold `content-type` and `Content-Type` (both sent by
-# Tyk with ignore_canonical_mime_header_key) into one; the request class reads this instead.
-_WIRE: ContextVar[list[tuple[str, str]] | None] = ContextVar("tykevents_go_wire", default=None)
-
-
-class _WireRequest(client_reqrep.ClientRequest):
-    """Sends the header lines of _WIRE as they are, and no Content-Length aiohttp would add
-    for a body-less DELETE (Go sends none; the list has one whenever Go sends one)."""
-
-    def update_headers(self, headers: Any) -> None:
-        wire = _WIRE.get()
-        if wire is None:
-            super().update_headers(headers)
-            return
-        self.headers = CIMultiDict(wire)
-
-    def update_auto_headers(self, skip_auto_headers: Any) -> None:
-        if _WIRE.get() is None:
-            super().update_auto_headers(skip_auto_headers)
-        else:  # the list is complete: no Accept, no aiohttp User-Agent, no Accept-Encoding
-            self._skip_auto_headers = _SKIP_AUTO_MD
-
-    def update_body_from_data(self, body: Any, _stacklevel: int = 3) -> None:
-        if body is None:
-            self._body = None
-            return
-        super().update_body_from_data(body, _stacklevel + 1)
-
-    def send(self, conn: Any) -> Any:  # super's coroutine itself: no extra frame per request
-        # Request.wantsClose (req.Close, or a Connection header saying close): the connection
-        # ends with this exchange, whatever the server answers.
-        connection = self.headers.get("Connection")
-        if connection and conn.protocol is not None and gh.has_token(connection, "close"):
-            conn.protocol.force_close()
-        return super().send(conn)
-
-
-class _GoConnector(aiohttp.TCPConnector):
-    """aiohttp's pool with a Go Transport's idle limits: at most `max_idle_per_host` idle
-    connections per host (one more is closed as it is released) and `max_idle` in all (the
-    oldest idle one is closed to make room), and a TLS handshake bounded by
-    `tls_handshake_timeout`. 0 / None: no limit."""
-
-    def __init__(
-        self, *, max_idle: int, max_idle_per_host: int, tls_handshake_timeout: float | None, **kw: Any
-    ) -> None:
-        super().__init__(**kw)
-        self.max_idle = max_idle
-        self.max_idle_per_host = max_idle_per_host
-        self.tls_handshake_timeout = tls_handshake_timeout
-
-    def idle(self) -> dict[Any, int]:
-        """Idle connections per pool key (for tests and metrics)."""
-        return {k: len(v) for k, v in self._conns.items() if v}
-
-    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
-        if not should_close and self.max_idle_per_host:
-            should_close = len(self._conns.get(key) or ()) >= self.max_idle_per_host
-        if not should_close and self.max_idle and sum(len(v) for v in self._conns.values()) >= self.max_idle:
-            self._evict_oldest()
-        super()._release(key, protocol, should_close=should_close)
-
-    def _evict_oldest(self) -> None:
-        oldest = min((v[0][1], k) for k, v in self._conns.items() if v)[1]
-        protocol, _ = self._conns[oldest].popleft()
-        if not self._conns[oldest]:
-            del self._conns[oldest]
-        protocol.close()
-
-    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("ssl") and self.tls_handshake_timeout:
-            kwargs["ssl_handshake_timeout"] = self.tls_handshake_timeout
-        return await super()._wrap_create_connection(*args, **kwargs)
+# Request.isReplayable: what Go sends again on a fresh connection when a reused one fails
+# before any answer (a server that closed a kept-alive connection as we wrote).
+_REPLAYABLE = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
 
 
 class GoClientError(Exception):
@@ -156,24 +80,34 @@ class GoClientError(Exception):
 class GoResponse:
     """Status, headers and the (capped) body of the last response of a chain."""
 
-    __slots__ = ("status", "request", "headers", "body", "_raw", "_inflated", "_header")
+    __slots__ = ("status", "request", "body", "_raw", "_inflated", "_header", "_headers")
 
     def __init__(
         self,
         status: int,
         request: GoRequest,
-        headers: CIMultiDictProxy[str],
-        raw: tuple[tuple[bytes, bytes], ...],
+        raw: list[tuple[bytes, bytes]],
         body: bytes,
         inflated: bool,
     ) -> None:
         self.status = status
         self.request = request  # the request that got this response (Go's resp.Request)
-        self.headers = headers  # aiohttp's view, for quick lookups by name
         self.body = body
         self._raw = raw
         self._inflated = inflated
         self._header: Header | None = None
+        self._headers: CIMultiDictProxy[str] | None = None
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The headers as received, for quick lookups by any case of a name (made on first use:
+        most deliveries never look)."""
+        h = self._headers
+        if h is None:
+            h = self._headers = CIMultiDictProxy(
+                CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw)
+            )
+        return h
 
     @property
     def header(self) -> Header:
@@ -193,19 +127,20 @@ class GoResponse:
         return h
 
 
-def connect_url(req: GoRequest) -> URL:
-    """The URL aiohttp connects to; its raw path and query are Go's request URI."""
-    t = req.url
-    host, port = t.hostname(), t.port()
-    if not host.isascii():
-        host = host.encode("idna").decode("ascii")
-    if ":" in host:
-        host = f"[{host}]"
-    authority = f"{host}:{port}" if port else host
-    path, q, query = req.uri.partition("?")
-    if q and not query:
-        path += "?"  # Go keeps a lone "?" (ForceQuery)
-    return URL.build(scheme=t.scheme, authority=authority, path=path, query_string=query, encoded=True)
+def _raw_header(raw: list[tuple[bytes, bytes]], name: bytes) -> str:
+    """The first value of header `name` (lower case), or ""."""
+    for k, v in raw:
+        if len(k) == len(name) and k.lower() == name:
+            return v.decode("latin-1")
+    return ""
+
+
+def _unverified_context() -> ssl.SSLContext:
+    """InsecureSkipVerify: TLS without checking the certificate or its name."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 class GoClient:
@@ -215,6 +150,7 @@ class GoClient:
     ProxyFunc (Transport.Proxy). `inflate`: decode a gzip reply the Transport asked for (Go
     always does; a caller that only logs bodies may keep them as sent). `verify_tls` False is
     InsecureSkipVerify; `ssl_context`, when given, is the whole TLSClientConfig instead.
+    `max_connections` and `max_per_host` bound the connections in use (0: no limit);
     `max_idle`, `max_idle_per_host` (0: no limit), `keepalive_timeout` (IdleConnTimeout) and
     `tls_handshake_timeout` are the Transport's. A body longer than `read_limit` is cut
     there, or with `over_limit_fails` is an error (RESPONSE); either way the rest is never
@@ -241,51 +177,58 @@ class GoClient:
         self.timeout = timeout
         self.read_limit = read_limit
         self.over_limit_fails = over_limit_fails
-        self.max_connections = max_connections  # 0: no limit
+        self.proxies = env_proxies() if proxies is None else proxies
+        self.inflate = inflate
+        self.max_connections = max_connections  # in use, 0: no limit
         self.max_per_host = max_per_host
         self.keepalive_timeout = keepalive_timeout
         self.max_idle = max_idle
         self.max_idle_per_host = max_idle_per_host
         self.tls_handshake_timeout = tls_handshake_timeout
-        self.proxies = env_proxies() if proxies is None else proxies
-        self.inflate = inflate
-        # aiohttp's ssl=: True verifies with the system roots, False does not, or a context.
-        self._ssl: bool | ssl.SSLContext = verify_tls if ssl_context is None else ssl_context
-        self.session: aiohttp.ClientSession | None = None
+        self.transport: Transport | None = None
+        self._verify_tls = verify_tls
+        self._ssl_given = ssl_context
+        self._ssl: ssl.SSLContext | None = None
         p = self.proxies
         self._use_proxy = callable(p) or bool(p.get("http") or p.get("https"))
         self._proxy_cache: dict[tuple[str, str], str | None] = {}
 
     async def start(self) -> None:
-        if self.session is not None:
+        if self.transport is not None:
             return
-        connector = _GoConnector(
+        self.transport = Transport(
+            max_connections=self.max_connections,
+            max_per_host=self.max_per_host,
             max_idle=self.max_idle,
             max_idle_per_host=self.max_idle_per_host,
-            tls_handshake_timeout=self.tls_handshake_timeout,
-            limit=self.max_connections,
-            limit_per_host=self.max_per_host,
             keepalive_timeout=self.keepalive_timeout,
-            ttl_dns_cache=10,
-        )
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),  # Go's default client keeps no cookies
-            auto_decompress=False,  # inflated here, only as Go's Transport does
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None),
-            request_class=_WireRequest,
-            trust_env=False,
-            requote_redirect_url=False,
+            tls_handshake_timeout=self.tls_handshake_timeout,
         )
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        if self.transport is not None:
+            t, self.transport = self.transport, None
+            await t.close()
+
+    def idle(self) -> dict[PoolKey, int]:
+        """Idle connections per pool key (for tests and metrics)."""
+        return {} if self.transport is None else self.transport.idle()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        ctx = self._ssl
+        if ctx is None:
+            if self._ssl_given is not None:
+                ctx = self._ssl_given
+            elif self._verify_tls:
+                ctx = ssl.create_default_context()
+            else:
+                ctx = _unverified_context()
+            self._ssl = ctx
+        return ctx
 
     async def do(self, req: GoRequest, body: bytes = b"", *, timeout: float | None = None) -> GoResponse:
         """Client.Do: the request and its redirects within `timeout` (default: the client's).
-        Raises GoClientError; anything else is a bug (or a closed session)."""
+        Raises GoClientError; anything else is a bug (or a closed client)."""
         if req.refusal is not None:
             raise GoClientError(REFUSED, req.refusal, req, req)
         chain = [req]
@@ -294,18 +237,20 @@ class GoClient:
                 return await self._do(chain, body)
         except TimeoutError:
             raise GoClientError(TIMEOUT, _TIMEOUT_TEXT, req, chain[-1]) from None
-        except aiohttp.InvalidURL as e:
-            raise GoClientError(INVALID, _scrub(f"invalid URL: {e}", chain), req, chain[-1]) from None
-        except aiohttp.ClientConnectorCertificateError as e:
-            raise GoClientError(TLS, _scrub(f"tls: {e.certificate_error}", chain), req, chain[-1]) from None
-        except (aiohttp.ClientError, OSError) as e:
-            raise GoClientError(CONNECTION, _scrub(_describe(e), chain), req, chain[-1]) from None
-        except ValueError as e:  # e.g. a port out of range
+        except DialError as e:
+            kind = TLS if e.tls else CONNECTION
+            raise GoClientError(kind, _scrub(e.text, chain), req, chain[-1]) from None
+        except ExchangeError as e:
+            raise GoClientError(CONNECTION, _scrub(str(e), chain), req, chain[-1]) from None
+        except OSError as e:
+            text = _scrub(f"{type(e).__name__}: {e}", chain)
+            raise GoClientError(CONNECTION, text, req, chain[-1]) from None
+        except (ValueError, OverflowError) as e:  # e.g. a port out of range
             raise GoClientError(INVALID, _scrub(str(e), chain), req, chain[-1]) from None
 
     def _proxy(self, req: GoRequest) -> str | None:
         """proxy_for (or the ProxyFunc), decided once per scheme and host (NO_PROXY parsing
-        is not free); the proxy URL as aiohttp takes it."""
+        is not free)."""
         p = self.proxies
         key = (req.url.scheme, req.url.host if callable(p) else req.host_key)
         try:
@@ -319,30 +264,16 @@ class GoClient:
         return proxy
 
     async def _do(self, chain: list[GoRequest], body: bytes) -> GoResponse:
-        session = self.session
-        if session is None:
+        transport = self.transport
+        if transport is None:
             raise RuntimeError("GoClient.start() was not called")
         first = req = chain[0]
         strip = False
         while True:
-            _WIRE.set(req.wire_headers(len(body)))
-            url = req.connect_url
-            if url is None:
-                url = req.connect_url = connect_url(req)
-            async with session.request(
-                req.method,
-                url,
-                data=body or None,
-                allow_redirects=False,
-                proxy=self._proxy(req) if self._use_proxy else None,
-                ssl=self._ssl,
-            ) as resp:
-                status = resp.status
-                location = resp.headers.get("Location", "") if status in gh.REDIRECT_STATUSES else ""
-                if not location:
-                    limit = self.read_limit + 1 if self.over_limit_fails else self.read_limit
-                    return self._response(chain, resp, await _read_capped(resp, limit))
-                await _read_capped(resp, _SLURP)
+            status, raw, data, _ = await self._send(transport, req, body)
+            location = _raw_header(raw, b"location") if status in gh.REDIRECT_STATUSES else ""
+            if not location:
+                return self._response(chain, status, raw, data)
             if len(chain) >= gh.MAX_REDIRECTS:
                 raise GoClientError(REDIRECT, gh.STOPPED_AFTER_REDIRECTS, first, req, status)
             try:
@@ -359,24 +290,98 @@ class GoClient:
                 body = b""
             req = nxt
 
-    def _response(self, chain: list[GoRequest], resp: aiohttp.ClientResponse, data: bytes) -> GoResponse:
+    async def _send(self, transport: Transport, req: GoRequest, body: bytes) -> Response:
+        """One exchange on a pooled connection; a redirect's body is read only in part."""
+        route = req.connect_url
+        if route is None:
+            route = req.connect_url = _route(req)
+        host, port, is_https = route
+        proxy = self._proxy(req) if self._use_proxy else None
+        key = PoolKey(req.url.scheme, host, port, proxy)
+        lines = req.wire_headers(len(body))
+        uri = req.uri
+        if proxy is not None and not is_https:  # a plain-HTTP request to a proxy: absolute form
+            uri = f"{req.url.scheme}://{req.host}{uri}"
+            auth = proxy_authorization(proxy)
+            if auth:
+                lines.append(("Proxy-Authorization", auth))
+        head = f"{req.method} {uri} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines) + "\r\n"
+        wire = head.encode("utf-8", "surrogateescape")
+        if body:
+            wire += body
+        close = req.close or _wants_close(lines)
+        limit = self.read_limit + 1 if self.over_limit_fails else self.read_limit
+        ctx = self._ssl_context() if is_https else None
+        no_body = "HEAD" if req.method == "HEAD" else ""
+        retried = False
+        while True:
+            conn = await transport.acquire(key, ctx, host)
+            ok = False
+            try:
+                resp = await conn.exchange(wire, max(limit, _SLURP), no_body)
+                ok = True
+            except ExchangeError:
+                # Go sends a replayable request again when a reused connection failed before
+                # any answer: the server had closed it while it sat idle.
+                if retried or not conn.reused or conn.got_bytes or not _replayable(req):
+                    raise
+                retried = True
+                continue
+            finally:
+                transport.release(conn, ok and not close)
+            return resp
+
+    def _response(
+        self, chain: list[GoRequest], status: int, raw: list[tuple[bytes, bytes]], data: bytes
+    ) -> GoResponse:
         req = chain[-1]
         limit = self.read_limit
         if len(data) > limit:
-            raise GoClientError(RESPONSE, f"response body larger than {limit} bytes", chain[0], req)
+            if self.over_limit_fails:
+                raise GoClientError(RESPONSE, f"response body larger than {limit} bytes", chain[0], req)
+            data = data[:limit]
         inflated = False
-        if self.inflate and req.gzip and resp.headers.get("Content-Encoding", "").lower() == "gzip":
+        if self.inflate and req.gzip and _raw_header(raw, b"content-encoding").lower() == "gzip":
             try:
                 data = gzip.decompress(data) if data else data
             except (OSError, EOFError, zlib.error) as e:
                 raise GoClientError(RESPONSE, f"gzip: {e}", chain[0], req) from None
             inflated = True
-        return GoResponse(resp.status, req, resp.headers, resp.raw_headers, data, inflated)
+        return GoResponse(status, req, raw, data, inflated)
+
+
+def _route(req: GoRequest) -> tuple[str, int, bool]:
+    """Where a request's connection goes: host as dialled (IDNA, no brackets), port, TLS."""
+    t = req.url
+    host = t.hostname()
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    is_https = t.scheme == "https"
+    port = t.port()
+    n = int(port) if port else (443 if is_https else 80)
+    if not 0 < n < 65536:
+        raise ValueError(f"dial tcp: address {port}: invalid port")
+    return host, n, is_https
+
+
+def _wants_close(lines: list[tuple[str, str]]) -> bool:
+    """Request.wantsClose: a Connection header saying close ends the connection with this
+    exchange, whatever the server answers."""
+    for k, v in lines:
+        if len(k) == 10 and k.lower() == "connection" and gh.has_token(v, "close"):
+            return True
+    return False
+
+
+def _replayable(req: GoRequest) -> bool:
+    if req.method in _REPLAYABLE:
+        return True
+    return any(k in req.header for k in ("Idempotency-Key", "X-Idempotency-Key"))
 
 
 def _proxy_url(proxy: str) -> str:
     """Go's Transport dials any proxy URL but socks5 as a plain HTTP proxy (TLS to it for
-    https://); aiohttp knows http:// and https:// only."""
+    https://)."""
     scheme, sep, rest = proxy.partition("://")
     if sep and scheme.lower() not in ("http", "https", "socks5", "socks5h"):
         return "http://" + rest
@@ -387,33 +392,3 @@ def _scrub(text: str, chain: list[GoRequest]) -> str:
     for r in chain:
         text = gourl.scrub(text, r.raw_url)
     return text
-
-
-def _describe(e: BaseException) -> str:
-    """A library error as Go's net errors read."""
-    if isinstance(e, aiohttp.ClientConnectorError) and "SSL handshake is taking longer" in str(e.os_error):
-        return "net/http: TLS handshake timeout"
-    if isinstance(e, aiohttp.ClientConnectorError):
-        errno = getattr(e.os_error, "errno", None)
-        why = f"connect: {os.strerror(errno).lower()}" if errno else str(e.os_error)
-        return f"dial tcp {e.host}:{e.port}: {why}"
-    if isinstance(e, aiohttp.ServerDisconnectedError):
-        return "EOF (server closed the connection)"
-    return f"{type(e).__name__}: {e}"
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    """Up to `limit` bytes of the body; if there is more, close rather than buffer it."""
-    n = resp.content_length
-    if n is not None and n <= limit:
-        return await resp.read()
-    buf = bytearray()
-    content = resp.content
-    while len(buf) < limit:
-        chunk = await content.read(min(65536, limit - len(buf)))
-        if not chunk:
-            return bytes(buf)
-        buf += chunk
-    if not content.at_eof():
-        resp.close()  # drop the connection: the rest of the body is never read
-    return bytes(buf)

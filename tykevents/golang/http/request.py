@@ -6,14 +6,9 @@ Content-Length line depends on them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tykevents.golang import url as gourl
 from tykevents.golang.http import header as gh
 from tykevents.golang.http.header import Header
-
-if TYPE_CHECKING:
-    from yarl import URL
 
 
 class NewRequestError(ValueError):
@@ -74,7 +69,7 @@ class GoRequest:
         self.raw_url = url.string() if raw_url is None else raw_url
         self.uri = url.request_uri()
         self.op = f'{gh.url_error_op(method)} "{url.safe()}"'  # logged: no password, no query
-        self.connect_url: URL | None = None  # the client's, made on first send
+        self.connect_url: tuple[str, int, bool] | None = None  # the client's route, made once
         self.refusal: str | None = None
         self.gzip = False
         self._head: tuple[tuple[str, str], ...] = ()
