@@ -67,6 +67,7 @@ def start_daemon(tmp: Path, name: str, storage: dict[str, Any], receiver_port: i
             "listen": {"udp": [], "tcp": [f"127.0.0.1:{tcp}"]},
             "metrics": f"127.0.0.1:{metrics}",
             "drain_timeout": 5,
+            "workers": 1,  # instances, each one process
             "state": "redis",
             "webhooks": {"spool_consumer": name},
         },

@@ -127,6 +127,7 @@ def main() -> None:
             "listen": {"udp": [], "tcp": [f"127.0.0.1:{tcp}"]},
             "metrics": f"127.0.0.1:{metrics}",
             "drain_timeout": 30,
+            "workers": 1,
             "state": args.state,
         },
     }

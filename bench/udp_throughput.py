@@ -125,6 +125,7 @@ class Daemon:
                         "listen": {"udp": [f"127.0.0.1:{self.port}"]},
                         "metrics": f"127.0.0.1:{self.http}",
                         "max_record_bytes": 65536,
+                        "workers": 1,
                     },
                 }
             )

@@ -362,6 +362,8 @@ class Daemon(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     listen: Listen = msgspec.field(default_factory=Listen)
     lanes: Lanes = msgspec.field(default_factory=Lanes)
     drain_timeout: float = 10.0
+    # Processes under one supervisor; 0: one per core (docs/operations.md#workers).
+    workers: int = 0
     metrics: str = "127.0.0.1:9902"  # "" disables the health/metrics endpoint
     state: str = "memory"  # memory | redis (uses tyk.conf `storage`)
     max_record_bytes: int = 1 << 20  # a bigger line or datagram is rejected
@@ -576,6 +578,8 @@ def _check(cfg: Config) -> None:
         problems.append(f'$.tykevents.logging.format: expected "text" or "json", got {d.logging.format!r}')
     if d.drain_timeout < 0:
         problems.append("$.tykevents.drain_timeout: must be >= 0")
+    if not 0 <= d.workers <= 256:
+        problems.append("$.tykevents.workers: must be 0 (one per core) to 256")
     if d.max_record_bytes < 64:
         problems.append("$.tykevents.max_record_bytes: must be >= 64")
     for name in msgspec.structs.fields(Lanes):

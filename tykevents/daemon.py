@@ -10,8 +10,10 @@ generation and says why.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
+import os
 import signal
 import time
 from collections.abc import Coroutine
@@ -31,6 +33,8 @@ from tykevents.pipeline import Pipeline
 from tykevents.route import RouteTable
 from tykevents.runtime.metrics import Stats, StatsCollector
 from tykevents.runtime.systemd import Notifier
+from tykevents.runtime.workers import MetricsPeer, generate_latest
+from tykevents.runtime.workers import current as current_worker
 from tykevents.services import Services
 from tykevents.work import Lanes
 
@@ -101,6 +105,7 @@ class Daemon:
         self._retiring: list[Generation] = []
         self._reload_lock = asyncio.Lock()
         self._started = time.monotonic()
+        self._peer: MetricsPeer | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -158,7 +163,12 @@ class Daemon:
         self.registry.register(self.listeners)
         self.lanes.start()  # sinks first
         await self.listeners.open(first)  # then sources
-        await self._open_admin(first)
+        worker = current_worker()
+        if worker.supervised:  # worker 0's /metrics reads ours
+            self._peer = MetricsPeer(worker, lambda: generate_latest(self.registry))
+            await self._peer.start()
+        if worker.first:
+            await self._open_admin(first)
         self._state = State.RUNNING
         logger.info("tykevents %s running: %s", __version__, self._summary(gen))
         if not _fast.COMPILED:
@@ -234,11 +244,21 @@ class Daemon:
 
     async def reload(self) -> bool:
         """SIGHUP: build a new generation; on any failure keep the old one."""
-        return await self.try_reload() is None
+        return await self._reload_here() is None
 
     async def try_reload(self) -> str | None:
-        """reload(), saying why it failed (None when the new generation is live): SIGHUP and
-        the admin API's POST /api/reload."""
+        """The admin API's POST /api/reload: this process's reload, saying why it failed (None
+        when the new generation is live); under a supervisor, then every other worker's
+        (SIGUSR2 asks the supervisor to pass SIGHUP to them)."""
+        error = await self._reload_here()
+        worker = current_worker()
+        if error is None and worker.supervised:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.supervisor, signal.SIGUSR2)
+        return error
+
+    async def _reload_here(self) -> str | None:
+        """What SIGHUP does: a new generation, or why not (the old one stays)."""
         async with self._reload_lock:
             if self._state is not State.RUNNING:
                 return f"not running ({self._state.value})"
@@ -316,6 +336,8 @@ class Daemon:
             await self.lanes.stop()
         if self.listeners is not None:
             await self.listeners.close()
+        if self._peer is not None:
+            await self._peer.close()
         tasks = list(self._tasks)
         for t in tasks:
             t.cancel()

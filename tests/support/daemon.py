@@ -69,6 +69,7 @@ class DaemonProcess:
                 "metrics": f"127.0.0.1:{self.http}",
                 "admin": {"listen": f"127.0.0.1:{self.admin}"},
                 "drain_timeout": 5,
+                "workers": 1,  # one process, unless a test asks for more (tests/scaleout/test_workers.py)
                 "webhooks": {"dead_letter_path": str(tmp / "var" / "dead-letter.jsonl")},
             },
         }

@@ -31,6 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tykevents.config import ConfigError, load_config
     from tykevents.daemon import run_daemon
     from tykevents.runtime.logs import setup_logging
+    from tykevents.supervisor import Supervisor, busy_addresses, install_shared_tables, worker_count
 
     try:
         cfg = load_config(args.conf)
@@ -40,7 +41,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     lg = cfg.tykevents.logging
     setup_logging(args.log_level or lg.level or cfg.log_level, lg.format, lg.file, lg.syslog)
-    return run_daemon(args.conf, cfg)
+    n = worker_count(cfg)
+    if n == 1:
+        return run_daemon(args.conf, cfg)
+    busy = busy_addresses(cfg)
+    if busy:
+        logging.getLogger("tykevents").error("cannot start: address in use: %s", "; ".join(busy))
+        return 1
+    install_shared_tables(cfg)
+    return Supervisor(n, lambda _: run_daemon(args.conf, cfg)).run()
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from tykevents.decode import array_lines
 from tykevents.ingest.forwarded import is_forwarded, unwrap
 from tykevents.runtime.ratelog import RateLimitedLog
+from tykevents.runtime.workers import exposition
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -177,7 +178,8 @@ def ops_app(registry: CollectorRegistry, probes: Mapping[str, Probe]) -> web.App
     app = web.Application()
 
     async def get_metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body = await exposition(registry)  # with workers: every worker's, summed
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def probe_route(probe: Probe) -> Callable[[web.Request], Any]:
         async def get_probe(request: web.Request) -> web.Response:
@@ -268,11 +270,13 @@ class _Connection(asyncio.Protocol):
 class CappedSite(web.BaseSite):
     """aiohttp's TCPSite, with its connections made by a ConnectionCap."""
 
-    __slots__ = ("_host", "_port", "_cap")
+    __slots__ = ("_host", "_port", "_cap", "_reuse_port")
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, cap: ConnectionCap) -> None:
+    def __init__(
+        self, runner: web.BaseRunner, host: str, port: int, cap: ConnectionCap, reuse_port: bool = False
+    ) -> None:
         super().__init__(runner)
-        self._host, self._port, self._cap = host, port, cap
+        self._host, self._port, self._cap, self._reuse_port = host, port, cap, reuse_port
 
     @property
     def name(self) -> str:
@@ -282,5 +286,10 @@ class CappedSite(web.BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._cap, self._host, self._port, reuse_address=True, backlog=self._backlog
+            self._cap,
+            self._host,
+            self._port,
+            reuse_address=True,
+            reuse_port=self._reuse_port or None,
+            backlog=self._backlog,
         )

@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from tykevents.apps import Problem
 from tykevents.config import Config, HTTPLimits, Listen, grpc_unix_path, split_hostport
 from tykevents.ingest import datagram, stream
+from tykevents.runtime.workers import current as current_worker
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -75,25 +76,31 @@ class Listeners:
         self._grpc: GrpcIngest | None = None  # Tyk's coprocess Dispatcher, with listen.grpc
 
     async def open(self, cfg: Config) -> None:
+        """Bind every configured address. Under a supervisor, every worker binds UDP, TCP,
+        HTTP and gRPC with SO_REUSEPORT; Unix sockets and the metrics listener are worker 0's
+        (a path cannot be shared; worker 0's /metrics sums every worker's)."""
         d = cfg.tykevents
         pipeline = self.pipeline
-        for where, warning in exposed_listeners(cfg):
-            logger.warning("SECURITY: %s (%s:%s)", warning, cfg.source, where)
+        worker = current_worker()
+        shared, first = worker.supervised, worker.first
+        if first:
+            for where, warning in exposed_listeners(cfg):
+                logger.warning("SECURITY: %s (%s:%s)", warning, cfg.source, where)
         for addr in d.listen.udp:
-            sock = datagram.udp_socket(addr, d.receive_buffer)
+            sock = datagram.udp_socket(addr, d.receive_buffer, reuse_port=shared)
             self._udp_inodes.add(os.fstat(sock.fileno()).st_ino)
             self._datagrams.append(await datagram.open_datagram(pipeline, sock, "udp"))
-        for path in d.listen.unix_dgram:
+        for path in d.listen.unix_dgram if first else ():
             sock = datagram.unix_dgram_socket(str(cfg.runtime_path(path)), d.receive_buffer)
             self._own_socket(str(cfg.runtime_path(path)), d.listen)
             self._datagrams.append(await datagram.open_datagram(pipeline, sock, "unix_dgram"))
         for addr in d.listen.tcp:
             server = await stream.open_tcp(
-                pipeline, split_hostport(addr), self._connections, self._stream_tasks
+                pipeline, split_hostport(addr), self._connections, self._stream_tasks, reuse_port=shared
             )
             self._servers.append(server)
             logger.info("listening on tcp %s", addr)
-        for path in d.listen.unix_stream:
+        for path in d.listen.unix_stream if first else ():
             server = await stream.open_unix(
                 pipeline, str(cfg.runtime_path(path)), self._connections, self._stream_tasks
             )
@@ -112,13 +119,13 @@ class Listeners:
                 counters=self.http["events"],
             )
             auth = f"x-tyk-authorization {'required' if d.listen.http_auth else 'not required'}"
-            await self._serve("events", app, d.listen.http, d.http, f"POST /events, {auth}")
+            await self._serve("events", app, d.listen.http, d.http, f"POST /events, {auth}", shared)
         if d.listen.grpc:  # grpcio is imported only when it is used
             from tykevents.ingest.grpc.server import GrpcIngest
 
             self._grpc = GrpcIngest(pipeline, self.accepting)
             await self._grpc.open(cfg)
-        if d.metrics:
+        if d.metrics and first:
             app = ops_app(self.registry, self.probes)
             routes = ", ".join(f"GET {p}" for p in ("/metrics", *self.probes))
             await self._serve("metrics", app, [d.metrics], d.http, routes)
@@ -132,7 +139,13 @@ class Listeners:
         await self._serve("admin", app, [cfg.tykevents.admin.listen], cfg.tykevents.http, what)
 
     async def _serve(
-        self, name: str, app: web.Application, addrs: list[str], limits: HTTPLimits, what: str
+        self,
+        name: str,
+        app: web.Application,
+        addrs: list[str],
+        limits: HTTPLimits,
+        what: str,
+        reuse_port: bool = False,
     ) -> None:
         """One runner per listener, its addresses sharing one connection cap."""
         from aiohttp import web
@@ -154,7 +167,7 @@ class Listeners:
         self._caps.append(cap)
         for addr in addrs:
             host, port = split_hostport(addr)
-            await CappedSite(runner, host, port, cap).start()
+            await CappedSite(runner, host, port, cap, reuse_port).start()
             logger.info("listening on http %s (%s)", addr, what)
 
     def _own_socket(self, path: str, listen: Listen) -> None:

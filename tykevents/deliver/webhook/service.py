@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -53,6 +54,7 @@ from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookCounters, Webh
 from tykevents.deliver.webhook.spool import raise_eaten_cancel
 from tykevents.golang import url as gourl
 from tykevents.runtime.ratelog import RateLimitedLog
+from tykevents.runtime.workers import current as current_worker
 
 logger = logging.getLogger("tykevents.deliver.webhook")
 _ratelog = RateLimitedLog(logger)
@@ -111,7 +113,7 @@ class WebhookService:
         if s.spool and redis is not None:
             from tykevents.deliver.webhook.spool import Spool
 
-            self.spool = Spool(redis, self, claim_after=s.spool_claim_after, consumer=s.spool_consumer)
+            self.spool = Spool(redis, self, claim_after=s.spool_claim_after, consumer=spool_consumer(s))
         self._lanes: dict[str, _Lane] = {}
         self._live: set[Delivery] = set()  # accepted and not finished
         self._timers: dict[Delivery, asyncio.TimerHandle] = {}
@@ -598,6 +600,14 @@ class WebhookService:
         """An attempt's (or a final) outcome into the delivery log (deliverylog.py)."""
         if self.log is not None:
             self.log.record_attempt(d, d.attempts, status, seconds * 1000, d.error, outcome)
+
+
+def spool_consumer(s: WebhookSettings) -> str:
+    """The spool's consumer name: `spool_consumer` or the host name, and under a supervisor
+    the worker's index too, so that a restarted worker takes its own pending entries back."""
+    worker = current_worker()
+    base = s.spool_consumer or socket.gethostname()
+    return f"{base}-w{worker.index}" if worker.supervised else base
 
 
 def service_from_config(cfg: Config, redis: Any = None, registry: Any = None) -> WebhookService:

@@ -31,6 +31,7 @@ from tykevents.ingest.datagram import own_socket, remove_own_sockets, remove_sta
 from tykevents.ingest.grpc import coprocess_pb2
 from tykevents.ingest.grpc.wire import event_payload
 from tykevents.runtime.ratelog import RateLimitedLog
+from tykevents.runtime.workers import current as current_worker
 
 if TYPE_CHECKING:
     from tykevents.pipeline import Pipeline
@@ -59,10 +60,13 @@ class GrpcIngest:
 
     async def open(self, cfg: Config) -> None:
         listen = cfg.tykevents.listen
+        worker = current_worker()
         limit = max(MIN_MESSAGE_LIMIT, cfg.tykevents.max_record_bytes + 4096)
         server = grpc.aio.server(
             options=[
-                ("grpc.so_reuseport", 0),  # a second daemon on our port must fail, not share it
+                # A second daemon on our port must fail, not share it; a supervisor's workers
+                # share it (the supervisor checks the port is free before it starts them).
+                ("grpc.so_reuseport", 1 if worker.supervised else 0),
                 ("grpc.max_receive_message_length", limit),
             ]
         )
@@ -77,6 +81,8 @@ class GrpcIngest:
         for addr in listen.grpc:
             path = grpc_unix_path(addr)
             if path is not None:  # a local socket: its file mode guards it, not TLS
+                if not worker.first:
+                    continue  # a path cannot be shared: worker 0's
                 path = os.path.abspath(cfg.runtime_path(path))
                 remove_stale_socket(path)
                 _bind(server, addr, f"unix:{path}", None)
