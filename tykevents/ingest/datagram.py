@@ -79,11 +79,14 @@ def _grow_rcvbuf(sock: socket.socket, want: int) -> int:
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
 
 
-def udp_socket(addr: str, rcvbuf: int) -> socket.socket:
+def udp_socket(addr: str, rcvbuf: int, reuse_port: bool = False) -> socket.socket:
+    """`reuse_port`: one of the workers' sockets on the address (the kernel spreads senders)."""
     host, port = split_hostport(addr)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     sock.setblocking(False)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     got = _grow_rcvbuf(sock, rcvbuf)
     sock.bind((host, port))
     logger.info("listening on udp %s (receive buffer %d bytes)", addr, got)
