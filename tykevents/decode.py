@@ -151,7 +151,7 @@ def decode_checked(data: bytes, reject: Reject) -> Record | None:
 
 def needs_checks(data: bytes) -> bool:
     """False for the common record, which cannot be too deep nor bad UTF-8: ASCII, and at
-    most SHALLOW bytes with 3 more counted per `[`. Pipeline.feed_datagrams inlines it."""
+    most SHALLOW bytes with 3 more counted per `[`. The ingest loop (_fast/ingest_*) inlines it."""
     n = len(data)
     if OPEN_BRACKET in data:  # a memchr; most events hold no array
         n += 3 * data.count(b"[")

@@ -12,6 +12,10 @@ in `records`; of those, the ones without a usable Type or Kind are rejected too
 (MISSING_TYPE, UNKNOWN_KIND) and the others are `events` or `quota_records`. So offered =
 events + quota_records + the rejects that are not META_TYPE (a handler's verdict on an event
 already counted).
+
+The per-record loop (split, decode, look up, count) is tykevents._fast.ingest: compiled when
+built, with a pure twin that is its specification. It inlines `route` for the common record
+and calls back here for the rest (untyped, unknown_api, dispatch, reject, oversized).
 """
 
 from __future__ import annotations
@@ -20,11 +24,10 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tykevents._fast.ingest import IngestLoop
 from tykevents.decode import (
     INTERNAL,
     MISSING_TYPE,
-    NL,
-    OPEN_BRACKET,
     OVERSIZED,
     SHALLOW,
     UNKNOWN_KIND,
@@ -34,18 +37,17 @@ from tykevents.decode import (
     failure,
 )
 from tykevents.model import Event, Record
+from tykevents.route import RouteTable
 from tykevents.runtime.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:
     from tykevents.deliver.base import Handler
-    from tykevents.route import RouteTable
     from tykevents.runtime.metrics import Stats
     from tykevents.work import Lanes
 
 logger = logging.getLogger("tykevents.ingest")
 
 Parked = list[tuple["Handler", Event]]
-_NOT_PARKED: Parked = []  # never appended to: route() parks only when lossless
 
 
 class Pipeline:
@@ -56,6 +58,7 @@ class Pipeline:
         self.max_record = max_record
         self.quota_sink: Callable[[Record], bool] | None = None  # the monitor stage, if enabled
         self.ratelog = RateLimitedLog(logger)
+        self._loop = IngestLoop(self, decode, decode_one, decode_checked, failure, SHALLOW, RouteTable.lookup)
 
     def reject(self, reason: str, detail: str) -> None:
         self.stats.rejected[reason] += 1
@@ -64,73 +67,31 @@ class Pipeline:
     def feed(self, data: bytes, transport: str, lossless: bool = False, count: bool = True) -> Parked:
         """Decode and route everything in `data`. Returns the calls that did not fit.
         `count=False`: the transport counts its own units (an HTTP body fed in slices)."""
-        stats = self.stats
-        if count:
-            stats.datagrams[transport] += 1
-            stats.bytes_in[transport] += len(data)
-        if len(data) > self.max_record:
-            data = self._drop_oversized(data, transport)
-        parked: Parked = []
-        route = self.route
-        for rec in decode(data, self.reject):
-            try:
-                route(rec, parked, lossless)
-            except Exception:
-                self._route_failed(transport)
-        return parked
+        return self._loop.chunk(data, transport, lossless, count)
+
+    def feed_parts(self, head: bytes, data: bytes, end: int, transport: str) -> Parked:
+        """feed(head + data[:end], transport, lossless=True) without joining them first: a
+        stream read whose first line began in an earlier read (`head`, without a newline)."""
+        return self._loop.parts(head, data, end, transport, True)
 
     def feed_datagrams(self, batch: list[bytes], transport: str) -> None:
-        """The datagram hot path: one recvmmsg batch. Most datagrams hold one record that
-        matches no handler, so they skip the batch machinery and are counted per batch."""
-        stats = self.stats
-        stats.datagrams[transport] += len(batch)
-        stats.bytes_in[transport] += sum(map(len, batch))
-        max_record = self.max_record
-        route = self.route
-        for data in batch:
-            n = len(data)
-            if NL in data or n > max_record:
-                self.feed(data, transport, count=False)
-                continue
-            # decode.decode_record, inlined (with decode.needs_checks)
-            if OPEN_BRACKET in data:
-                n += 3 * data.count(b"[")
-            if n > SHALLOW or not data.isascii():
-                checked = decode_checked(data, self.reject)
-                if checked is None:
-                    continue
-                rec = checked
-            else:
-                try:
-                    rec = decode_one(data)
-                except Exception as e:
-                    why = failure(data, e)
-                    if why is not None:
-                        self.reject(*why)
-                    continue
-            try:
-                route(rec, _NOT_PARKED, False)
-            except Exception:
-                self._route_failed(transport)
+        """The datagram hot path: one recvmmsg batch, each datagram one or more records."""
+        self._loop.datagrams(batch, transport)
 
-    def _route_failed(self, transport: str) -> None:
+    def route_failed(self, transport: str) -> None:
         """A bug met while routing one record: count it, log the traceback, go on."""
         self.stats.rejected[INTERNAL] += 1
         self.ratelog.log(
             logging.ERROR, INTERNAL, "internal error routing a record from %s", transport, exc_info=True
         )
 
-    def _drop_oversized(self, data: bytes, transport: str) -> bytes:
-        """Reject each record over max_record_bytes; keep the others (rare, so not fast)."""
-        keep = []
-        for line in data.split(b"\n"):
-            if len(line) > self.max_record:
-                self.reject(
-                    OVERSIZED, f"a record of {len(line)} bytes on {transport} (limit {self.max_record})"
-                )
-            else:
-                keep.append(line)
-        return b"\n".join(keep)
+    def oversized(self, size: int, transport: str) -> None:
+        """A record over max_record_bytes, rejected alone."""
+        self.reject(OVERSIZED, f"a record of {size} bytes on {transport} (limit {self.max_record})")
+
+    def unknown_api(self, typ: str, api_id: str) -> None:
+        self.stats.unknown_api += 1
+        self.ratelog.log(logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", typ, api_id)
 
     def route(self, rec: Record, parked: Parked, lossless: bool) -> None:
         """One record. The common case, an event matching no handler, costs two dict
@@ -139,21 +100,20 @@ class Pipeline:
         stats.records += 1
         typ = rec.Type
         if not typ:
-            self._untyped(rec, parked, lossless)
+            self.untyped(rec, parked, lossless)
             return
         stats.events += 1
         api_id = rec.APIID
         handlers = self.routes.lookup(api_id, typ)
         if handlers is None:
-            stats.unknown_api += 1
-            self.ratelog.log(logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", typ, api_id)
+            self.unknown_api(typ, api_id)
             return
         if not handlers:
             stats.no_handler += 1
             return
-        self._dispatch(handlers, typ, rec.Meta, rec.TimeStamp, api_id, rec.OrgID, parked, lossless)
+        self.dispatch(handlers, typ, rec.Meta, rec.TimeStamp, api_id, rec.OrgID, parked, lossless)
 
-    def _untyped(self, rec: Record, parked: Parked, lossless: bool) -> None:
+    def untyped(self, rec: Record, parked: Parked, lossless: bool) -> None:
         """A record without Type: Tyk's coprocess envelope, another Kind, or an error."""
         env = rec.message
         if env is None or not env.Type:
@@ -167,17 +127,14 @@ class Pipeline:
         stats.events += 1
         handlers = self.routes.lookup(api_id, env.Type)
         if handlers is None:
-            stats.unknown_api += 1
-            self.ratelog.log(
-                logging.INFO, "unknown_api", "event %.40s for unknown API id %.40r", env.Type, api_id
-            )
+            self.unknown_api(env.Type, api_id)
             return
         if not handlers:
             stats.no_handler += 1
             return
-        self._dispatch(handlers, env.Type, env.Meta, env.TimeStamp, api_id, org, parked, lossless)
+        self.dispatch(handlers, env.Type, env.Meta, env.TimeStamp, api_id, org, parked, lossless)
 
-    def _dispatch(
+    def dispatch(
         self,
         handlers: tuple[Handler, ...],
         typ: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ import orjson
 
 from tykevents.config import Lanes as LaneSettings
 from tykevents.decode import BAD_UTF8, INTERNAL, MALFORMED, MISSING_TYPE, OVERSIZED, TOO_DEEP, UNKNOWN_KIND
+from tykevents.ingest.stream import open_tcp
 from tykevents.pipeline import Pipeline
 from tykevents.route import RouteTable
 from tykevents.runtime.metrics import Stats
@@ -227,3 +229,29 @@ def test_oversized_lines_in_a_chunk_cost_only_themselves():
     ok = line(Type="AuthFailure", APIID="api1")
     p.feed(b"\n".join([ok, b'{"Type":"' + b"x" * 300 + b'"}', ok]), "http", lossless=True)
     assert stats.rejected == {OVERSIZED: 1} and stats.events == 2 and offered_accounted(stats) == 3
+
+
+async def test_stream_lines_cut_anywhere_are_read_whole():
+    """StreamIngest over real TCP: lines cut across reads at every place, an oversized line
+    across reads (discarded to its newline), and a last line without its newline."""
+
+    p, stats, lanes, rec, _ = make(size=1000, max_record=256)
+    ok = [line(Type="AuthFailure", APIID="api1", TimeStamp=str(i)) for i in range(6)]
+    big = b'{"Type":"' + b"x" * 600 + b'"}'
+    data = b"\n".join([ok[0], ok[1], big, ok[2], b"", ok[3], b"{oops", ok[4]]) + b"\n" + ok[5]
+    server = await open_tcp(p, ("127.0.0.1", 0), set(), set())
+    port = server.sockets[0].getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    for i in range(0, len(data), 37):  # pieces that cut lines, and the oversized one, anywhere
+        writer.write(data[i : i + 37])
+        await writer.drain()
+        await asyncio.sleep(0.002)
+    writer.close()
+    await writer.wait_closed()
+    deadline = time.monotonic() + 5
+    while stats.events < 6 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    server.close()
+    await run(lanes)
+    assert [e.timestamp for e in rec.events] == [str(i) for i in range(6)]
+    assert dict(stats.rejected) == {OVERSIZED: 1, MALFORMED: 1}

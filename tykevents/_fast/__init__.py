@@ -1,5 +1,5 @@
-"""Compiled hot path: the cooldown table, the quota-threshold evaluator and the batched
-datagram receiver.
+"""Compiled hot path: the cooldown table, the quota-threshold evaluator, the batched
+datagram receiver and the ingest loop (split, decode, route a whole batch or chunk).
 
 Each accelerated module has three siblings (the aio-libs accelerator pattern):
   X.py     the selector, which the rest of tykevents imports;
@@ -43,9 +43,18 @@ def _select(name: str) -> ModuleType:
 
 
 from .cooldown import CooldownTable  # noqa: E402
+from .ingest import IngestLoop  # noqa: E402
 from .recv import BatchReceiver  # noqa: E402
 from .thresholds import ThresholdTable  # noqa: E402
 
 COMPILED: bool = all(_loaded_compiled.values())
 
-__all__ = ["COMPILED", "COMPILE_ERROR", "NO_EXTENSIONS", "BatchReceiver", "CooldownTable", "ThresholdTable"]
+__all__ = [
+    "COMPILED",
+    "COMPILE_ERROR",
+    "NO_EXTENSIONS",
+    "BatchReceiver",
+    "CooldownTable",
+    "IngestLoop",
+    "ThresholdTable",
+]

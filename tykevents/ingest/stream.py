@@ -56,17 +56,19 @@ class StreamIngest(asyncio.Protocol):
                 return
             self.discarding = False
             data = data[nl + 1 :]
-        buf += data
-        end = buf.rfind(b"\n")
-        if end < 0:
+        end = data.rfind(b"\n") + 1
+        if not end:
+            buf += data
             if len(buf) > limit:
                 self._oversized(len(buf))
             return
-        chunk = bytes(buf[: end + 1])
-        del buf[: end + 1]
+        # The complete lines are buf + data[:end]; data is read in place, not copied.
+        head = bytes(buf)
+        buf.clear()
+        buf += memoryview(data)[end:]
         if len(buf) > limit:
             self._oversized(len(buf))
-        self._feed(chunk)
+        self._feed_parts(head, data, end)
 
     def _oversized(self, n: int) -> None:
         self.pipeline.reject(
@@ -76,10 +78,14 @@ class StreamIngest(asyncio.Protocol):
         self.discarding = True
 
     def _feed(self, chunk: bytes) -> None:
+        self._feed_parts(b"", chunk, len(chunk))
+
+    def _feed_parts(self, head: bytes, data: bytes, end: int) -> None:
+        """The chunk head + data[:end]."""
         if self.waiter is not None:  # keep order behind records still waiting for room
-            self._park(None, chunk)
+            self._park(None, head + data[:end])
             return
-        parked = self.pipeline.feed(chunk, self.name, lossless=True)
+        parked = self.pipeline.feed_parts(head, data, end, self.name)
         if parked:
             self._park(parked, None)
 
