@@ -191,3 +191,38 @@ def test_redis_spool_a_killed_worker_s_deliveries_are_delivered(
     finally:
         client.close()
         redis.stop()
+
+
+def test_systemd_hears_the_supervisor_once_for_all_workers(run_daemon: Any, tmp_path: Path) -> None:
+    """READY=1 only once both workers are ready (they notify the supervisor, not systemd),
+    RELOADING=1 then READY=1 around a reload of both, STOPPING=1, and the watchdog."""
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(20)
+    try:
+        d = start(
+            run_daemon,
+            apps={"a.json": classic_api("a", {"AuthFailure": [log_handler("w")]})},
+            env={**os.environ, "NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "400000"},
+        )
+        msgs: list[str] = []
+
+        def until(word: str, after: int = 0) -> None:
+            while not any(word in m for m in msgs[after:]):
+                msgs.append(sock.recv(4096).decode())
+
+        until("READY=1")
+        assert "STATUS=running, 2 workers" in msgs[-1]
+        assert d.log().index("all 2 workers ready") >= 0
+        until("WATCHDOG=1")
+        d.signal(signal.SIGHUP)
+        until("RELOADING=1")
+        until("READY=1", after=len(msgs))
+        d.wait_log(r"reloaded: generation 2", count=2)
+        d.signal(signal.SIGTERM)
+        until("STOPPING=1")
+        assert d.proc is not None and d.proc.wait(30) == 0
+        assert sum("READY=1" in m for m in msgs) == 2  # never one per worker
+    finally:
+        sock.close()
