@@ -73,6 +73,7 @@ def test_both_workers_take_events_and_metrics_sum_them(run_daemon: Any) -> None:
     assert d.proc is not None and d.proc.wait(30) == 0
     per_worker = [int(m) for m in re.findall(r"stopped \(drained.*?'udp': (\d+)", d.log())]
     assert len(per_worker) == 2 and sum(per_worker) == 60 and min(per_worker) > 0, per_worker
+    assert re.search(r"worker=0$", d.log(), re.M) and re.search(r"worker=1$", d.log(), re.M)
 
 
 def test_reload_and_drain_reach_every_worker(run_daemon: Any) -> None:

@@ -19,6 +19,7 @@ import time
 import orjson
 
 from tykevents.runtime.systemd import is_journal_stream
+from tykevents.runtime.workers import ENV as WORKER_ENV
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _LEVELS = {
@@ -77,6 +78,26 @@ class JSONFormatter(logging.Formatter):
         return orjson.dumps(doc).decode()
 
 
+class WorkerTag(logging.Filter):
+    """Under a supervisor, each record says which worker wrote it (`worker=1`). The index is
+    read once per process: logging is set up before the fork, the index is set after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pid = 0
+        self._tag = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid = pid
+            raw = os.environ.get(WORKER_ENV, "")
+            self._tag = raw.split("/", 1)[0] if raw else ""
+        if self._tag:
+            record.worker = self._tag
+        return True
+
+
 def syslog_priority(levelno: int) -> int:
     """The syslog priority of a logging level (custom levels round down to a known one)."""
     if levelno >= logging.CRITICAL:
@@ -114,6 +135,7 @@ def setup_logging(level: str, fmt: str = "text", file: str = "", syslog: str = "
     handler.setFormatter(
         JSONFormatter() if fmt == "json" else TextFormatter(timestamps=not journald and not syslog)
     )
+    handler.addFilter(WorkerTag())
     root.addHandler(handler)
     root.setLevel(_LEVELS.get(level.lower(), logging.INFO) if level else logging.INFO)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
