@@ -13,6 +13,11 @@ and as one batch (evaluate_many() over array columns, the loop in the twin); eva
 per call is measured too. ns/record = median round time / records. The final table gives
 each twin's ns/record and the compiled/pure speed-up measured in this run (target >= 5x
 per call), and the compiled table's bytes per key when full.
+
+Shared tables (tykevents._fast.shared_thresholds, what forked workers use): the steady and
+climb workloads again, per call and batch, on each twin's SharedThresholdTable in this one
+process; the second table gives private | shared ns/record and the shared/private cost ratio
+of the same twin, measured in this run.
 """
 
 from __future__ import annotations
@@ -70,8 +75,14 @@ STEADY = Workload(climbing=False)
 CLIMB = Workload(climbing=True)
 
 
-def _steady_table(mod: Any) -> Any:
-    t = mod.ThresholdTable(KEYS)
+def _shared_mod(twin: str) -> Any:
+    if twin == "c" and _fast.NO_EXTENSIONS:
+        pytest.skip("TYKEVENTS_NO_EXTENSIONS is set")
+    return importlib.import_module(f"tykevents._fast.shared_thresholds_{twin}")
+
+
+def _steady_table(mod: Any, shared: bool = False) -> Any:
+    t = mod.SharedThresholdTable.create(KEYS) if shared else mod.ThresholdTable(KEYS)
     for h in STEADY.hashes:
         assert t.evaluate(h, QMAX, 0, STEADY.renews, STEADY.now, 0.0, LIMITS, True) == (90.0, 100.0)
     return t
@@ -124,8 +135,10 @@ def test_steady_batch(benchmark: Any, twin: str) -> None:
     _record(benchmark, twin, "steady batch")
 
 
-def _climb(benchmark: Any, twin: str, make: Callable[[Any, Workload], Callable[[], int]]) -> None:
-    cls = _mod(twin).ThresholdTable
+def _climb(
+    benchmark: Any, twin: str, make: Callable[[Any, Workload], Callable[[], int]], shared: bool = False
+) -> None:
+    cls = _shared_mod(twin).SharedThresholdTable.create if shared else _mod(twin).ThresholdTable
     holder: list[Callable[[], int]] = []
 
     def setup() -> None:  # a fresh table per round, outside the timing
@@ -165,6 +178,36 @@ def test_evaluate_tyk_per_call(benchmark: Any, twin: str) -> None:
     _record(benchmark, twin, "tyk call")
 
 
+@pytest.mark.parametrize("twin", TWINS)
+def test_shared_steady_per_call(benchmark: Any, twin: str) -> None:
+    benchmark.group = "thresholds-shared-steady-per-call"
+    t = _steady_table(_shared_mod(twin), shared=True)
+    assert benchmark.pedantic(_per_call(t, STEADY), rounds=ROUNDS, iterations=1) == 0
+    _record(benchmark, twin, "shared steady call")
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_shared_steady_batch(benchmark: Any, twin: str) -> None:
+    benchmark.group = "thresholds-shared-steady-batch"
+    t = _steady_table(_shared_mod(twin), shared=True)
+    assert benchmark.pedantic(_batch(t, STEADY), rounds=ROUNDS, iterations=1) == 0
+    _record(benchmark, twin, "shared steady batch")
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_shared_climb_per_call(benchmark: Any, twin: str) -> None:
+    benchmark.group = "thresholds-shared-climb-per-call"
+    _climb(benchmark, twin, _per_call, shared=True)
+    _record(benchmark, twin, "shared climb call")
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_shared_climb_batch(benchmark: Any, twin: str) -> None:
+    benchmark.group = "thresholds-shared-climb-batch"
+    _climb(benchmark, twin, _batch, shared=True)
+    _record(benchmark, twin, "shared climb batch")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
@@ -181,6 +224,17 @@ def _summary(request: pytest.FixtureRequest) -> Iterator[None]:
             lines.append(f"{what:>13} {c:>9.1f} {p:>9.1f} {p / c:>6.1f}")
     if "c" in _memory and "py" in _memory:
         lines.append(f"{'bytes/key':>13} {_memory['c']:>9.1f} {_memory['py']:>9.1f}")
+    lines.append("")
+    lines.append("thresholds ns/record, one process: private | shared table (shared/private)")
+    lines.append(
+        f"{'workload':>13} {'c priv':>9} {'c shared':>9} {'x':>6} {'py priv':>9} {'py shared':>9} {'x':>6}"
+    )
+    for what in ("steady call", "steady batch", "climb call", "climb batch"):
+        cells = []
+        for twin in ("c", "py"):
+            a, b = _results.get((twin, what)), _results.get((twin, "shared " + what))
+            cells.append("" if a is None or b is None else f"{a:>9.1f} {b:>9.1f} {b / a:>6.2f}")
+        lines.append(f"{what:>13} " + " ".join(c or f"{'-':>9} {'-':>9} {'-':>6}" for c in cells))
     capman = request.config.pluginmanager.getplugin("capturemanager")
     tr = request.config.pluginmanager.getplugin("terminalreporter")
     with capman.global_and_fixture_disabled():

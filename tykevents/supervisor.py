@@ -51,7 +51,9 @@ def install_shared_tables(cfg: Config) -> None:
     the fork (with Redis state the workers share Redis)."""
     if cfg.tykevents.state != "memory":
         return
-    # The shared tables land with tykevents/_fast's shared twins.
+    from tykevents._fast.shared import create_shared_tables
+
+    create_shared_tables()  # the capacities of the private tables (1M keys each)
 
 
 def busy_addresses(cfg: Config) -> list[str]:

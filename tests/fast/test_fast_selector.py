@@ -25,7 +25,7 @@ def test_compiled_twins_really_loaded(load_twin) -> None:
         pytest.skip("--no-c-extensions (TYKEVENTS_NO_EXTENSIONS): the pure twins only")
     if not any(built(name) for name in COMPILED):
         pytest.skip("no compiled build (python setup.py build_ext --inplace): the 'c' cases error")
-    assert COMPILED == ["cooldown", "ingest", "recv", "thresholds"]
+    assert COMPILED == ["cooldown", "ingest", "recv", "shared_cooldown", "shared_thresholds", "thresholds"]
     assert compiled_problems() == [], (
         "compiled twins did not load. Build them with `python setup.py build_ext --inplace`, "
         "or run `pytest --no-c-extensions` to test only the pure twins."

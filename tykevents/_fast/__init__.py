@@ -1,5 +1,6 @@
 """Compiled hot path: the cooldown table, the quota-threshold evaluator, the batched
-datagram receiver and the ingest loop (split, decode, route a whole batch or chunk).
+datagram receiver, the ingest loop (split, decode, route a whole batch or chunk) and the
+tables the workers share (shared_cooldown, shared_thresholds).
 
 Each accelerated module has three siblings (the aio-libs accelerator pattern):
   X.py     the selector, which the rest of tykevents imports;
@@ -45,6 +46,8 @@ def _select(name: str) -> ModuleType:
 from .cooldown import CooldownTable  # noqa: E402
 from .ingest import IngestLoop  # noqa: E402
 from .recv import BatchReceiver  # noqa: E402
+from .shared_cooldown import SharedCooldownTable  # noqa: E402
+from .shared_thresholds import SharedThresholdTable  # noqa: E402
 from .thresholds import ThresholdTable  # noqa: E402
 
 COMPILED: bool = all(_loaded_compiled.values())
@@ -56,5 +59,7 @@ __all__ = [
     "BatchReceiver",
     "CooldownTable",
     "IngestLoop",
+    "SharedCooldownTable",
+    "SharedThresholdTable",
     "ThresholdTable",
 ]

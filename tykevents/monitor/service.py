@@ -31,6 +31,7 @@ from tykevents.monitor.rule import MonitorRule, QuotaState, RecordError
 from tykevents.monitor.shared import FIRE, FIRED, NONRENEWING_TTL, SHARED_PREFIX, SharedLevels
 from tykevents.runtime.keys import obfuscate_key
 from tykevents.runtime.ratelog import RateLimitedLog
+from tykevents.runtime.workers import current as current_worker
 from tykevents.work import CallRunner
 
 if TYPE_CHECKING:
@@ -100,9 +101,17 @@ class MonitorService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if table is None:
+            from tykevents._fast.shared import shared_thresholds
             from tykevents._fast.thresholds import ThresholdTable
 
-            table = ThresholdTable()
+            # A supervisor's workers share one table (tykevents._fast.shared), else private.
+            table = shared_thresholds()
+            # A shared table's purge pauses every worker while it scans: one worker does it.
+            self._purges = table is None or current_worker().first
+            if table is None:
+                table = ThresholdTable()
+        else:
+            self._purges = True
         self.table = table
         self.webhooks = webhooks
         self.sessions = sessions  # an async session store (tykevents.store.sessions)
@@ -215,7 +224,7 @@ class MonitorService:
             st.ignored[rule.NO_QUOTA] += 1
             return
         now = self.clock()
-        if now >= self._next_purge:
+        if now >= self._next_purge and self._purges:
             self._next_purge = now + 60.0
             self.table.purge(now)
         fire = rule.evaluate(state, self.table, now, self.rule.global_limit)

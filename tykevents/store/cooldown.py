@@ -5,7 +5,9 @@ armed in the same step (Tyk checks with GET and sets with SET later, so two iden
 can both fire: K8 in docs/compatibility.md). A ttl <= 0 means no cooldown (Tyk: suppressed
 forever).
 
-- MemoryCooldown: this process only, on the compiled CooldownTable.
+- MemoryCooldown: this process only, on the compiled CooldownTable; or, when a supervisor
+  installed shared tables before forking its workers (tykevents._fast.shared), every worker
+  on one shared table.
 - RedisCooldown: `SET webhook.cache.<md5> 1 NX EX <ttl>`, Tyk's own key, so that several
   tykevents instances (and Tyk gateways on the same Redis) share cooldowns. When Redis fails
   the webhook fires, as Tyk's GET error counts as "not fired"; the error is counted.
@@ -20,7 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tykevents._fast.cooldown import CooldownTable
+from tykevents._fast.shared import shared_cooldown
 from tykevents.runtime.ratelog import RateLimitedLog
+from tykevents.runtime.workers import current as current_worker
 
 logger = logging.getLogger("tykevents.store.cooldown")
 _ratelog = RateLimitedLog(logger)
@@ -38,7 +42,8 @@ def _hex(d: bytes | str) -> str:
 
 
 class MemoryCooldown:
-    """In-process cooldowns, bounded by `capacity` keys (see tykevents._fast.cooldown)."""
+    """In-process cooldowns, bounded by `capacity` keys (see tykevents._fast.cooldown); the
+    installed shared table instead, if any (its own capacity applies)."""
 
     def __init__(
         self,
@@ -46,7 +51,10 @@ class MemoryCooldown:
         purge_every: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.table = CooldownTable(capacity)
+        shared = shared_cooldown()
+        self.table: Any = shared if shared is not None else CooldownTable(capacity)
+        # A shared table's purge pauses every worker while it scans: one worker does it.
+        self._purges = shared is None or current_worker().first
         self._clock = clock
         self._purge_every = purge_every
         self._next_purge = clock() + purge_every
@@ -54,7 +62,7 @@ class MemoryCooldown:
 
     async def acquire(self, digest: bytes | str, ttl: float) -> bool:
         now = self._clock()
-        if now >= self._next_purge:
+        if now >= self._next_purge and self._purges:
             self._next_purge = now + self._purge_every
             self.table.purge(now)
         return self.table.acquire(_digest(digest), now, float(ttl))
