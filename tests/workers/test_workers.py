@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -227,3 +228,44 @@ def test_systemd_hears_the_supervisor_once_for_all_workers(run_daemon: Any, tmp_
         assert sum("READY=1" in m for m in msgs) == 2  # never one per worker
     finally:
         sock.close()
+
+
+def test_memory_state_cooldown_and_monitor_levels_hold_across_workers(
+    run_daemon: Any, receivers: Callable[..., ThreadedReceiver]
+) -> None:
+    """Memory state: the workers share the cooldown and threshold tables (shared memory made
+    before the fork). The same event sent 30 times from 30 source ports (both workers get
+    some) fires one webhook within its event_timeout; quota records of one key crossing 80 %
+    fire TriggerExceeded once, whichever workers read them."""
+    from tests.monitor.conftest import TEMPLATES, session
+
+    r = receivers()
+    monitor = {
+        "enable_trigger_monitors": True,
+        "global_trigger_limit": 80,
+        "monitor_user_keys": True,
+        "configuration": {
+            "method": "POST",
+            "target_path": r.url("/monitor"),
+            "template_path": str(TEMPLATES / "monitor_template.json"),
+        },
+    }
+    d = start(
+        run_daemon,
+        conf={"monitor": monitor},
+        apps={"a.json": classic_api("a", {"AuthFailure": [hook(r.url("/hook"), event_timeout=60)]})},
+    )
+    same = event("AuthFailure", "a", {"Path": "/same", "Key": "k1"})
+    send_udp_from_many(d, [same] * 30)
+    d.wait_until(lambda: d.stats_value("events_decoded") == 30, 10, "30 events across workers")
+    quotas = [{"Kind": "quota", "Key": "key1", "Session": session(rem)} for rem in (1, 1, 0, 1, 0, 1) * 5]
+    send_udp_from_many(d, quotas)
+    d.wait_until(lambda: d.stats_value("quota_records") == 30, 10, "30 quota records across workers")
+    time.sleep(1.0)  # a second fire, if any, would have arrived
+    paths = [req.request_line.split(" ")[1] for req in r.requests]
+    assert paths.count("/hook") == 1, paths
+    assert paths.count("/monitor") == 1, paths
+    d.signal(signal.SIGTERM)
+    assert d.proc is not None and d.proc.wait(30) == 0
+    per_worker = [int(m) for m in re.findall(r"stopped \(drained.*?'udp': (\d+)", d.log())]
+    assert min(per_worker) > 0, per_worker  # both workers took part
