@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs (README.md):
 #   make run    - install into .venv and run the daemon on tyk.conf.example (in-memory state)
 #   make test   - install what the tests need (redis-server included) and run them
-.PHONY: run test lint bench clean soak soak-fuzz soak-udp soak-lossless
+.PHONY: run test lint bench bench-setup bench-targets clean soak soak-fuzz soak-udp soak-lossless
 
 run:
 	./scripts/setup.sh
@@ -26,9 +26,26 @@ lint:
 bench:
 	.venv/bin/python -m pytest bench/bench_*.py --benchmark-enable -q
 	.venv/bin/python bench/udp_throughput.py
+	.venv/bin/python bench/bench_ingest_loop.py
 	.venv/bin/python bench/bench_webhook.py
 	.venv/bin/python bench/bench_jsvm.py
 	.venv/bin/python bench/quota_throughput.py
+
+# The webhook targets in one run, each beside its same-run reference (bench/bench_targets.py,
+# docs/operations.md#benchmarking-the-webhook-path; `make bench-targets ARGS=--quick`).
+# bench-setup installs Go (Debian's golang-go: only the bench needs it, never the tests) and
+# builds Tyk's Go event path, tyk-anchor, into build/bench/ (git-ignored).
+TYK_ANCHOR_SRC ?= ../shared/tools/tyk-anchor
+BENCH_DIR := build/bench
+bench-setup:
+	command -v go >/dev/null || (apt-get update && apt-get install -y golang-go)
+	mkdir -p $(BENCH_DIR)
+	cd $(TYK_ANCHOR_SRC) && GOCACHE=$(abspath $(BENCH_DIR))/gocache GOTOOLCHAIN=local \
+		go build -o $(abspath $(BENCH_DIR))/tyk-anchor .
+
+bench-targets:
+	TYK_ANCHOR_SRC=$(abspath $(TYK_ANCHOR_SRC)) .venv/bin/python bench/bench_targets.py \
+		--tyk-anchor $(BENCH_DIR)/tyk-anchor $(ARGS)
 
 clean:
 	rm -rf .venv build *.egg-info var .coverage .coverage.* .mypy_cache .ruff_cache tykevents/_fast/*.so tykevents/_fast/*_c.c bench/loadgen

@@ -154,3 +154,172 @@ class CountingReceiver:
 
     def close(self) -> None:
         terminate(self.proc, 5)
+
+
+# The receiver of bench_targets.py: like RECEIVER, and also the arrival time of the last request,
+# the bytes read, and per-request latency. A body holding `latns<ns>.` (the sender's
+# time.monotonic_ns(), one clock for every process on the machine) gives arrival - <ns>.
+# Parsing is kept cheap (Content-Length looked up with its Go spelling first) so that the
+# receiver is not what limits a run; TimedReceiver.cpu() lets the bench check that.
+TIMED_RECEIVER = r"""
+import asyncio, sys, time, uvloop
+REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+now = time.monotonic_ns
+count = last = nbytes = 0
+lats = []
+class P(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t, self.buf = t, b""
+    def data_received(self, data):
+        global count, last, nbytes
+        at = now()
+        if self.buf:
+            data, self.buf = self.buf + data, b""
+        pos, done, end = 0, 0, len(data)
+        while pos < end:
+            i = data.find(b"\r\n\r\n", pos)
+            if i < 0:
+                break
+            j = data.find(b"Content-Length:", pos, i)
+            if j < 0:
+                j = data.lower().find(b"content-length:", pos, i)
+            cl = int(data[j + 15:data.find(b"\r\n", j, i + 2)]) if j >= 0 else 0
+            stop = i + 4 + cl
+            if stop > end:
+                break
+            k = data.find(b"latns", i + 4, stop)
+            if k >= 0:
+                lats.append(at - int(data[k + 5:data.find(b".", k, stop)]))
+            pos = stop
+            done += 1
+        if pos < end:
+            self.buf = data[pos:]
+        if done:
+            count += done
+            nbytes += pos
+            last = at
+            self.t.write(REPLY * done)
+async def main():
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(P, "127.0.0.1", 0, backlog=4096)
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        if line.startswith(b"lat"):
+            print(" ".join(map(str, lats)), flush=True)
+            lats.clear()
+        else:
+            print(count, last, nbytes, flush=True)
+uvloop.run(main())
+"""
+
+
+class TimedReceiver:
+    """TIMED_RECEIVER in a subprocess pinned to `core`."""
+
+    def __init__(self, core: int) -> None:
+        self.proc = subprocess.Popen(
+            pin(core) + [sys.executable, "-c", TIMED_RECEIVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.port = int(self._ask(""))
+
+    def _ask(self, cmd: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if cmd:
+            self.proc.stdin.write(cmd + "\n")
+            self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the receiver exited")
+        return line
+
+    def state(self) -> tuple[int, int, int]:
+        """(requests answered, time.monotonic_ns() of the last one's arrival, bytes read)."""
+        count, last, nbytes = self._ask("count").split()
+        return int(count), int(last), int(nbytes)
+
+    def count(self) -> int:
+        return self.state()[0]
+
+    def latencies_ns(self) -> list[int]:
+        """Arrival minus stamped send time of each stamped request since the last call."""
+        return [int(x) for x in self._ask("lat").split()]
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def close(self) -> None:
+        terminate(self.proc, 5)
+
+
+class PinnedRedis:
+    """A redis-server of the bench's own on a free port, pinned to `core`, no persistence;
+    stop() ends it by its PID."""
+
+    def __init__(self, workdir: Path, core: int) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
+        self.port = free_port(socket.SOCK_STREAM)
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(
+            pin(core) + [exe, *args, "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        terminate(self.proc, 5)
+
+
+def core_times(core: int) -> tuple[float, float]:
+    """(busy, stolen) seconds of one core so far (Linux /proc/stat): with a process's own CPU
+    time over the same window, busy says how much of the core other work took."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{core} "):
+                v = [int(x) for x in line.split()[1:9]]
+                hz = os.sysconf("SC_CLK_TCK")
+                return (v[0] + v[1] + v[2] + v[5] + v[6]) / hz, v[7] / hz
+    return 0.0, 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of `pid` and of every live process below it (a supervisor's workers), plus
+    what its waited-for children used (cutime, cstime)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+            parents.setdefault(ppid, []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        todo.extend(parents.get(p, []))
+    return total
