@@ -336,3 +336,16 @@ async def test_idle_connections_expire(serve: Any, client: Any) -> None:
     await asyncio.sleep(0.2)
     await c.do(req(s.url()))
     assert s.connections == 2
+
+
+async def test_bytes_after_a_complete_reply_end_the_connection(serve: Any, client: Any) -> None:
+    """A reply followed by a second one nobody asked for: the first is the answer, untouched,
+    and the connection is not used again."""
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-A: 1\r\n\r\na"
+    extra = b"HTTP/1.1 500 Oops\r\nX-B: 2\r\nContent-Length: 0\r\n\r\n"
+    s = await scripted(serve, replying(ok + extra))
+    c = await client()
+    first = await c.do(req(s.url()))
+    assert (first.status, first.body, sorted(first.header)) == (200, b"a", ["Content-Length", "X-A"])
+    assert (await c.do(req(s.url()))).status == 200
+    assert s.connections == 2

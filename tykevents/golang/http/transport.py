@@ -161,6 +161,11 @@ class _Conn(asyncio.Protocol):
 
     # -- httptools callbacks --------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        w = self._waiter
+        if w is None or w.done():  # a reply nobody asked for: the connection cannot be trusted
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
@@ -207,9 +212,10 @@ class _Conn(asyncio.Protocol):
         if w is None or w.done():
             return
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
+        headers, self._headers, self._body = self._headers, [], []  # the reply owns them now
         if not keep_alive:
             self.close()
-        w.set_result(Response(self._status, self._headers, body, truncated))
+        w.set_result(Response(self._status, headers, body, truncated))
 
     def _fail(self, e: Exception) -> None:
         self.close()
