@@ -278,7 +278,8 @@ async def test_sender_exception_gives_the_delivery_up(services: Any, receivers: 
         await wait_idle(svc, timeout=2)
     assert svc.pending == 0 and not svc.full and svc._lanes == {}
     dls = dead_letters(svc)
-    assert len(dls) == 3 and all(d["error"] == "internal error: RuntimeError: the transport is closed" for d in dls)
+    closed = "internal error: RuntimeError: the transport is closed"
+    assert len(dls) == 3 and all(d["error"] == closed for d in dls)
     assert svc.metrics.total("failed") == 3 and r.requests == []
     shown = "\n".join(rec.getMessage() for rec in caplog.records if rec.levelno >= logging.INFO)
     assert "internal error: RuntimeError: the transport is closed" in shown

@@ -248,3 +248,205 @@ async def test_readiness_follows_redis(tmp_path: Path, services: Any, receiver: 
     finally:
         server.stop()
         await c.aclose()
+
+
+# -- the batched spool (spool_lua.py, spool_codec.py) ----------------------------------------
+
+
+async def test_a_batch_larger_than_one_script_call(client: Any) -> None:
+    """More deliveries than BATCH: several write calls, several script reads, all acknowledged."""
+    from tykevents.deliver.webhook.spool import BATCH, Spool
+
+    n = BATCH * 2 + 37
+    writer, reader = Owner(room=0), Owner(room=n)
+    a, b = Spool(client, writer, consumer="a"), Spool(client, reader, consumer="b")
+    await a.start()
+    try:
+        for i in range(n):
+            a.add(delivery(f"http://127.0.0.1:9/{i}", body=b"x\n" * (i % 5)))  # newlines in bodies
+        await a.write_pending()
+        assert len(a.retained) == n and await client.xlen(STREAM) == n
+        await b.start()  # a backlog from the start: read by script, a batch at a time
+        async with asyncio.timeout(10):
+            while len(reader.taken) < n:
+                await asyncio.sleep(0.02)
+        # (the writer task and this call each wrote some batches: in no set order)
+        taken = {d.plan.url: d.body for d in reader.taken}
+        assert taken == {f"http://127.0.0.1:9/{i}": b"x\n" * (i % 5) for i in range(n)}
+        assert all(d.spool_id and d.log_id is None and d.handler == "h1" for d in reader.taken)
+        for d in reader.taken:
+            b.done(d)
+        await b.flush()
+        assert await settled(client) == (0, 0)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_old_and_hand_made_entries_are_still_read(client: Any) -> None:
+    """A rolling upgrade: entries written by an older instance (one plain XADD of
+    orjson.dumps(to_record()) each) are read; so is a hand-made one with other JSON types and
+    a raw newline; a broken one costs only itself."""
+    import orjson
+
+    from tykevents.deliver.webhook.spool import Spool
+
+    await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    old = delivery("http://127.0.0.1:9/old", body=b'{"n": 1}')
+    old.attempts, old.error, old.log_id = 2, "timeout", "ab" * 16
+    hand = b'{"method": "PUT",\n "url": "http://127.0.0.1:9/hand", "attempts": "1", "body": ""}'
+    await client.xadd(STREAM, {"d": hand})  # the first: read by the blocking XREADGROUP
+    await client.xadd(STREAM, {"d": orjson.dumps(old.to_record())})  # the rest by script
+    await client.xadd(STREAM, {"d": b"not json"})
+    await client.xadd(STREAM, {"other": b"field"})
+    owner = Owner(room=10)
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    try:
+        async with asyncio.timeout(5):
+            while len(owner.taken) < 2 or await settled(client) != (2, 2):
+                await asyncio.sleep(0.02)
+        second, first = owner.taken
+        assert (first.plan.url, first.body, first.attempts, first.error, first.log_id) == (
+            old.plan.url,
+            old.body,
+            2,
+            "timeout",
+            old.log_id,
+        )
+        assert first.plan.header == old.plan.header and first.id == old.id and first.created == old.created
+        assert (second.plan.method, second.plan.url, second.attempts, second.body) == (
+            "PUT",
+            first.plan.url[:-3] + "hand",
+            1,
+            b"",
+        )
+    finally:
+        await spool.close()
+
+
+async def test_records_stay_readable_by_older_instances() -> None:
+    """What the spool writes is Delivery.to_record()'s form less the keys at their defaults:
+    an older instance reads it with Delivery.from_record() as the same delivery, and so does
+    the codec, every attribute."""
+    import orjson
+
+    from tykevents.deliver.webhook.delivery import Delivery
+    from tykevents.deliver.webhook.spool_codec import Codec
+
+    busy = delivery("http://127.0.0.1:9/x?q=1", body=b"\x00\xffbinary", headers={"X-A": "1"})
+    busy.attempts, busy.status, busy.error, busy.event = 3, 503, "bad", "QuotaExceeded"
+    busy.log_id, busy.kind = "c" * 32, "js"
+    plain = Delivery(busy.plan, b"", kind="webhook")  # every default: the keys left out
+    codec = Codec()
+    Codec.give_ids([busy, plain], 1700000000.5)
+    assert busy.id is not None and busy.id.startswith(f"{1700000000500:013x}-") and busy.id != plain.id
+    for d in (busy, plain):
+        raw = codec.encode(d)
+        rec = orjson.loads(raw)
+        full = d.to_record()
+        assert list(rec) == [k for k in full if k in rec]  # to_record()'s keys, in its order
+        assert all(rec[k] == full[k] for k in rec)
+        for back in (Delivery.from_record(rec), codec.decode(raw), codec.decode(orjson.dumps(full))):
+            for attr in Delivery.__slots__:
+                if attr not in ("plan", "spool_id"):
+                    assert getattr(back, attr) == getattr(d, attr), attr
+            assert (back.plan.method, back.plan.url, back.plan.header) == ("POST", d.plan.url, d.plan.header)
+    assert set(orjson.loads(codec.encode(plain))) == {"id", "created", "method", "url", "headers"}
+    assert codec.decode(codec.encode(busy)).plan is codec.decode(codec.encode(busy)).plan  # shared
+    with pytest.raises(ValueError):
+        codec.decode(b"{")
+
+
+async def test_scripts_are_loaded_again_after_a_script_flush(client: Any) -> None:
+    """A Redis restart forgets the scripts: EVALSHA answers NOSCRIPT and EVAL loads them."""
+    from tykevents.deliver.webhook.spool import Spool
+
+    owner = Owner(room=0)
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    try:
+        spool.add(delivery("http://127.0.0.1:9/1"))
+        await spool.write_pending()
+        await client.script_flush()
+        spool.add(delivery("http://127.0.0.1:9/2"))
+        await spool.write_pending()
+        assert await client.xlen(STREAM) == 2 and spool.fallbacks == 0
+        owner.room = 2
+        async with asyncio.timeout(5):
+            while len(owner.taken) < 2:
+                await asyncio.sleep(0.02)
+        await client.script_flush()
+        for d in owner.taken:
+            spool.done(d)
+        await spool.flush()
+        assert await settled(client) == (0, 0)
+    finally:
+        await spool.close()
+
+
+async def test_a_restart_skips_its_own_entries_deleted_while_pending(client: Any) -> None:
+    """Re-reading its own pending entries (by script, from "0"): one deleted meanwhile (an
+    XDEL without XACK) has no record, and is acknowledged rather than delivered."""
+    from tykevents.deliver.webhook.spool import Spool
+
+    first = Owner(room=10)
+    spool = Spool(client, first, consumer="a")
+    await spool.start()
+    for i in range(3):
+        spool.add(delivery(f"http://127.0.0.1:9/{i}"))
+    await spool.write_pending()
+    async with asyncio.timeout(5):
+        while len(first.taken) < 3:
+            await asyncio.sleep(0.02)
+    spool._reading = False
+    for t in spool._tasks:  # a crash: nothing acknowledged
+        t.cancel()
+    await asyncio.gather(*spool._tasks, return_exceptions=True)
+    await client.xdel(STREAM, first.taken[1].spool_id)
+    again = Owner(room=10)
+    restarted = Spool(client, again, consumer="a")
+    await restarted.start()
+    try:
+        assert [d.plan.url for d in again.taken] == ["http://127.0.0.1:9/0", "http://127.0.0.1:9/2"]
+        assert restarted.recovered == 3
+        async with asyncio.timeout(5):
+            while (await client.xpending(STREAM, GROUP))["pending"] != 2:
+                await asyncio.sleep(0.02)
+    finally:
+        await restarted.close()
+
+
+async def test_write_calls_are_bounded_in_bytes(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large bodies split a batch over several write calls (each within WRITE_BYTES, or one
+    record if that alone is larger), all written once."""
+    from tykevents.deliver.webhook import spool as spool_mod
+    from tykevents.deliver.webhook.spool import Spool
+
+    monkeypatch.setattr(spool_mod, "WRITE_BYTES", 3000)
+    calls: list[int] = []
+    write = spool_mod.write_script
+
+    async def counting(c: Any, key: str, blob: bytes) -> Any:
+        calls.append(len(blob))
+        return await write(c, key, blob)
+
+    monkeypatch.setattr(spool_mod, "write_script", counting)
+    owner = Owner(room=0)
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    try:
+        bodies = [b"a" * 700] * 9 + [b"b" * 5000] + [b"c" * 10]
+        for i, body in enumerate(bodies):
+            spool.add(delivery(f"http://127.0.0.1:9/{i}", body=body))
+        await spool.write_pending()
+        assert len(calls) >= 4 and all(n <= 3000 for n in calls if n < 6000)
+        assert spool.backlog == len(bodies) and spool.writing == 0 and spool.fallbacks == 0
+        owner.room = len(bodies)
+        async with asyncio.timeout(5):
+            while len(owner.taken) < len(bodies):
+                await asyncio.sleep(0.02)
+        assert sorted(d.plan.url for d in owner.taken) == sorted(f"http://127.0.0.1:9/{i}" for i in range(11))
+        assert sorted(d.body for d in owner.taken) == sorted(bodies)
+    finally:
+        await spool.close()

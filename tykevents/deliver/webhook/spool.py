@@ -1,10 +1,24 @@
 """The Redis spool: accepted deliveries survive a crash, and instances share the work.
 
 With `webhooks.spool` and Redis state, WebhookService.submit() does not deliver in memory
-directly: the delivery is written to the stream `tykevents:webhooks` (XADD, batched), and
-every instance reads the stream through the consumer group `tykevents` (XREADGROUP), so any
+directly: the delivery is written to the stream `tykevents:webhooks` (XADD), and every
+instance reads the stream through the consumer group `tykevents` (XREADGROUP), so any
 instance may take any delivery and each is taken once. A finished delivery (delivered or
 dead-lettered) is acknowledged and deleted (XACK + XDEL).
+
+Batched, because per-entry work was most of the spool's cost (bench/bench_spool.py): redis-py
+builds and parses every command in Python, so one XADD per delivery cost more CPU than the
+delivery itself. So each step is one command per batch of up to BATCH entries, a Lua script
+on the stream's key (spool_lua.py; one key, so Redis Cluster runs it on the stream's master):
+- the writer takes everything accepted since its last turn and XADDs it in one script call,
+  which answers the new ids as one string;
+- the reader, while a backlog exists (its last read was a full batch), reads with a script
+  that answers the batch as one newline-separated string; once drained it waits in a blocking
+  XREADGROUP, so an idle spool still hands a new delivery over at once;
+- finished ids are acknowledged and deleted by one script call per batch;
+- records are encoded and decoded with msgspec (spool_codec.py), in Delivery.to_record()'s
+  format less the keys at their defaults, so old and new instances read each other's entries;
+- a delivery this instance wrote and reads back itself is taken from `retained`, not decoded.
 
 Recovery:
 - a restarted instance first re-reads its own pending entries (consumer name = host name,
@@ -12,7 +26,7 @@ Recovery:
 - every instance claims entries that stayed pending longer than `spool_claim_after` seconds
   under any consumer (XAUTOCLAIM): those of a crashed instance;
 - an instance keeps its own long-running deliveries (waiting for a retry) from being claimed
-  by touching them (XCLAIM to itself) every claim_after/3 seconds.
+  by touching them (XCLAIM to itself, BATCH ids a call) every claim_after/3 seconds.
 
 Redis losing its data (a restart without persistence, FLUSHALL) loses nothing accepted:
 - every delivery this instance wrote stays in memory (`retained`) until some instance has
@@ -37,12 +51,20 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
-import orjson
-
 from tykevents.deliver.webhook.delivery import Delivery
+from tykevents.deliver.webhook.spool_codec import Codec
+from tykevents.deliver.webhook.spool_lua import (
+    ack_script,
+    join_records,
+    read_script,
+    split_entries,
+    split_ids,
+    write_script,
+)
 from tykevents.runtime.ratelog import RateLimitedLog
 
 logger = logging.getLogger("tykevents.deliver.webhook.spool")
@@ -53,7 +75,10 @@ GROUP = "tykevents"
 # A marker: gone or changed = Redis lost its data. Its hash tag is the stream's name, so on a
 # Redis Cluster it lives on the stream's master and dies with the stream's data.
 EPOCH = "{tykevents:webhooks}:epoch"
-BATCH = 500
+BATCH = 500  # entries per command (script call, XCLAIM, XAUTOCLAIM)
+# Record bytes per write call: one argument, far below Redis's proto-max-bulk-len (512 MB)
+# however large the bodies, and a script that holds Redis for milliseconds, not seconds.
+WRITE_BYTES = 1 << 20
 
 
 def epoch_key(stream: str) -> str:
@@ -86,11 +111,26 @@ def raise_eaten_cancel() -> None:
         raise asyncio.CancelledError
 
 
-def _record(fields: Any) -> dict[str, Any] | None:
+def _raw(fields: Any) -> bytes:
+    """An entry's record from a redis-py reply (b"": deleted by XDEL while still pending)."""
     if not fields:
-        return None  # the entry was deleted (XDEL) but still pending
+        return b""
     raw = fields.get(b"d") if b"d" in fields else fields.get("d")
-    return orjson.loads(raw) if raw is not None else None
+    return raw.encode() if isinstance(raw, str) else raw or b""
+
+
+def _entries(reply: Any) -> list[tuple[str, bytes]]:
+    """XREADGROUP's or XAUTOCLAIM's entries -> [(stream id, record)]."""
+    return [(_s(sid), _raw(fields)) for sid, fields in reply]
+
+
+def _stream_entries(reply: Any) -> Any:
+    """The one stream's entries in an XREADGROUP reply (a list, or a dict under RESP3)."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return next(iter(reply.values()))[0]
+    return reply[0][1]
 
 
 class SpoolOwner(Protocol):
@@ -128,7 +168,8 @@ class Spool:
         # Written by us, not yet read by any instance: stream id -> delivery, oldest first.
         self.retained: OrderedDict[str, Delivery] = OrderedDict()
         self._owned: dict[str, Delivery] = {}  # stream id -> delivery being worked on here
-        self._plans: dict[Any, Any] = {}  # request plans rebuilt from entries, shared
+        self._codec = Codec()  # records, and the request plans rebuilt from them
+        self._backlog = False  # the last read was a full batch: read on without blocking
         self._done: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wake_writer = asyncio.Event()
@@ -193,14 +234,16 @@ class Spool:
             batch, self.unwritten = self.unwritten[:BATCH], self.unwritten[BATCH:]
             self.writing += len(batch)
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for d in batch:
-                        pipe.xadd(self.key, {"d": orjson.dumps(d.to_record())})
-                    ids = await pipe.execute()
+                records = self._encode(batch)
+                if len(records) < len(batch):  # over WRITE_BYTES: the rest goes next
+                    self.writing -= len(batch) - len(records)
+                    self.unwritten[:0] = batch[len(records) :]
+                    del batch[len(records) :]
+                ids = split_ids(await write_script(self.client, self.key, join_records(records)))
+                owned, retained = self._owned, self.retained
                 for d, sid in zip(batch, ids, strict=True):
-                    sid = _s(sid)
-                    if sid not in self._owned:  # else our reader was quicker
-                        self.retained[sid] = d
+                    if sid not in owned:  # else our reader was quicker
+                        retained[sid] = d
             except Exception as e:  # Redis down: deliver from memory rather than lose them
                 self.fallbacks += len(batch)
                 self.failing = f"write: {type(e).__name__}: {e}"
@@ -217,6 +260,20 @@ class Spool:
                 self.writing -= len(batch)
         while self.writing:  # a batch of the writer task is still on its way
             await asyncio.sleep(0.005)
+
+    def _encode(self, batch: list[Delivery]) -> list[bytes]:
+        """Records for the longest head of `batch` within WRITE_BYTES (at least one)."""
+        self._codec.give_ids(batch, time.time())
+        encode = self._codec.encode
+        records = [encode(d) for d in batch]
+        if sum(map(len, records)) + len(records) <= WRITE_BYTES:
+            return records
+        size = 0
+        for n, r in enumerate(records):
+            size += len(r) + 1
+            if size > WRITE_BYTES:
+                return records[: max(n, 1)]
+        return records
 
     async def _reader(self) -> None:
         while self._reading:
@@ -240,46 +297,59 @@ class Spool:
                     await asyncio.sleep(1.0)
 
     async def _read(self, own_pending: bool, count: int = BATCH) -> None:
-        """New entries (">"), or this consumer's own pending ones from the start ("0")."""
+        """New entries (">"), or this consumer's own pending ones from the start ("0").
+        New ones: by script while a backlog exists, else waiting in XREADGROUP BLOCK."""
         if not own_pending:
-            reply = await self.client.xreadgroup(
-                GROUP, self.consumer, {self.key: ">"}, count=count, block=200
-            )
-            self._take(reply[0][1] if reply else [])
+            if self._backlog:
+                entries = split_entries(
+                    await read_script(self.client, self.key, GROUP, self.consumer, count, ">")
+                )
+                self._backlog = len(entries) >= count
+                if entries:
+                    self._take(entries)
+                    return
+            # One entry: redis-py parses this reply entry by entry in Python; what follows
+            # it comes in the script's one string.
+            reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=1, block=200)
+            entries = _entries(_stream_entries(reply))
+            self._backlog = bool(entries)
+            self._take(entries)
             return
         start = "0"
         while True:
-            reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: start}, count=count)
-            entries = reply[0][1] if reply else []
+            entries = split_entries(
+                await read_script(self.client, self.key, GROUP, self.consumer, count, start)
+            )
             if not entries:
                 return
             self._take(entries)
             self.recovered += len(entries)
-            start = _s(entries[-1][0])
+            start = entries[-1][0]
 
     def stop_reading(self) -> None:
         self._reading = False
 
-    def _take(self, entries: Any) -> None:
+    def _take(self, entries: list[tuple[str, bytes]]) -> None:
         stale = []
-        for sid, fields in entries:
-            sid = _s(sid)
-            if sid in self._owned:
+        owned, retained, decode, accept = self._owned, self.retained, self._codec.decode, self.service.accept
+        for sid, raw in entries:
+            if sid in owned:
                 continue
-            rec = _record(fields)
-            if rec is None:
+            if not raw:  # deleted (XDEL) but still pending
                 stale.append(sid)
                 continue
-            try:
-                d = Delivery.from_record(rec, self._plans)
-            except (KeyError, ValueError, TypeError) as e:
-                _ratelog.log(logging.ERROR, "spool-bad", "unreadable spool entry %s dropped: %s", sid, e)
-                stale.append(sid)
-                continue
+            # Written by this instance: the retained delivery is what the record says.
+            d = retained.pop(sid, None)
+            if d is None:
+                try:
+                    d = decode(raw)
+                except (KeyError, ValueError, TypeError, AttributeError) as e:
+                    _ratelog.log(logging.ERROR, "spool-bad", "unreadable spool entry %s dropped: %s", sid, e)
+                    stale.append(sid)
+                    continue
             d.spool_id = sid
-            self._owned[sid] = d
-            self.retained.pop(sid, None)
-            self.service.accept(d)
+            owned[sid] = d
+            accept(d)
         if stale:
             self._done.extend(stale)
             self._wake_acker.set()
@@ -296,10 +366,7 @@ class Spool:
         while self._done:
             ids, self._done = self._done[:BATCH], self._done[BATCH:]
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    pipe.xack(self.key, GROUP, *ids)
-                    pipe.xdel(self.key, *ids)
-                    await pipe.execute()
+                await ack_script(self.client, self.key, GROUP, " ".join(ids))
             except Exception as e:  # they stay pending; delivered again later (at least once)
                 _ratelog.log(logging.ERROR, "spool-ack", "webhook spool ack failed: %s", e)
                 return
@@ -338,7 +405,7 @@ class Spool:
             )
             start, entries = _s(reply[0]), reply[1]
             before = len(self._owned)
-            self._take(entries)
+            self._take(_entries(entries))
             self.recovered += len(self._owned) - before
             if start == "0-0":
                 return
