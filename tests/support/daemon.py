@@ -176,7 +176,8 @@ class DaemonProcess:
         return float(m.group(1)) if m else 0.0
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=5) as r:
+        # 15 s: under a supervisor, worker 0's answer waits for its siblings' (2 s at most each)
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=15) as r:
             return r.read().decode()
 
     def log(self) -> str:
