@@ -73,6 +73,12 @@ def pin(core: int) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) >= 2 else []
 
 
+def pin_all() -> list[str]:
+    """A command prefix that lets a command run on every core (undoing an inherited pin)."""
+    n = os.cpu_count() or 1
+    return ["taskset", "-c", f"0-{n - 1}"] if shutil.which("taskset") and n >= 2 else []
+
+
 def build_loadgen(source: str = "loadgen.c", out_dir: Path | None = None) -> Path:
     """Compile bench/<source> with the system compiler into out_dir (default bench/), unless
     an executable newer than the source is already there."""
