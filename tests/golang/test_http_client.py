@@ -4,7 +4,6 @@ writes, Client.do's redirect policy, the Transport's gzip, limits, timeouts and 
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -15,21 +14,6 @@ from tykevents.golang import url as gourl
 from tykevents.golang.http import client as gc
 from tykevents.golang.http.client import GoClient, GoClientError, GoResponse
 from tykevents.golang.http.request import GoRequest
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Callable[..., Any]]:
-    made: list[GoClient] = []
-
-    async def make(**kw: Any) -> GoClient:
-        c = GoClient(**{"timeout": 5.0, "read_limit": 1 << 20, "proxies": {}, **kw})
-        await c.start()
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        await c.close()
 
 
 def req(url: str, method: str = "GET", header: dict | None = None, close: bool = False) -> GoRequest:

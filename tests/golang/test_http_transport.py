@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +28,6 @@ def req(url: str) -> GoRequest:
 async def slow(_: Any) -> int:
     await asyncio.sleep(0.15)
     return 200
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[Any]:
-    made: list[GoClient] = []
-
-    async def make(**kw: Any) -> GoClient:
-        c = GoClient(**{"timeout": 5.0, "read_limit": 1 << 16, "proxies": {}, **kw})
-        await c.start()
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        await c.close()
 
 
 def idle(c: GoClient) -> dict[int, int]:

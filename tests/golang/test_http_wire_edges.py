@@ -77,21 +77,6 @@ async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[Scripted]]]:
         await s.close()
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[Callable[..., Awaitable[GoClient]]]:
-    made: list[GoClient] = []
-
-    async def make(**kw: Any) -> GoClient:
-        c = GoClient(**{"timeout": 5.0, "read_limit": 1 << 20, "proxies": {}, **kw})
-        await c.start()
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        await c.close()
-
-
 def req(url: str, method: str = "GET") -> GoRequest:
     return GoRequest(method, gourl.new_request_url(url), {}, raw_url=url)
 
