@@ -16,6 +16,4 @@ cdef class CooldownTable:
     cdef bint _has_base
 
     cdef double _now_ticks(self, double now) noexcept
-    cdef uint32_t _expiry(self, double now, double ttl) noexcept
-    cdef void _rebase(self, long long delta) noexcept
     cdef int _acquire(self, const uint8_t* d, double now, double ttl) noexcept

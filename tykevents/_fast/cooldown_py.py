@@ -126,7 +126,9 @@ class CooldownTable(DictTable[bytes, int]):  # 12-byte key -> expiry tick
     def _rebase(self, delta: int) -> float:
         """Moves the time base `delta` ticks forward; returns the new base."""
         # delta > 0: t > 2**32-1 with ttl <= 2**30 ticks implies now_t > 2**31.
-        self._d = {k: (e - delta if e > delta else 1) for k, e in self._d.items()}
+        d = self._d  # in place: the shared twin's slots are this mapping
+        for k, e in list(d.items()):
+            d[k] = e - delta if e > delta else 1
         base = self._base
         assert base is not None
         base = self._base = base + delta / TICKS_PER_SECOND
@@ -143,7 +145,6 @@ class CooldownTable(DictTable[bytes, int]):  # 12-byte key -> expiry tick
         if e is not None and e > now_t:
             return False
         exp = self._expiry(now, ttl)
-        d = self._d  # a rebase inside _expiry replaces the dict
         if e is not None:
             del d[key]  # re-armed keys go to the end of the eviction order
         elif len(d) >= self._capacity:

@@ -28,13 +28,11 @@ The rules are CooldownTable's, with these differences:
 
 from __future__ import annotations
 
-import heapq
 import struct
-from collections.abc import Sequence
 from typing import cast
 
 from .cooldown_py import KEY_BYTES, CooldownTable
-from .shared_map import SharedLock, SlotMap
+from .shared_map import SharedLock, SharedTable, SlotMap, locked
 
 
 class CooldownSlots(SlotMap[bytes, int]):
@@ -57,7 +55,7 @@ class CooldownSlots(SlotMap[bytes, int]):
 _BASE, _HAS_BASE = 16, 24  # header offsets
 
 
-class SharedCooldownTable(CooldownTable):
+class SharedCooldownTable(SharedTable[bytes, int], CooldownTable):
     """CooldownTable in shared memory (see the module doc)."""
 
     __slots__ = ("_lock", "__weakref__")
@@ -67,15 +65,6 @@ class SharedCooldownTable(CooldownTable):
         cap = self._capacity
         self._d = cast("dict[bytes, int]", CooldownSlots(cap + cap // 2 + 1, 0))
         self._lock = SharedLock()
-
-    @classmethod
-    def create(cls, capacity: int = 1_000_000) -> SharedCooldownTable:
-        """A table in a new shared mapping; make it before forking the processes that share it."""
-        return cls(capacity)
-
-    @property
-    def _slots(self) -> CooldownSlots:
-        return cast(CooldownSlots, self._d)
 
     @property
     def _base(self) -> float | None:
@@ -95,54 +84,15 @@ class SharedCooldownTable(CooldownTable):
             d.header.set_f64(_BASE, value)
             d.header.set_u64(_HAS_BASE, 1)
 
-    def _rebase(self, delta: int) -> float:
-        d = self._d
-        for k, e in list(d.items()):
-            d[k] = e - delta if e > delta else 1
-        base = self._base
-        assert base is not None
-        base = self._base = base + delta / 16.0
-        return base
+    @staticmethod
+    def _rank(value: int) -> int:
+        return value  # the soonest expiring (for equal ttls, the oldest armed)
 
-    def _make_room(self, now: float) -> None:
-        # DictTable's batching, but the live entries dropped are the soonest expiring: the
-        # slots keep no arming order (for equal ttls, the same entries).
-        self._purge(now)
-        d, cap = self._d, self._capacity
-        excess = len(d) - (cap - max(1, cap // 64))
-        if excess > 0:
-            for k, _ in heapq.nsmallest(excess, d.items(), key=lambda kv: kv[1]):
-                del d[k]
-
-    def memory_bytes(self) -> int:
-        """Bytes of the shared mapping (header and slots)."""
-        return self._slots.memory_bytes()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._d)
-
-    def acquire(self, digest: bytes, now: float, ttl: float) -> bool:
-        with self._lock:
-            return super().acquire(digest, now, ttl)
-
-    def acquire_many(
-        self, digests: bytes | bytearray | memoryview, now: float, ttls: float | Sequence[float]
-    ) -> bytes:
-        with self._lock:
-            return super().acquire_many(digests, now, ttls)
-
-    def contains(self, digest: bytes, now: float) -> bool:
-        with self._lock:
-            return super().contains(digest, now)
-
-    def release(self, digest: bytes) -> bool:
-        with self._lock:
-            return super().release(digest)
-
-    def purge(self, now: float) -> int:
-        with self._lock:
-            return super().purge(now)
+    acquire = locked(CooldownTable.acquire)
+    acquire_many = locked(CooldownTable.acquire_many)
+    contains = locked(CooldownTable.contains)
+    release = locked(CooldownTable.release)
+    purge = locked(CooldownTable.purge)
 
 
 __all__ = ["KEY_BYTES", "SharedCooldownTable"]

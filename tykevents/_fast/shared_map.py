@@ -17,18 +17,24 @@ dies, so a worker killed inside a call does not leave the table locked.
 from __future__ import annotations
 
 import fcntl
+import functools
+import heapq
 import mmap
 import os
 import struct
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast
+
+from ._dict_table import DictTable
 
 K = TypeVar("K")
 V = TypeVar("V")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SLOT = 16
 HEADER = 64
@@ -200,3 +206,51 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+
+
+def locked(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """A private table's method, run holding the shared table's lock (self._lock)."""
+
+    @functools.wraps(method)
+    def call(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+class SharedTable(DictTable[K, V]):
+    """What a pure shared twin adds to its private table (listed first among its bases):
+    `create`, the locked length, the mapping's size and the eviction by `_rank`. The twin
+    sets `_d` to its SlotMap and `_lock` to a SharedLock."""
+
+    __slots__ = ()
+    _lock: SharedLock
+
+    @classmethod
+    def create(cls, capacity: int = 1_000_000) -> Self:
+        """A table in a new shared mapping; make it before forking the processes that share it."""
+        return cls(capacity)
+
+    def memory_bytes(self) -> int:
+        """Bytes of the shared mapping (header and slots)."""
+        return cast("SlotMap[K, V]", self._d).memory_bytes()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._d)
+
+    @staticmethod
+    def _rank(value: V) -> int:
+        """The order in which live entries are evicted, lowest first (the compiled twins')."""
+        raise NotImplementedError
+
+    def _make_room(self, now: float) -> None:
+        # DictTable's batching, but the live entries dropped are those of the lowest rank:
+        # the slots keep no insertion order.
+        self._purge(now)
+        d, cap, rank = self._d, self._capacity, self._rank
+        excess = len(d) - (cap - max(1, cap // 64))
+        if excess > 0:
+            for k, _ in heapq.nsmallest(excess, d.items(), key=lambda kv: rank(kv[1])):
+                del d[k]

@@ -13,8 +13,8 @@ from posix.mman cimport munmap
 
 import weakref
 
-from tykevents._fast.shared_atomic cimport (gate_lock, gate_unlock, map_shared, read_enter,
-                                           read_leave, reader_slot, tyk_gate_t)
+from tykevents._fast.shared_atomic cimport (atomic_add, gate_lock, gate_unlock, map_shared,
+                                           read_enter, read_leave, reader_slot, tyk_gate_t)
 
 cdef double LOCK_TIMEOUT = 5.0  # seconds a slot-moving operation waits for the gate
 
@@ -71,8 +71,60 @@ cdef inline void shared_leave(Shared* sh, int slot) noexcept nogil:
         gate_unlock(&sh.gate)
 
 
+cdef inline int shared_lock(Shared* sh, str what) except -1:
+    # Takes the gate exclusively for an operation that must not be skipped.
+    if not gate_lock(&sh.gate, LOCK_TIMEOUT):
+        raise TimeoutError(f"shared {what} table: the gate stayed busy")
+    return 0
+
+
+cdef bint shared_delete(Shared* sh, Key k, str what) except -1:
+    # forget/release: True if the key was stored.
+    shared_lock(sh, what)
+    cdef Py_ssize_t i = table_find(&sh.t, k)
+    if i >= 0:
+        table_delete_at(&sh.t, i)
+    gate_unlock(&sh.gate)
+    return i >= 0
+
+
 # Every shared table of this process: a forked child must claim its own reader slot.
 _tables = weakref.WeakSet()
+
+
+cdef class _SharedBase:
+    # The mapping's life and the members both shared tables have alike; the module's table
+    # subclasses it (SLOT_FILL and Slot are that module's).
+
+    cdef Shared* _sh
+    cdef size_t _size
+    cdef int _reader  # this process's reader slot in the gate; -1 = not claimed yet
+    cdef readonly Py_ssize_t capacity
+    cdef object __weakref__
+
+    def __cinit__(self, capacity=1_000_000):
+        self._sh = shared_alloc(capacity, SLOT_FILL, &self._size)
+        self.capacity = self._sh.capacity
+        self._reader = -1
+        _tables.add(self)
+
+    @classmethod
+    def create(cls, capacity=1_000_000):
+        """A table in a new shared mapping; make it before forking the processes that share it."""
+        return cls(capacity)
+
+    def __dealloc__(self):
+        shared_free(self._sh, self._size)
+
+    def _forked(self):
+        self._reader = -1
+
+    def __len__(self):
+        return atomic_add(&self._sh.t.count, 0)
+
+    def memory_bytes(self):
+        """Bytes of the shared mapping (header and slots)."""
+        return self._size
 
 
 def _after_fork():

@@ -22,12 +22,10 @@ Differences from ThresholdTable:
 
 from __future__ import annotations
 
-import heapq
 import struct
-from collections.abc import Iterable, Sequence
 from typing import cast
 
-from .shared_map import SharedLock, SlotMap
+from .shared_map import SharedLock, SharedTable, SlotMap, locked
 from .thresholds_py import ThresholdTable
 
 _EMPTY = 0xFFFFFFFF
@@ -53,7 +51,7 @@ class ThresholdSlots(SlotMap[int, tuple[int, float]]):
         return key
 
 
-class SharedThresholdTable(ThresholdTable):
+class SharedThresholdTable(SharedTable[int, tuple[int, float]], ThresholdTable):
     """ThresholdTable in shared memory (see the module doc)."""
 
     __slots__ = ("_lock", "__weakref__")
@@ -63,11 +61,6 @@ class SharedThresholdTable(ThresholdTable):
         cap = self._capacity
         self._d = cast("dict[int, tuple[int, float]]", ThresholdSlots(cap + cap // 2 + 1, 0xFF))
         self._lock = SharedLock()
-
-    @classmethod
-    def create(cls, capacity: int = 1_000_000) -> SharedThresholdTable:
-        """A table in a new shared mapping; make it before forking the processes that share it."""
-        return cls(capacity)
 
     @property
     def _last_now(self) -> float:
@@ -80,84 +73,13 @@ class SharedThresholdTable(ThresholdTable):
         if isinstance(d, ThresholdSlots):  # else ThresholdTable.__init__: the header holds 0.0
             d.header.set_f64(_LAST_NOW, value)
 
-    def _make_room(self, now: float) -> None:
-        # DictTable's batching, but the live states dropped are those whose period ends
-        # first, non-renewing ones last (the compiled twins' rank): the slots keep no order.
-        self._purge(now)
-        d, cap = self._d, self._capacity
-        excess = len(d) - (cap - max(1, cap // 64))
-        if excess > 0:
-            for k, _ in heapq.nsmallest(excess, d.items(), key=lambda kv: kv[1][0] or 1 << 32):
-                del d[k]
+    @staticmethod
+    def _rank(value: tuple[int, float]) -> int:
+        return value[0] or 1 << 32  # the period that ends first; non-renewing ones last
 
-    def memory_bytes(self) -> int:
-        """Bytes of the shared mapping (header and slots)."""
-        return cast(ThresholdSlots, self._d).memory_bytes()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._d)
-
-    def evaluate(
-        self,
-        key_hash: int,
-        quota_max: int,
-        quota_remaining: int,
-        quota_renews: int,
-        now: float,
-        global_limit: float,
-        trigger_limits: Iterable[float],
-        renewing: bool,
-    ) -> tuple[float, float] | None:
-        with self._lock:
-            return super().evaluate(
-                key_hash,
-                quota_max,
-                quota_remaining,
-                quota_renews,
-                now,
-                global_limit,
-                trigger_limits,
-                renewing,
-            )
-
-    def evaluate_many(
-        self,
-        key_hashes: Sequence[int],
-        quota_max: Sequence[int],
-        quota_remaining: Sequence[int],
-        quota_renews: Sequence[int],
-        now: float,
-        global_limit: float,
-        trigger_limits: Sequence[float],
-        renewing: bool | Sequence[bool] = True,
-        limit_offsets: Sequence[int] | None = None,
-    ) -> list[tuple[int, float, float]]:
-        with self._lock:
-            return super().evaluate_many(
-                key_hashes,
-                quota_max,
-                quota_remaining,
-                quota_renews,
-                now,
-                global_limit,
-                trigger_limits,
-                renewing,
-                limit_offsets,
-            )
-
-    def forget(self, key_hash: int) -> bool:
-        with self._lock:
-            return super().forget(key_hash)
-
-    def state(self, key_hash: int) -> tuple[int, float] | None:
-        with self._lock:
-            return super().state(key_hash)
-
-    def load_state(self, key_hash: int, period: int, fired_level: float) -> None:
-        with self._lock:
-            super().load_state(key_hash, period, fired_level)
-
-    def purge(self, now: float) -> int:
-        with self._lock:
-            return super().purge(now)
+    evaluate = locked(ThresholdTable.evaluate)
+    evaluate_many = locked(ThresholdTable.evaluate_many)
+    forget = locked(ThresholdTable.forget)
+    state = locked(ThresholdTable.state)
+    load_state = locked(ThresholdTable.load_state)
+    purge = locked(ThresholdTable.purge)

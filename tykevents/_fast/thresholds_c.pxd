@@ -15,5 +15,5 @@ cdef class ThresholdTable:
     cdef double _last_now
 
     cdef void _insert(self, uint64_t key, uint32_t period, float fired, double now) noexcept
-    cdef int _step(self, uint64_t key, int64_t qmax, int64_t rem, int64_t renews, double now,
-                   double g, double top, double usage, bint renewing) noexcept
+    cdef int _step(self, uint64_t key, int64_t qmax, int64_t renews, double now, double top,
+                   double usage, bint renewing) noexcept
