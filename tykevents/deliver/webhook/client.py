@@ -310,5 +310,5 @@ def _signed(req: GoRequest, lines: list[tuple[str, str]]) -> GoRequest:
     for name, value in lines:
         header[name] = [value]
     signed = GoRequest(req.method, req.url, header, close=req.close, raw_url=req.raw_url)
-    signed.connect_url = req.connect_url
+    signed.route = req.route
     return signed

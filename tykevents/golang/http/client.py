@@ -1,7 +1,7 @@
 """Go's http.Client on our own Transport (golang/http/transport.py): asyncio protocols,
 httptools parsing, per-host keep-alive pools.
 
-A request carries exactly the header lines GoRequest.wire_headers gives, in Go's order, and
+A request carries exactly the bytes GoRequest.wire gives (Go's header lines, in Go's order), and
 nothing else. Proxies come from HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as Go's default transport
 takes them (or none, or given ones, or a Transport.Proxy function such as
 proxy.StaticProxy). TLS is an ssl.SSLContext (golang/http/tls.py builds Go's); a Transport's
@@ -292,24 +292,19 @@ class GoClient:
 
     async def _send(self, transport: Transport, req: GoRequest, body: bytes) -> Response:
         """One exchange on a pooled connection; a redirect's body is read only in part."""
-        route = req.connect_url
+        route = req.route
         if route is None:
-            route = req.connect_url = _route(req)
+            route = req.route = _route(req)
         host, port, is_https = route
         proxy = self._proxy(req) if self._use_proxy else None
         key = PoolKey(req.url.scheme, host, port, proxy)
-        lines = req.wire_headers(len(body))
-        uri = req.uri
         if proxy is not None and not is_https:  # a plain-HTTP request to a proxy: absolute form
-            uri = f"{req.url.scheme}://{req.host}{uri}"
-            auth = proxy_authorization(proxy)
-            if auth:
-                lines.append(("Proxy-Authorization", auth))
-        head = f"{req.method} {uri} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines) + "\r\n"
-        wire = head.encode("utf-8", "surrogateescape")
+            wire = req.proxy_wire(len(body), proxy_authorization(proxy))
+        else:
+            wire = req.wire(len(body))
         if body:
             wire += body
-        close = req.close or _wants_close(lines)
+        close = req.wants_close
         limit = self.read_limit + 1 if self.over_limit_fails else self.read_limit
         ctx = self._ssl_context() if is_https else None
         no_body = "HEAD" if req.method == "HEAD" else ""
@@ -362,15 +357,6 @@ def _route(req: GoRequest) -> tuple[str, int, bool]:
     if not 0 < n < 65536:
         raise ValueError(f"dial tcp: address {port}: invalid port")
     return host, n, is_https
-
-
-def _wants_close(lines: list[tuple[str, str]]) -> bool:
-    """Request.wantsClose: a Connection header saying close ends the connection with this
-    exchange, whatever the server answers."""
-    for k, v in lines:
-        if len(k) == 10 and k.lower() == "connection" and gh.has_token(v, "close"):
-            return True
-    return False
 
 
 def _replayable(req: GoRequest) -> bool:

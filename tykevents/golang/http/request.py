@@ -47,10 +47,12 @@ class GoRequest:
         "refusal",
         "gzip",
         "op",
-        "connect_url",
+        "route",
+        "wants_close",
         "_head",
         "_tail",
         "_body_cl",
+        "_wire",
     )
 
     def __init__(
@@ -69,7 +71,9 @@ class GoRequest:
         self.raw_url = url.string() if raw_url is None else raw_url
         self.uri = url.request_uri()
         self.op = f'{gh.url_error_op(method)} "{url.safe()}"'  # logged: no password, no query
-        self.connect_url: tuple[str, int, bool] | None = None  # the client's route, made once
+        self.route: tuple[str, int, bool] | None = None  # the client's (host, port, TLS), made once
+        self.wants_close = close  # Request.wantsClose: req.Close or a Connection: close line
+        self._wire: tuple[bytes, bytes] | None = None
         self.refusal: str | None = None
         self.gzip = False
         self._head: tuple[tuple[str, str], ...] = ()
@@ -88,6 +92,9 @@ class GoRequest:
             self.refusal = self.refusal or str(e)
             return
         self._head, self._tail, self.gzip = gh.wire_parts(self.host, method, self.effective_header(), close)
+        self.wants_close = close or any(
+            k.lower() == "connection" and gh.has_token(v, "close") for k, v in (*self._head, *self._tail)
+        )
 
     @property
     def send_error(self) -> str | None:
@@ -116,6 +123,26 @@ class GoRequest:
             return [*self._head, ("Content-Length", str(body_len)), *self._tail]
         return [*self._head, *self._tail]
 
+    def wire(self, body_len: int) -> bytes:
+        """The request line and header lines, as bytes, for a body of this length sent to the
+        origin server. Encoded once per request: only the Content-Length line varies."""
+        parts = self._wire
+        if parts is None:
+            head = f"{self.method} {self.uri} HTTP/1.1\r\n" + _lines(self._head)
+            parts = self._wire = (_encode(head), _encode(_lines(self._tail) + "\r\n"))
+        if body_len > 0 or self._body_cl:
+            return b"%sContent-Length: %d\r\n%s" % (parts[0], body_len, parts[1])
+        return parts[0] + parts[1]
+
+    def proxy_wire(self, body_len: int, proxy_authorization: str) -> bytes:
+        """wire() for a plain-HTTP request to a proxy: the absolute URI in the request line,
+        and Proxy-Authorization last, where Go writes its extra headers."""
+        lines = self.wire_headers(body_len)
+        if proxy_authorization:
+            lines.append(("Proxy-Authorization", proxy_authorization))
+        uri = f"{self.url.scheme}://{self.host}{self.uri}"
+        return _encode(f"{self.method} {uri} HTTP/1.1\r\n" + _lines(lines) + "\r\n")
+
     def redirect(self, first: GoRequest, status: int, location: str, strip: bool) -> tuple[GoRequest, bool]:
         """The next request of a redirect chain, as Client.do builds it (the caller drops
         the body unless redirect_method says to keep it). Raises GoURLError for a Location
@@ -125,3 +152,12 @@ class GoRequest:
         header, strip = gh.redirect_header(first.header, first.url, dest, gh.referer(self.url, dest), strip)
         # req.Close carries over, as the JS helper has always sent it (Go's Client.do drops it).
         return GoRequest(method, dest, header, close=first.close), strip
+
+
+def _lines(lines: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
+    return "".join(f"{k}: {v}\r\n" for k, v in lines)
+
+
+def _encode(text: str) -> bytes:
+    # Go writes a header value's bytes as given; surrogateescape carries raw bytes through.
+    return text.encode("utf-8", "surrogateescape")
