@@ -19,6 +19,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if str(ROOT) not in sys.path:  # tests.support, however the bench is run
+    sys.path.insert(0, str(ROOT))
+from tests.support.servers import RedisServer  # noqa: E402
 
 # A keep-alive HTTP/1.1 receiver that answers every request with 200 and counts them. It
 # prints its port, then the count for each line read on stdin.
@@ -262,38 +265,14 @@ class TimedReceiver:
         terminate(self.proc, 5)
 
 
-class PinnedRedis:
-    """A redis-server of the bench's own on a free port, pinned to `core`, no persistence;
-    stop() ends it by its PID."""
+class PinnedRedis(RedisServer):
+    """tests/support/servers.py's redis-server, pinned to `core`, with its CPU time."""
 
     def __init__(self, workdir: Path, core: int) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
-        self.port = free_port(socket.SOCK_STREAM)
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.proc = subprocess.Popen(
-            pin(core) + [exe, *args, "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as c:
-                    c.sendall(b"PING\r\n")
-                    if c.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("redis-server did not start")
+        super().__init__(workdir, prefix=pin(core))
 
     def cpu(self) -> float:
         return cpu_seconds(self.proc.pid)
-
-    def stop(self) -> None:
-        terminate(self.proc, 5)
 
 
 def core_times(core: int) -> tuple[float, float]:

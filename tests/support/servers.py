@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -18,13 +19,15 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 class RedisServer:
     """`redis-server` on 127.0.0.1:<free port>, no persistence, in its own directory."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, prefix: Sequence[str] = ()) -> None:
+        """`prefix`: a command it runs under (a bench pins it to a core with taskset)."""
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed: run the README's test command")
         self.port = free_port()
         self.proc = subprocess.Popen(
             [
+                *prefix,
                 exe,
                 "--port",
                 str(self.port),
