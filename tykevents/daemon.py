@@ -33,7 +33,7 @@ from tykevents.pipeline import Pipeline
 from tykevents.route import RouteTable
 from tykevents.runtime.metrics import Stats, StatsCollector
 from tykevents.runtime.systemd import Notifier
-from tykevents.runtime.workers import MetricsPeer, generate_latest
+from tykevents.runtime.workers import MetricsPeer
 from tykevents.runtime.workers import current as current_worker
 from tykevents.services import Services
 from tykevents.work import Lanes
@@ -165,7 +165,7 @@ class Daemon:
         await self.listeners.open(first)  # then sources
         worker = current_worker()
         if worker.supervised:  # worker 0's /metrics reads ours
-            self._peer = MetricsPeer(worker, lambda: generate_latest(self.registry))
+            self._peer = MetricsPeer(worker, self.registry)
             await self._peer.start()
         if worker.first:
             await self._open_admin(first)

@@ -27,7 +27,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tykevents.config import Config, grpc_unix_path, split_hostport
 from tykevents.runtime.systemd import Notifier
@@ -89,8 +89,6 @@ class _Slot:
     backoff: float = 0.0
     restart_at: float = 0.0
     status: int | None = None  # the exit status of its last process
-    restarts: int = 0
-    lines: list[str] = field(default_factory=list)
 
 
 class Supervisor:
@@ -171,7 +169,6 @@ class Supervisor:
             quick = lived < _STABLE_AFTER
             slot.backoff = min(_RESTART_MAX, (slot.backoff * 2) or _RESTART_FIRST) if quick else 0.0
             slot.restart_at = time.monotonic() + slot.backoff
-            slot.restarts += 1
             logger.error(
                 "worker %d (pid %d) exited with status %d after %.1f s; starting it again in %.0f s",
                 slot.index,

@@ -17,14 +17,11 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
-
-__all__ = ["ENV", "MetricsPeer", "Worker", "current", "exposition", "generate_latest", "merge"]
 
 ENV = "TYKEVENTS_WORKER"
 _SIBLING_TIMEOUT = 2.0
@@ -61,15 +58,15 @@ def current(env: dict[str, str] | None = None) -> Worker:
 class MetricsPeer:
     """This worker's exposition on its abstract socket (one connection, one answer, close)."""
 
-    def __init__(self, worker: Worker, local: Callable[[], bytes]) -> None:
+    def __init__(self, worker: Worker, registry: CollectorRegistry) -> None:
         self.worker = worker
-        self.local = local
+        self.registry = registry
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
-                writer.write(self.local())
+                writer.write(generate_latest(self.registry))
                 await writer.drain()
             except ConnectionError:
                 pass

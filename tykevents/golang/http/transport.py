@@ -77,7 +77,6 @@ class _Conn(asyncio.Protocol):
         "_waiter",
         "_status",
         "_headers",
-        "_name",
         "_head_bytes",
         "_headers_done",
         "_length_known",
@@ -87,7 +86,7 @@ class _Conn(asyncio.Protocol):
         "_no_body",
         "_keep_alive",
         "got_bytes",
-        "_lost",
+        "lost",
     )
 
     def __init__(self, key: PoolKey) -> None:
@@ -98,13 +97,12 @@ class _Conn(asyncio.Protocol):
         self.idle_since = 0.0
         self.reused = False
         self._waiter: asyncio.Future[Response] | None = None
-        self._lost: asyncio.Future[None] | None = None
+        self.lost: asyncio.Future[None] | None = None  # done once the transport is gone
         self._reset(0, "")
 
     def _reset(self, limit: int, no_body: str) -> None:
         self._status = 0
         self._headers: list[tuple[bytes, bytes]] = []
-        self._name = b""
         self._head_bytes = 0
         self._headers_done = False
         self._length_known = False
@@ -119,6 +117,7 @@ class _Conn(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        self.lost = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         w = self._waiter
@@ -143,8 +142,8 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._ended(exc)
-        if self._lost is not None and not self._lost.done():
-            self._lost.set_result(None)
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
 
     def _ended(self, exc: Exception | None = None) -> None:
         w = self._waiter
@@ -503,14 +502,10 @@ class Transport:
         for conns_ in self._idle.values():
             conns_.clear()
         self._idle_count = 0
-        loop = asyncio.get_running_loop()
-        waits = []
         for c in conns:
-            if not c.closed or (c._lost is None and c.transport is not None):
-                c._lost = loop.create_future()
-                waits.append(c._lost)
             c.close()
         self._all.clear()
+        waits = [c.lost for c in conns if c.lost is not None and not c.lost.done()]
         if waits:  # let the transports finish closing before the loop may go away
             await asyncio.wait(waits, timeout=1.0)
 
