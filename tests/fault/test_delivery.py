@@ -319,6 +319,9 @@ def test_dead_letters_stored_nowhere_make_the_exit_status_fail(run_daemon, tmp_p
     wait(
         lambda: d.metric("tykevents_webhook_dead_letters_waiting") == 3, 10, "dead letters kept in memory", d
     )
+    # The three wait in memory before the first write has failed on a busy machine: readiness
+    # turns once it has.
+    wait(lambda: ready(d)[0] == 503, 10, "/ready to report the failing stores", d)
     status, detail = ready(d)
     assert status == 503 and "dead-letter stores failing" in json.dumps(detail)
     out = check(d.conf_path)
