@@ -67,6 +67,13 @@ async def test_cooldowns_hold_across_instances(clients: tuple[Any, Any]) -> None
     await b.release(digest)
     assert await b.acquire(digest, 60) is True
     assert a.errors == b.errors == 0
+    # Checks made together go as one batch; on a cluster their keys span many slots (and nodes).
+    digests = [f"{i:032x}" for i in range(100)]
+    fired = await asyncio.gather(*(a.acquire(d, 60) for d in digests), *(b.acquire(d, 60) for d in digests))
+    assert fired.count(True) == 100 and all(fired[i] != fired[100 + i] for i in range(100))
+    assert len({key_slot((KEY_PREFIX + d).encode()) for d in digests}) > 50
+    assert all(sync.get(KEY_PREFIX + d) == b"1" for d in digests)
+    assert a.errors == b.errors == 0
 
 
 async def test_each_monitor_level_fires_once(clients: tuple[Any, Any]) -> None:

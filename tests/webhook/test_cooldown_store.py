@@ -95,3 +95,77 @@ async def test_redis_huge_ttl_is_capped(client: Any) -> None:
     assert await cd.acquire(DIGEST, 2**62) is True and cd.errors == 0
     assert await cd.acquire(DIGEST, 2**62) is False
     assert await client.ttl("webhook.cache." + DIGEST.hex()) == 1 << 26
+
+
+def _digests(n: int) -> list[bytes]:
+    return [hashlib.md5(b"d%d" % i).digest() for i in range(n)]
+
+
+@pytest.mark.redis
+async def test_redis_checks_made_together_share_one_round_trip(client: Any) -> None:
+    cd = RedisCooldown(client)
+    digests = _digests(200)
+    fired = await asyncio.gather(*(cd.acquire(d, 30) for d in digests), cd.acquire(digests[7], 30))
+    # Every distinct key fires once; the repeat, queued behind its twin in the batch, does not.
+    assert fired == [True] * 200 + [False]
+    assert cd.batches == 1 and cd.errors == 0
+    assert all(0 < t <= 30 for t in [await client.ttl("webhook.cache." + d.hex()) for d in digests])
+    # Checks queued while a batch is in flight go in the next one, not one call each.
+    await client.delete(*("webhook.cache." + d.hex() for d in digests))
+    first = asyncio.ensure_future(cd.acquire(digests[0], 30))
+    while cd.batches < 2:  # until its call is on its way
+        await asyncio.sleep(0)
+    later = [asyncio.ensure_future(cd.acquire(d, 30)) for d in digests[1:]]
+    assert all(await asyncio.gather(first, *later))
+    assert cd.batches == 3
+
+
+@pytest.mark.redis
+async def test_redis_batch_keeps_each_keys_own_ttl(client: Any) -> None:
+    cd = RedisCooldown(client)
+    digests = _digests(3)
+    assert all(
+        await asyncio.gather(*(cd.acquire(d, ttl) for d, ttl in zip(digests, (5, 50, 0.2), strict=True)))
+    )
+    assert cd.batches == 1
+    ttls = [await client.ttl("webhook.cache." + d.hex()) for d in digests]
+    assert 0 < ttls[0] <= 5 and 45 < ttls[1] <= 50 and ttls[2] == 1  # whole seconds, rounded up
+
+
+@pytest.mark.redis
+async def test_redis_flushed_scripts_are_sent_again(client: Any) -> None:
+    cd = RedisCooldown(client)
+    digests = _digests(4)
+    assert await asyncio.gather(*(cd.acquire(d, 10) for d in digests[:2])) == [True, True]
+    await client.script_flush()  # a restarted Redis without the script cached
+    fired = await asyncio.gather(*(cd.acquire(d, 10) for d in digests[1:]))
+    assert fired == [False, True, True] and cd.batches == 2 and cd.errors == 0
+
+
+@pytest.mark.redis
+async def test_redis_a_cancelled_check_costs_only_itself(client: Any) -> None:
+    cd = RedisCooldown(client)
+    digests = _digests(20)
+    tasks = [asyncio.ensure_future(cd.acquire(d, 30)) for d in digests]
+    await asyncio.sleep(0)
+    tasks[3].cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[3], asyncio.CancelledError)
+    assert results[:3] + results[4:] == [True] * 19
+    assert await cd.acquire(digests[0], 30) is False  # the store still works
+    await cd.close()
+
+
+async def test_redis_down_answers_every_queued_check() -> None:
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    c = aredis.Redis(
+        host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+    cd = RedisCooldown(c)
+    try:
+        fired = await asyncio.wait_for(asyncio.gather(*(cd.acquire(d, 10) for d in _digests(50))), 10)
+        assert fired == [True] * 50 and cd.errors == 50
+    finally:
+        await c.aclose()
