@@ -48,6 +48,9 @@ KEY_PREFIX = "{tykevents:deliveries}"  # the hash tag keeps every key in one Clu
 STREAM_KEY = KEY_PREFIX + ":log"
 BUFFER = 65536  # Redis log: entries waiting to be written, at most
 BATCH = 512  # entries per pipeline
+# A write waits this long for more entries unless a batch is full: at a few hundred
+# deliveries a second one command each cost more CPU than the deliveries (off the delivery path).
+LINGER = 0.01
 ATTEMPTS_KEPT = 1000  # per delivery in Redis (a delivery replayed again and again)
 SCAN = 500  # stream entries per XREVRANGE when querying
 
@@ -360,6 +363,8 @@ class RedisDeliveryLog:
         failures = 0
         while True:
             await self._wake.wait()
+            if len(self._buf) < BATCH:
+                await asyncio.sleep(LINGER)
             self._wake.clear()
             while self._buf:
                 batch = [self._buf.popleft() for _ in range(min(BATCH, len(self._buf)))]

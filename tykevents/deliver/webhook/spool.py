@@ -14,8 +14,9 @@ on the stream's key (spool_lua.py; one key, so Redis Cluster runs it on the stre
   which answers the new ids as one string;
 - the reader, while a backlog exists (its last read was a full batch), reads with a script
   that answers the batch as one newline-separated string; once drained it waits in a blocking
-  XREADGROUP, so an idle spool still hands a new delivery over at once;
-- finished ids are acknowledged and deleted by one script call per batch;
+  XREADGROUP (up to BLOCK_COUNT entries), so an idle spool still hands a new delivery over at once;
+- finished ids are acknowledged and deleted by one script call per batch, gathered for up to
+  ACK_LINGER so that a few hundred deliveries a second do not cost a call each;
 - records are encoded and decoded with msgspec (spool_codec.py), in Delivery.to_record()'s
   format less the keys at their defaults, so old and new instances read each other's entries;
 - a delivery this instance wrote and reads back itself is taken from `retained`, not decoded.
@@ -76,6 +77,13 @@ GROUP = "tykevents"
 # Redis Cluster it lives on the stream's master and dies with the stream's data.
 EPOCH = "{tykevents:webhooks}:epoch"
 BATCH = 500  # entries per command (script call, XCLAIM, XAUTOCLAIM)
+# A blocking read takes up to this many entries: redis-py parses them one by one in Python,
+# a full one means a backlog, which the read script takes in one string.
+BLOCK_COUNT = 16
+# Acknowledgements wait this long for company unless a batch is full: one script call per
+# delivery at a few hundred a second costs more than the deliveries. It only widens the
+# window in which a crash would send a delivery again (at-least-once already allows it).
+ACK_LINGER = 0.005
 # Record bytes per write call: one argument, far below Redis's proto-max-bulk-len (512 MB)
 # however large the bodies, and a script that holds Redis for milliseconds, not seconds.
 WRITE_BYTES = 1 << 20
@@ -308,11 +316,12 @@ class Spool:
                 if entries:
                     self._take(entries)
                     return
-            # One entry: redis-py parses this reply entry by entry in Python; what follows
-            # it comes in the script's one string.
-            reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=1, block=200)
+            # A few entries: redis-py parses this reply entry by entry in Python; a backlog
+            # comes in the script's one string.
+            few = min(count, BLOCK_COUNT)
+            reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=few, block=200)
             entries = _entries(_stream_entries(reply))
-            self._backlog = bool(entries)
+            self._backlog = len(entries) >= few
             self._take(entries)
             return
         start = "0"
@@ -357,6 +366,8 @@ class Spool:
     async def _acker(self) -> None:
         while not self._closed.is_set():
             await self._wake_acker.wait()
+            if len(self._done) < BATCH:
+                await asyncio.sleep(ACK_LINGER)
             self._wake_acker.clear()
             await self.flush()
             raise_eaten_cancel()
