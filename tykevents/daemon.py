@@ -31,6 +31,8 @@ from tykevents.handlers import build_generation
 from tykevents.ingest.listeners import Listeners, admin_off
 from tykevents.pipeline import Pipeline
 from tykevents.route import RouteTable
+from tykevents.runtime import gcpolicy
+from tykevents.runtime.gcpolicy import FrozenCollector
 from tykevents.runtime.metrics import Stats, StatsCollector
 from tykevents.runtime.systemd import Notifier
 from tykevents.runtime.workers import MetricsPeer
@@ -161,7 +163,9 @@ class Daemon:
         self.registry.register(StatsCollector(self.stats, self.lanes.depths, REJECT_REASONS))
         self.registry.register(self.services)
         self.registry.register(self.listeners)
+        self.registry.register(FrozenCollector())
         self.lanes.start()  # sinks first
+        gcpolicy.settle()  # before the first event: the stall it saves is the one it would cause
         await self.listeners.open(first)  # then sources
         worker = current_worker()
         if worker.supervised:  # worker 0's /metrics reads ours
@@ -300,6 +304,8 @@ class Daemon:
         while any(h.inflight for h in old.routes.handlers) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await self._close_generation(old)
+        if not self._retiring:  # the old objects are garbage now: free them, freeze the new
+            gcpolicy.settle()
 
     async def _close_generation(self, gen: Generation) -> None:
         if gen in self._retiring:

@@ -239,6 +239,20 @@ def test_reload_swaps_config_and_keeps_old_state_when_broken(daemon):
     assert d.stats_value("reload_failures") == 1
 
 
+def test_the_configuration_is_frozen_out_of_full_collections(daemon):
+    # A full collection walking every API's objects stalls every event (docs/operations.md).
+    d = daemon(apps=basic_apps())
+    start = d.metric("tykevents_gc_frozen_objects")
+    assert start > 10_000, start  # modules, the generation's APIs and templates
+    for i in range(40):
+        d.write_app(f"more{i}.json", classic_api(f"m{i}", {"AuthFailure": [log_handler(f"m{i}")]}))
+    d.reload(expect_generation=2)
+    # Once the old generation is closed, the new one is frozen in its place.
+    d.wait_until(lambda: d.metric("tykevents_gc_frozen_objects") > start + 400, 10, "refrozen")
+    d.send_udp([event("AuthFailure", "m7", KEY_META)])
+    d.wait_log(r"m7:AuthFailure")
+
+
 def test_sigterm_drains_accepted_work(daemon):
     conf = {"tykevents": {"lanes": {"log_queue": 100000, "log_workers": 1}, "logging": {"file": "drain.log"}}}
     d = daemon(apps=basic_apps(), conf=conf)
