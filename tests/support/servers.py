@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -10,7 +11,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port free now, below the kernel's ephemeral range: the port a test hands a daemon
+    is bound a second or so later, and an ephemeral one may by then be the local end of some
+    other test's outgoing connection (EADDRINUSE at start)."""
+    top = min(_ephemeral_floor(), 65536) - 1
+    for _ in range(100):
+        port = random.randint(min(20000, top - 1000), top)
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
