@@ -427,9 +427,9 @@ async def test_write_calls_are_bounded_in_bytes(client: Any, monkeypatch: pytest
     calls: list[int] = []
     write = spool_mod.write_script
 
-    async def counting(c: Any, key: str, blob: bytes) -> Any:
+    async def counting(c: Any, key: str, blob: bytes, *read: Any) -> Any:
         calls.append(len(blob))
-        return await write(c, key, blob)
+        return await write(c, key, blob, *read)
 
     monkeypatch.setattr(spool_mod, "write_script", counting)
     owner = Owner(room=0)
@@ -448,5 +448,68 @@ async def test_write_calls_are_bounded_in_bytes(client: Any, monkeypatch: pytest
                 await asyncio.sleep(0.02)
         assert sorted(d.plan.url for d in owner.taken) == sorted(f"http://127.0.0.1:9/{i}" for i in range(11))
         assert sorted(d.body for d in owner.taken) == sorted(bodies)
+    finally:
+        await spool.close()
+
+
+async def test_the_writer_takes_back_what_it_wrote_in_the_same_call(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room, one script call writes a batch and reads it for this consumer: no second
+    round trip by the reader, no decoding (the deliveries are the ones written)."""
+    from tykevents.deliver.webhook import spool as spool_mod
+    from tykevents.deliver.webhook.spool import Spool
+
+    reads: list[int] = []
+    read = spool_mod.read_script
+
+    async def counting(*args: Any) -> Any:
+        reads.append(1)
+        return await read(*args)
+
+    owner = Owner(room=100)
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    monkeypatch.setattr(spool_mod, "read_script", counting)
+    try:
+        sent = [delivery(f"http://127.0.0.1:9/{i}") for i in range(30)]
+        for d in sent:
+            spool.add(d)
+        await spool.write_pending()
+        assert [id(d) for d in owner.taken] == [id(d) for d in sent]  # in order, the same objects
+        assert reads == [] and spool.backlog == 0 and spool.fallbacks == 0
+        pending = await client.xpending(STREAM, GROUP)
+        assert pending["pending"] == 30 and [c["name"] for c in pending["consumers"]] == [b"a"]
+    finally:
+        await spool.close()
+    # Without room, the write only writes; the entry waits for whoever has room.
+    full = Owner(room=0)
+    spool = Spool(client, full, consumer="b")
+    await spool.start()
+    try:
+        spool.add(delivery("http://127.0.0.1:9/later"))
+        await spool.write_pending()
+        assert full.taken == [] and spool.backlog == 1 and await client.xlen(STREAM) == 31
+    finally:
+        await spool.close()
+
+
+async def test_a_write_without_a_group_still_writes(client: Any) -> None:
+    """The read in the write script fails without a group (Redis lost its data); the write
+    stands, and is not delivered from memory too (that would send it twice)."""
+    from tykevents.deliver.webhook.spool import Spool
+
+    owner = Owner(room=100)
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    try:
+        await client.xgroup_destroy(STREAM, GROUP)
+        spool.add(delivery("http://127.0.0.1:9/x"))
+        await spool.write_pending()
+        assert spool.fallbacks == 0 and owner.taken == [] and await client.xlen(STREAM) == 1
+        async with asyncio.timeout(10):  # the reader finds NOGROUP, recreates it, restores
+            while len(owner.taken) < 1:
+                await asyncio.sleep(0.02)
+        assert owner.taken[0].plan.url == "http://127.0.0.1:9/x"
     finally:
         await spool.close()

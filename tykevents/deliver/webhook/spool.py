@@ -11,7 +11,8 @@ builds and parses every command in Python, so one XADD per delivery cost more CP
 delivery itself. So each step is one command per batch of up to BATCH entries, a Lua script
 on the stream's key (spool_lua.py; one key, so Redis Cluster runs it on the stream's master):
 - the writer takes everything accepted since its last turn and XADDs it in one script call,
-  which answers the new ids as one string;
+  which answers the new ids as one string and, in the same call, reads what is new for this
+  consumer (what it just wrote, mostly): a delivery is written and taken in one round trip;
 - the reader, while a backlog exists (its last read was a full batch), reads with a script
   that answers the batch as one newline-separated string; once drained it waits in a blocking
   XREADGROUP (up to BLOCK_COUNT entries), so an idle spool still hands a new delivery over at once;
@@ -63,7 +64,7 @@ from tykevents.deliver.webhook.spool_lua import (
     join_records,
     read_script,
     split_entries,
-    split_ids,
+    split_write,
     write_script,
 )
 from tykevents.runtime.ratelog import RateLimitedLog
@@ -247,11 +248,19 @@ class Spool:
                     self.writing -= len(batch) - len(records)
                     self.unwritten[:0] = batch[len(records) :]
                     del batch[len(records) :]
-                ids = split_ids(await write_script(self.client, self.key, join_records(records)))
+                # Read back in the same call, when the service has room: the reader's
+                # separate round trip (and its wake-up) was a redis-py call per batch.
+                take = min(BATCH, self.service.room) if self._reading else 0
+                reply = await write_script(
+                    self.client, self.key, join_records(records), GROUP, self.consumer, max(take, 0)
+                )
+                ids, entries = split_write(reply)
                 owned, retained = self._owned, self.retained
                 for d, sid in zip(batch, ids, strict=True):
                     if sid not in owned:  # else our reader was quicker
                         retained[sid] = d
+                if entries:
+                    self._take(entries)
             except Exception as e:  # Redis down: deliver from memory rather than lose them
                 self.fallbacks += len(batch)
                 self.failing = f"write: {type(e).__name__}: {e}"

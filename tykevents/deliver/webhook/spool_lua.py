@@ -13,10 +13,38 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+# An XREADGROUP reply as "<id>\n<d>" per entry, joined by newlines, so that one bytes.split()
+# reads it. An entry deleted while pending (no fields) has an empty d. A raw newline in d (a
+# hand-made entry) becomes a space, which is the same JSON: JSON allows raw newlines only
+# between tokens.
+LINES = """
+local function lines(r)
+  local out, n = {}, 0
+  if not r then return '' end
+  for _, e in ipairs(r[1][2]) do
+    local f, d = e[2], ''
+    if f then
+      for i = 1, #f, 2 do
+        if f[i] == 'd' then d = f[i + 1] end
+      end
+    end
+    if string.find(d, '\\n', 1, true) then d = string.gsub(d, '\\n', ' ') end
+    out[n + 1] = e[1]
+    out[n + 2] = d
+    n = n + 2
+  end
+  return table.concat(out, '\\n')
+end
+"""
+
 # XADD each line of ARGV[1] as an entry {d: line}; the new ids, space-separated. One
 # argument, not one per record: redis-py packs each argument in Python, the join is one C
 # call. Records are JSON as our encoders write it, which never holds a raw newline.
-WRITE = """
+# With ARGV 2-4 (group, consumer, count > 0) it then reads up to count new entries for the
+# consumer, as READ does, after a newline: the writer takes back what it wrote (and any
+# other new entries) in the same round trip, instead of the reader in a second one. A failed
+# read (no group yet: the reader recreates it) leaves the write as it is.
+WRITE = LINES + """
 local blob, ids, pos = ARGV[1], {}, 1
 local n = #blob
 while pos <= n do
@@ -24,31 +52,20 @@ while pos <= n do
   ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'd', string.sub(blob, pos, nl - 1))
   pos = nl + 1
 end
-return table.concat(ids, ' ')
+local out = table.concat(ids, ' ')
+local count = tonumber(ARGV[4])
+if count and count > 0 then
+  local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', count,
+    'STREAMS', KEYS[1], '>')
+  if type(r) == 'table' and r.err == nil then out = out .. '\\n' .. lines(r) end
+end
+return out
 """
 
-# XREADGROUP without BLOCK (ARGV: group, consumer, count, start id): "<id>\n<d>" per entry,
-# joined by newlines, so that one bytes.split() reads it. An entry deleted while pending (no
-# fields) has an empty d. A raw newline in d (a hand-made entry) becomes a space, which is
-# the same JSON: JSON allows raw newlines only between tokens.
-READ = """
-local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
-  'STREAMS', KEYS[1], ARGV[4])
-if not r then return '' end
-local out, n = {}, 0
-for _, e in ipairs(r[1][2]) do
-  local f, d = e[2], ''
-  if f then
-    for i = 1, #f, 2 do
-      if f[i] == 'd' then d = f[i + 1] end
-    end
-  end
-  if string.find(d, '\\n', 1, true) then d = string.gsub(d, '\\n', ' ') end
-  out[n + 1] = e[1]
-  out[n + 2] = d
-  n = n + 2
-end
-return table.concat(out, '\\n')
+# XREADGROUP without BLOCK (ARGV: group, consumer, count, start id), as LINES.
+READ = LINES + """
+return lines(redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+  'STREAMS', KEYS[1], ARGV[4]))
 """
 
 # XACK then XDEL the ids (ARGV: group, space-separated ids). unpack() is bounded by Lua's C
@@ -98,9 +115,12 @@ def join_records(records: list[bytes]) -> bytes:
     return blob
 
 
-def split_ids(reply: Any) -> list[str]:
-    """WRITE's reply -> the ids, in the order of the arguments."""
-    return (reply.decode() if isinstance(reply, bytes) else str(reply)).split()
+def split_write(reply: Any) -> tuple[list[str], list[tuple[str, bytes]]]:
+    """WRITE's reply -> (the ids in the order of the arguments, the entries it read)."""
+    if isinstance(reply, str):  # a client made with decode_responses
+        reply = reply.encode()
+    head, _, rest = bytes(reply).partition(b"\n")
+    return head.decode().split(), split_entries(rest)
 
 
 write_script, read_script, ack_script = Script(WRITE), Script(READ), Script(ACK)
