@@ -17,7 +17,6 @@ library errors scrubbed of the secrets of every URL of the redirect chain.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import ssl
 import zlib
@@ -27,6 +26,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from tykevents.golang import url as gourl
 from tykevents.golang.http import header as gh
+from tykevents.golang.http.deadlines import Deadlines
 from tykevents.golang.http.header import Header
 from tykevents.golang.http.proxy import env_proxies, proxy_for
 from tykevents.golang.http.request import GoRequest
@@ -192,6 +192,7 @@ class GoClient:
         p = self.proxies
         self._use_proxy = callable(p) or bool(p.get("http") or p.get("https"))
         self._proxy_cache: dict[tuple[str, str], str | None] = {}
+        self._deadlines = Deadlines()  # every request's timeout on one timer (deadlines.py)
 
     async def start(self) -> None:
         if self.transport is not None:
@@ -209,6 +210,7 @@ class GoClient:
         if self.transport is not None:
             t, self.transport = self.transport, None
             await t.close()
+        self._deadlines.close()
 
     def idle(self) -> dict[PoolKey, int]:
         """Idle connections per pool key (for tests and metrics)."""
@@ -233,7 +235,7 @@ class GoClient:
             raise GoClientError(REFUSED, req.refusal, req, req)
         chain = [req]
         try:
-            async with asyncio.timeout(self.timeout if timeout is None else timeout):
+            async with self._deadlines.after(self.timeout if timeout is None else timeout):
                 return await self._do(chain, body)
         except TimeoutError:
             raise GoClientError(TIMEOUT, _TIMEOUT_TEXT, req, chain[-1]) from None
