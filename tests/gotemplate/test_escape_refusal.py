@@ -106,3 +106,35 @@ def test_a_refused_template_runs_its_other_templates() -> None:
     t = parse('{{define "ok"}}<b>{{.}}</b>{{end}}<a href="{{.}}', engine="html", defer_escape=True)
     assert t.escape_error() is not None
     assert t.execute("<x>", name="ok") == "<b>&lt;x&gt;</b>"
+
+
+def _functions() -> int:
+    import gc
+    import types
+
+    return sum(1 for o in gc.get_objects() if isinstance(o, types.FunctionType))
+
+
+def test_compile_does_the_work_of_a_first_execute_ahead_of_it() -> None:
+    """A daemon loads templates, then freezes what it loaded out of the collector's full
+    passes (docs/operations.md#garbage-collection): the closures must exist by then."""
+    from tykevents.deliver.webhook.handler import load_template
+
+    text = "{{if eq .A 1}}one{{else if eq .A 2}}two{{else}}{{.B | printf \"%q\"}}{{end}}"
+    t = parse(text, name="t", engine="html", defer_escape=True)
+    before = _functions()
+    t.compile()
+    assert _functions() - before > 5  # the compiled runner's closures
+    before = _functions()
+    assert t.execute({"A": 3, "B": "x"}) == "&#34;x&#34;"
+    assert _functions() - before <= 0  # nothing left to compile
+    # The webhook loader compiles, so the daemon's templates are compiled before the freeze.
+    tpl = load_template(Path(__file__).resolve().parents[2] / "templates" / "default_webhook.json")
+    before = _functions()
+    tpl.compile()
+    assert _functions() - before <= 0
+    # A template the escaper refuses stays refused, at every execute.
+    bad = parse("<a href='{{.}}", name="bad", engine="html", defer_escape=True)
+    bad.compile()
+    with pytest.raises(EscapeError):
+        bad.execute("x")

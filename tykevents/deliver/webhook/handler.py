@@ -90,7 +90,7 @@ def load_template(path: Path) -> Any:
         raise TemplateLoadError(f"open {path}: {e.strerror or e}") from None
     try:
         tpl = parse(text, name=path.name, engine="html", funcs=template_funcs(), defer_escape=True)
-        tpl.escape_error()
+        tpl.compile()  # escaped and compiled here, off the event path (and before gc.freeze)
     except TemplateError as e:
         line, col = getattr(e, "line", 0), getattr(e, "col", 0)
         raise TemplateLoadError(f"{path}:{line}:{col}: {e}") from None
