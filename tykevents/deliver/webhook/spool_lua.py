@@ -44,7 +44,9 @@ end
 # consumer, as READ does, after a newline: the writer takes back what it wrote (and any
 # other new entries) in the same round trip, instead of the reader in a second one. A failed
 # read (no group yet: the reader recreates it) leaves the write as it is.
-WRITE = LINES + """
+WRITE = (
+    LINES
+    + """
 local blob, ids, pos = ARGV[1], {}, 1
 local n = #blob
 while pos <= n do
@@ -61,12 +63,16 @@ if count and count > 0 then
 end
 return out
 """
+)
 
 # XREADGROUP without BLOCK (ARGV: group, consumer, count, start id), as LINES.
-READ = LINES + """
+READ = (
+    LINES
+    + """
 return lines(redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
   'STREAMS', KEYS[1], ARGV[4]))
 """
+)
 
 # XACK then XDEL the ids (ARGV: group, space-separated ids). unpack() is bounded by Lua's C
 # stack (about 8000 values): callers send at most BATCH ids.
