@@ -409,7 +409,7 @@ async def test_a_restart_skips_its_own_entries_deleted_while_pending(client: Any
     await restarted.start()
     try:
         assert [d.plan.url for d in again.taken] == ["http://127.0.0.1:9/0", "http://127.0.0.1:9/2"]
-        assert restarted.recovered == 3
+        assert restarted.recovered == 2  # the deliveries taken again; the deleted one is not
         async with asyncio.timeout(5):
             while (await client.xpending(STREAM, GROUP))["pending"] != 2:
                 await asyncio.sleep(0.02)
@@ -511,5 +511,41 @@ async def test_a_write_without_a_group_still_writes(client: Any) -> None:
             while len(owner.taken) < 1:
                 await asyncio.sleep(0.02)
         assert owner.taken[0].plan.url == "http://127.0.0.1:9/x"
+    finally:
+        await spool.close()
+
+
+async def test_a_failed_acknowledgement_is_tried_again(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left pending, a delivered entry would be claimed and sent again later: keep its id and
+    acknowledge it when Redis answers again."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from tykevents.deliver.webhook import spool as spool_mod
+    from tykevents.deliver.webhook.spool import Spool
+
+    real = spool_mod.ack_script
+    refused: list[str] = []
+
+    async def flaky(c: Any, key: str, group: str, ids: str) -> Any:
+        if len(refused) < 2:
+            refused.append(ids)
+            raise RedisConnectionError("the primary went away")
+        return await real(c, key, group, ids)
+
+    monkeypatch.setattr(spool_mod, "ack_script", flaky)
+    owner = Owner(room=100)
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    try:
+        for i in range(5):
+            spool.add(delivery(f"http://127.0.0.1:9/{i}"))
+        await spool.write_pending()
+        assert len(owner.taken) == 5
+        for d in owner.taken:
+            spool.done(d)
+        async with asyncio.timeout(5):
+            while await settled(client) != (0, 0):
+                await asyncio.sleep(0.02)
+        assert len(refused) == 2 and refused[0].split() == refused[1].split()  # the same ids, again
     finally:
         await spool.close()

@@ -363,10 +363,10 @@ class RedisDeliveryLog:
         failures = 0
         while True:
             await self._wake.wait()
-            if len(self._buf) < BATCH:
-                await asyncio.sleep(LINGER)
             self._wake.clear()
             while self._buf:
+                if len(self._buf) < BATCH:  # before each write: those made during the last join
+                    await asyncio.sleep(LINGER)
                 batch = [self._buf.popleft() for _ in range(min(BATCH, len(self._buf)))]
                 self._writing = True
                 try:

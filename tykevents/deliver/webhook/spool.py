@@ -28,7 +28,11 @@ Recovery:
 - every instance claims entries that stayed pending longer than `spool_claim_after` seconds
   under any consumer (XAUTOCLAIM): those of a crashed instance;
 - an instance keeps its own long-running deliveries (waiting for a retry) from being claimed
-  by touching them (XCLAIM to itself, BATCH ids a call) every claim_after/3 seconds.
+  by touching them (XCLAIM to itself, BATCH ids a call) every claim_after/3 seconds;
+- a failed acknowledgement is kept and tried again; after a failover (check()) the last
+  REACK_WINDOW seconds of acknowledgements are sent again, and after a failover or a failed
+  write the instance reads its own pending entries again (a write reads back in the same
+  call, so one that ran with its answer lost leaves entries pending to us).
 
 Redis losing its data (a restart without persistence, FLUSHALL) loses nothing accepted:
 - every delivery this instance wrote stays in memory (`retained`) until some instance has
@@ -54,7 +58,7 @@ import logging
 import os
 import socket
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any, Protocol
 
 from tykevents.deliver.webhook.delivery import Delivery
@@ -88,6 +92,8 @@ ACK_LINGER = 0.005
 # Record bytes per write call: one argument, far below Redis's proto-max-bulk-len (512 MB)
 # however large the bodies, and a script that holds Redis for milliseconds, not seconds.
 WRITE_BYTES = 1 << 20
+# After a failover, the acknowledgements of this many seconds back are sent again.
+REACK_WINDOW = 5.0
 
 
 def epoch_key(stream: str) -> str:
@@ -179,6 +185,12 @@ class Spool:
         self._owned: dict[str, Delivery] = {}  # stream id -> delivery being worked on here
         self._codec = Codec()  # records, and the request plans rebuilt from them
         self._backlog = False  # the last read was a full batch: read on without blocking
+        # A write call failed: it may have run all the same, its read included, leaving
+        # entries pending to this consumer that nothing here owns. Read our own again.
+        self._reread_own = False
+        # Batches acknowledged lately, (monotonic time, ids): an acknowledgement the old
+        # primary took just before a failover may never have reached the new one.
+        self._recent_acks: deque[tuple[float, list[str]]] = deque()
         self._done: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wake_writer = asyncio.Event()
@@ -263,6 +275,7 @@ class Spool:
                     self._take(entries)
             except Exception as e:  # Redis down: deliver from memory rather than lose them
                 self.fallbacks += len(batch)
+                self._reread_own = True
                 self.failing = f"write: {type(e).__name__}: {e}"
                 _ratelog.log(
                     logging.ERROR,
@@ -299,6 +312,13 @@ class Spool:
                 await asyncio.sleep(0.05)
                 continue
             try:
+                if self._reread_own:
+                    self._reread_own = False
+                    try:
+                        await self._read(own_pending=True)
+                    except BaseException:
+                        self._reread_own = True
+                        raise
                 await self._read(own_pending=False, count=min(BATCH, room))
                 self.failing = ""
             except asyncio.CancelledError:
@@ -340,15 +360,16 @@ class Spool:
             )
             if not entries:
                 return
-            self._take(entries)
-            self.recovered += len(entries)
+            self.recovered += self._take(entries)
             start = entries[-1][0]
 
     def stop_reading(self) -> None:
         self._reading = False
 
-    def _take(self, entries: list[tuple[str, bytes]]) -> None:
+    def _take(self, entries: list[tuple[str, bytes]]) -> int:
+        """Accept the entries this instance does not hold yet; how many it accepted."""
         stale = []
+        taken = 0
         owned, retained, decode, accept = self._owned, self.retained, self._codec.decode, self.service.accept
         for sid, raw in entries:
             if sid in owned:
@@ -368,28 +389,51 @@ class Spool:
             d.spool_id = sid
             owned[sid] = d
             accept(d)
+            taken += 1
         if stale:
             self._done.extend(stale)
             self._wake_acker.set()
+        return taken
 
     async def _acker(self) -> None:
+        failures = 0
         while not self._closed.is_set():
             await self._wake_acker.wait()
-            if len(self._done) < BATCH:
-                await asyncio.sleep(ACK_LINGER)
             self._wake_acker.clear()
-            await self.flush()
+            while self._done:
+                if len(self._done) < BATCH:  # before each call: those finished during the last join
+                    await asyncio.sleep(ACK_LINGER)
+                if await self._ack_batch():
+                    failures = 0
+                    continue
+                # Kept and tried again (a failover's new primary, Redis back): left pending,
+                # they would be claimed and sent again once claim_after had passed.
+                failures += 1
+                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
             raise_eaten_cancel()
 
     async def flush(self) -> None:
-        """Write what is unwritten and acknowledge what is finished."""
+        """Acknowledge what is finished, now."""
         while self._done:
-            ids, self._done = self._done[:BATCH], self._done[BATCH:]
-            try:
-                await ack_script(self.client, self.key, GROUP, " ".join(ids))
-            except Exception as e:  # they stay pending; delivered again later (at least once)
-                _ratelog.log(logging.ERROR, "spool-ack", "webhook spool ack failed: %s", e)
+            if not await self._ack_batch():
                 return
+
+    async def _ack_batch(self) -> bool:
+        """XACK + XDEL up to BATCH finished ids; False when Redis refused (the ids are kept,
+        in front: acknowledging twice is harmless)."""
+        ids, self._done = self._done[:BATCH], self._done[BATCH:]
+        try:
+            await ack_script(self.client, self.key, GROUP, " ".join(ids))
+        except Exception as e:
+            self._done[:0] = ids
+            _ratelog.log(logging.ERROR, "spool-ack", "webhook spool ack failed (will retry): %s", e)
+            return False
+        now = time.monotonic()
+        recent = self._recent_acks
+        recent.append((now, ids))
+        while recent and recent[0][0] < now - REACK_WINDOW:
+            recent.popleft()
+        return True
 
     async def _keeper(self) -> None:
         """Claim what crashed instances left; keep our own long-running entries ours."""
@@ -481,6 +525,8 @@ class Spool:
             self._epoch, self._replid = epoch, replid or self._replid
             if lost:
                 await self._restore()
+            if failed_over:
+                await self._after_failover()
             if lost or last is None:
                 if await self._ensure_group():
                     self.groups_created += 1
@@ -492,6 +538,18 @@ class Spool:
                 read += 1
             if read:
                 self.service.room_changed()
+
+    async def _after_failover(self) -> None:
+        """Acknowledge again what was acknowledged lately (the new primary may have missed
+        it: the entries would stay pending until claimed and sent again), then read this
+        consumer's own pending entries (a write may have run on the old primary, its read
+        with it, and its answer been lost)."""
+        again = [sid for _, ids in self._recent_acks for sid in ids]
+        self._recent_acks.clear()
+        if again:
+            self._done[:0] = again
+            await self.flush()
+        self._reread_own = True
 
     async def _primary_replid(self) -> str | None:
         """master_replid of the node holding the stream (None when Redis does not say)."""
