@@ -26,7 +26,10 @@ Each run is sized to about `--run-seconds` at the rate a short first run showed,
 Then ingest-to-webhook latency, memory and Redis, each at half the rate that state sustained
 above (`--redis-latency-at memory`: Redis at half the memory rate): events are written one by
 one, paced, each carrying its send time (time.monotonic_ns(), one clock for the machine) in
-Meta.Key; the receiver subtracts it from its arrival time. The daemon's `webhooks.max_per_host`
+Meta.Key; the receiver subtracts it from its arrival time. Each latency line also gives the
+daemon's CPU over the run: a paced event costs about twice a burst's on this kind of VM (each
+one wakes the loop), so half the burst rate can saturate the daemon, and then the
+percentiles measure queueing. The daemon's `webhooks.max_per_host`
 is set to `--concurrency` (as -c for the Go path and the client's connection count) and
 `pending_limit` to 200,000 so neither caps a rate; `workers` is 1 when the daemon has it.
 
@@ -403,6 +406,10 @@ def latency(d: Daemon, recv: TimedReceiver, rate: float, seconds: float) -> dict
         "max_ms": lat[-1] / 1e6 if n else float("nan"),
         "core0_other": max(0.0, (busy - busy0 - cpu) / sent_s),
         "core0_stolen": (steal - steal0) / sent_s,
+        # Paced events cost more CPU each than a burst (every one wakes the loop): near 1,
+        # the daemon was saturated at this rate and the percentiles are queueing.
+        "daemon_busy": cpu / sent_s,
+        "cpu_us": cpu / total * 1e6,
     }
 
 
@@ -684,7 +691,8 @@ def main() -> None:
     print("  ratios per round: " + "; ".join(per_round))
     for kind, L in lat.items():
         sent = f"{L['events']} events sent at {L['sent_per_s']:,.0f}/s"
-        print(f"  latency {kind}: {sent}, {L['received']} arrived")
+        busy = f"daemon CPU {L['daemon_busy']:.0%} of a core, {L['cpu_us']:.0f} µs per event"
+        print(f"  latency {kind}: {sent}, {L['received']} arrived; {busy}")
     for n in notes:
         print(f"  note: {n}")
     if args.json:
