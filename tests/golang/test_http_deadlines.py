@@ -131,10 +131,35 @@ async def test_the_same_on_uvloop() -> None:
     """The daemon's loop: libuv timers count whole milliseconds."""
     import uvloop
 
-    cases = [f for name, f in sorted(globals().items()) if name.startswith("test_") and "uvloop" not in name]
+    cases = [
+        f
+        for name, f in sorted(globals().items())
+        if name.startswith("test_") and "uvloop" not in name and asyncio.iscoroutinefunction(f)
+    ]
 
     async def all_cases() -> None:
         for case in cases:
             await case()
 
     await asyncio.to_thread(uvloop.run, all_cases())
+
+
+def test_used_on_one_loop_then_another() -> None:
+    """A client kept across asyncio.run() calls: its deadlines still fire on the second loop."""
+    dl = Deadlines()
+
+    async def one() -> str:
+        try:
+            async with dl.after(0.05):
+                await asyncio.sleep(1)
+        except TimeoutError:
+            return "timeout"
+        return "done"
+
+    async def armed_then_left() -> None:
+        async with dl.after(30):  # arms the timer for 30 s on this loop
+            await asyncio.sleep(0)
+
+    asyncio.run(armed_then_left())
+    t0 = time.monotonic()
+    assert asyncio.run(one()) == "timeout" and time.monotonic() - t0 < 1

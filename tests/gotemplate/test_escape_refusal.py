@@ -120,7 +120,10 @@ def test_compile_does_the_work_of_a_first_execute_ahead_of_it() -> None:
     passes (docs/operations.md#garbage-collection): the closures must exist by then."""
     from tykevents.deliver.webhook.handler import load_template
 
-    text = '{{if eq .A 1}}one{{else if eq .A 2}}two{{else}}{{.B | printf "%q"}}{{end}}'
+    text = (
+        '{{define "q"}}{{. | printf "%q"}}{{end}}'
+        '{{if eq .A 1}}one{{else if eq .A 2}}two{{else}}{{template "q" .B}}{{end}}'
+    )
     t = parse(text, name="t", engine="html", defer_escape=True)
     before = _functions()
     t.compile()

@@ -169,3 +169,17 @@ async def test_redis_down_answers_every_queued_check() -> None:
         assert fired == [True] * 50 and cd.errors == 50
     finally:
         await c.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_a_flusher_cancelled_before_it_ran_answers_its_queue(client: Any) -> None:
+    cd = RedisCooldown(client)
+    digests = _digests(3)
+    waiting = [asyncio.ensure_future(cd.check(d, 30)) for d in digests[:2]]
+    await asyncio.sleep(0)  # queued; the flusher task exists but has not run
+    assert cd._flusher is not None
+    cd._flusher.cancel()  # as at loop teardown
+    assert await asyncio.gather(*waiting) == [(True, True), (True, True)]  # fired, as a failure
+    assert cd.errors == 2
+    assert await cd.check(digests[2], 30) == (True, False)  # a new flusher serves the next ones
+    assert await cd.check(digests[2], 30) == (False, False)

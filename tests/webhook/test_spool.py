@@ -549,3 +549,46 @@ async def test_a_failed_acknowledgement_is_tried_again(client: Any, monkeypatch:
         assert len(refused) == 2 and refused[0].split() == refused[1].split()  # the same ids, again
     finally:
         await spool.close()
+
+
+async def test_rereading_its_own_pending_skips_what_it_finished(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finished deliveries stay pending until their acknowledgement goes through; a read of
+    the consumer's own pending entries meanwhile (after a failed write, or a failover) must
+    not take them again, or they would be sent twice."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from tykevents.deliver.webhook import spool as spool_mod
+    from tykevents.deliver.webhook.spool import Spool
+
+    real = spool_mod.ack_script
+    down = True
+
+    async def flaky(c: Any, key: str, group: str, ids: str) -> Any:
+        if down:
+            raise RedisConnectionError("the primary went away")
+        return await real(c, key, group, ids)
+
+    monkeypatch.setattr(spool_mod, "ack_script", flaky)
+    owner = Owner(room=100)
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    try:
+        for i in range(4):
+            spool.add(delivery(f"http://127.0.0.1:9/{i}"))
+        await spool.write_pending()
+        for d in owner.taken[:3]:  # three finished, one still being worked on
+            spool.done(d)
+        await asyncio.sleep(0.1)  # their acknowledgement fails, and is kept
+        spool._reread_own = True  # what a failed write or a failover sets
+        async with asyncio.timeout(5):
+            while spool._reread_own:
+                await asyncio.sleep(0.02)
+        assert len(owner.taken) == 4 and spool.recovered == 0
+        down = False
+        async with asyncio.timeout(5):
+            while (await client.xpending(STREAM, GROUP))["pending"] != 1:
+                await asyncio.sleep(0.02)
+    finally:
+        await spool.close()

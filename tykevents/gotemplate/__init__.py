@@ -105,10 +105,12 @@ class Template:
         """Escape and compile template `name` (default: the top one) now, not at its first
         execute: a daemon loads its templates once and then freezes what it loaded out of
         the garbage collector's full passes, and a large template compiles to thousands of
-        closures. Does nothing for a template the escaper refuses (execute raises it)."""
+        closures. Every template of the set is compiled, so that {{template}} calls find
+        theirs. Does nothing for a template the escaper refuses (execute raises it)."""
         target = self.name if name is None else name
         if target in self._trees and self.escape_error(target) is None:
-            self._prog.runner(target)
+            for each in list(self._prog.trees):  # those it calls ({{template}}) as well
+                self._prog.runner(each)
 
     def execute(self, data: Any, *, name: str | None = None) -> str:
         """Render with `data` as dot; `name` selects a defined template (ExecuteTemplate)."""

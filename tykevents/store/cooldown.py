@@ -74,6 +74,10 @@ class MemoryCooldown:
             self.table.purge(now)
         return self.table.acquire(_digest(digest), now, float(ttl))
 
+    async def check(self, digest: bytes | str, ttl: float) -> tuple[bool, bool]:
+        """(fire, the store failed): acquire(), and whether its answer is a fallback."""
+        return await self.acquire(digest, ttl), False
+
     async def release(self, digest: bytes | str) -> None:
         self.table.release(_digest(digest))
 
@@ -106,23 +110,38 @@ class RedisCooldown:
         self.batches = 0  # round trips made, for tests and bench/
         self._on_error = on_error
         self._cluster = hasattr(client, "get_node_from_key")
-        self._queue: list[tuple[str, int, asyncio.Future[bool]]] = []
+        # A future's answer: True fire, False held back, None the store failed (fire).
+        self._queue: list[tuple[str, int, asyncio.Future[bool | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def acquire(self, digest: bytes | str, ttl: float) -> bool:
+        return (await self.check(digest, ttl))[0]
+
+    async def check(self, digest: bytes | str, ttl: float) -> tuple[bool, bool]:
+        """(fire, the store failed): this call's own answer, whatever other batches met."""
         if ttl <= 0:
-            return True
+            return True, False
         # EX takes whole seconds; round up so a cooldown never ends early.
         ex = max(1, math.ceil(min(ttl, MAX_TTL)))
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
         self._queue.append((KEY_PREFIX + _hex(digest), ex, fut))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        return await fut
+        if self._flusher is None or self._flusher.done():
+            self._flusher = task = asyncio.create_task(self._flush())
+            task.add_done_callback(self._flushed)
+        answer = await fut
+        return answer is not False, answer is None
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        """A flusher cancelled before it ran never reached its `finally`: answer its queue."""
+        if self._flusher is task:
+            self._flusher = None
+            left, self._queue = self._queue, []
+            if left:
+                self._failed(left, asyncio.CancelledError())
 
     async def _flush(self) -> None:
         """Send what is queued, a batch at a time, until nothing is."""
-        batch: list[tuple[str, int, asyncio.Future[bool]]] = []
+        batch: list[tuple[str, int, asyncio.Future[bool | None]]] = []
         try:
             # A task starts on the loop's next pass: the checks made in this one are queued.
             while self._queue:
@@ -137,12 +156,13 @@ class RedisCooldown:
                     if not fut.done():  # its caller may have been cancelled
                         fut.set_result(ok)
         finally:
-            self._flusher = None
+            if self._flusher is asyncio.current_task():
+                self._flusher = None
             left, self._queue = batch + self._queue, []
             if left:  # cancelled with checks under way: they still get an answer
                 self._failed(left, asyncio.CancelledError())
 
-    async def _set(self, batch: list[tuple[str, int, asyncio.Future[bool]]]) -> list[bool]:
+    async def _set(self, batch: list[tuple[str, int, asyncio.Future[bool | None]]]) -> list[bool]:
         self.batches += 1
         if len(batch) == 1:  # alone: a plain SET costs both sides less than the script
             key, ex, _ = batch[0]
@@ -158,7 +178,7 @@ class RedisCooldown:
             raise ValueError(f"{len(fired)} answers to {len(batch)} cooldown checks")
         return fired
 
-    async def _script(self, batch: list[tuple[str, int, asyncio.Future[bool]]]) -> list[bool]:
+    async def _script(self, batch: list[tuple[str, int, asyncio.Future[bool | None]]]) -> list[bool]:
         keys = [key for key, _, _ in batch]
         exs = {ex for _, ex, _ in batch}
         args = [batch[0][1]] if len(exs) == 1 else [ex for _, ex, _ in batch]
@@ -168,13 +188,13 @@ class RedisCooldown:
             reply = await self.client.eval(ACQUIRE, len(keys), *keys, *args)
         return [c == 0x31 for c in (reply if isinstance(reply, bytes) else reply.encode())]
 
-    def _failed(self, batch: list[tuple[str, int, asyncio.Future[bool]]], e: BaseException) -> None:
+    def _failed(self, batch: list[tuple[str, int, asyncio.Future[bool | None]]], e: BaseException) -> None:
         for _, _, fut in batch:
             self.errors += 1
             if self._on_error is not None:
                 self._on_error(e)
             if not fut.done():
-                fut.set_result(True)
+                fut.set_result(None)
         _ratelog.log(logging.ERROR, "redis", "cooldown store unavailable, firing anyway: %s", e)
 
     async def release(self, digest: bytes | str) -> None:
@@ -187,4 +207,4 @@ class RedisCooldown:
     async def close(self) -> None:
         """Answer the checks under way (the client belongs to the daemon)."""
         if self._flusher is not None:
-            await asyncio.shield(self._flusher)
+            await asyncio.gather(asyncio.shield(self._flusher), return_exceptions=True)

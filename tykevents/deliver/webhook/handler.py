@@ -175,9 +175,8 @@ class WebhookHandler(Handler):
             _ratelog.log(logging.ERROR, "mtls", "%s error=%s (handler %s)", MTLS_SKIP, skip, self.name)
             return
         cooldown = service.cooldown
-        errors = cooldown.errors
-        fire = await cooldown.acquire(digest, self.ttl)
-        if cooldown.errors != errors:  # the store failed: fired anyway, as Tyk does
+        fire, failed = await cooldown.check(digest, self.ttl)
+        if failed:  # the store failed: fired anyway, as Tyk does
             metrics.outcome(self.kind, self.name, host, "cooldown_error")
         if not fire:
             metrics.outcome(self.kind, self.name, host, "suppressed")

@@ -192,6 +192,9 @@ class Spool:
         # primary took just before a failover may never have reached the new one.
         self._recent_acks: deque[tuple[float, list[str]]] = deque()
         self._done: list[str] = []
+        # Finished here, acknowledgement not made yet (waiting in _done or on its way): still
+        # pending in Redis, so a read of our own pending entries must not take them again.
+        self._unacked: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake_writer = asyncio.Event()
         self._wake_acker = asyncio.Event()
@@ -239,6 +242,7 @@ class Spool:
         if d.spool_id is not None:
             self._owned.pop(d.spool_id, None)
             self._done.append(d.spool_id)
+            self._unacked.add(d.spool_id)
             self._wake_acker.set()
 
     # -- tasks --------------------------------------------------------------------------------
@@ -371,8 +375,9 @@ class Spool:
         stale = []
         taken = 0
         owned, retained, decode, accept = self._owned, self.retained, self._codec.decode, self.service.accept
+        unacked = self._unacked
         for sid, raw in entries:
-            if sid in owned:
+            if sid in owned or sid in unacked:
                 continue
             if not raw:  # deleted (XDEL) but still pending
                 stale.append(sid)
@@ -392,6 +397,7 @@ class Spool:
             taken += 1
         if stale:
             self._done.extend(stale)
+            self._unacked.update(stale)
             self._wake_acker.set()
         return taken
 
@@ -409,6 +415,9 @@ class Spool:
                 # Kept and tried again (a failover's new primary, Redis back): left pending,
                 # they would be claimed and sent again once claim_after had passed.
                 failures += 1
+                raise_eaten_cancel()  # redis-py may have eaten our cancel: close() waits on us
+                if self._closed.is_set():
+                    return
                 await asyncio.sleep(min(2.0, 0.05 * 2**failures))
             raise_eaten_cancel()
 
@@ -424,10 +433,13 @@ class Spool:
         ids, self._done = self._done[:BATCH], self._done[BATCH:]
         try:
             await ack_script(self.client, self.key, GROUP, " ".join(ids))
-        except Exception as e:
-            self._done[:0] = ids
+        except BaseException as e:
+            self._done[:0] = ids  # cancelled too: close() acknowledges them
+            if not isinstance(e, Exception):
+                raise
             _ratelog.log(logging.ERROR, "spool-ack", "webhook spool ack failed (will retry): %s", e)
             return False
+        self._unacked.difference_update(ids)
         now = time.monotonic()
         recent = self._recent_acks
         recent.append((now, ids))
@@ -548,6 +560,7 @@ class Spool:
         self._recent_acks.clear()
         if again:
             self._done[:0] = again
+            self._unacked.update(again)  # finished: the read below must not take them again
             await self.flush()
         self._reread_own = True
 

@@ -210,7 +210,6 @@ class GoClient:
         if self.transport is not None:
             t, self.transport = self.transport, None
             await t.close()
-        self._deadlines.close()
 
     def idle(self) -> dict[PoolKey, int]:
         """Idle connections per pool key (for tests and metrics)."""

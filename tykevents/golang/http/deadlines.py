@@ -24,14 +24,16 @@ _SLACK = 0.001
 
 
 class Deadlines:
-    """The deadlines of one event loop's requests (make it, and use it, in that loop)."""
+    """The deadlines of one event loop's requests. Used on another loop later (asyncio.run
+    again), it starts afresh there; two loops at once each need their own."""
 
-    __slots__ = ("_entries", "_timer", "_timer_at")
+    __slots__ = ("_entries", "_timer", "_timer_at", "_loop")
 
     def __init__(self) -> None:
         self._entries: dict[Deadline, None] = {}  # the deadlines in force
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None  # the timer's
 
     def after(self, delay: float | None) -> Deadline:
         return Deadline(self, delay)
@@ -40,6 +42,9 @@ class Deadlines:
         return len(self._entries)
 
     def _add(self, d: Deadline, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:  # used on a new loop (the last one ended): start afresh
+            self._loop, self._timer, self._timer_at = loop, None, math.inf
+            self._entries.clear()
         self._entries[d] = None
         if d.when < self._timer_at:  # earlier than the timer: arm it for this one
             if self._timer is not None:
@@ -48,6 +53,8 @@ class Deadlines:
             self._timer = loop.call_at(d.when, self._fire, loop)
 
     def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:  # armed on a loop since left
+            return
         self._timer, self._timer_at = None, math.inf
         now = loop.time() + _SLACK
         due = [d for d in self._entries if d.when <= now]
