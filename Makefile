@@ -35,6 +35,8 @@ bench:
 	.venv/bin/python bench/bench_webhook.py
 	.venv/bin/python bench/bench_jsvm.py
 	.venv/bin/python bench/quota_throughput.py
+	.venv/bin/python bench/bench_cooldown_store.py
+	.venv/bin/python bench/bench_deadlines.py
 
 # The webhook targets in one run, each beside its same-run reference (bench/bench_targets.py,
 # docs/operations.md#benchmarking-the-webhook-path; `make bench-targets ARGS=--quick`).
