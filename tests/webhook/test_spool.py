@@ -515,38 +515,56 @@ async def test_a_write_without_a_group_still_writes(client: Any) -> None:
         await spool.close()
 
 
-async def test_a_failed_acknowledgement_is_tried_again(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Left pending, a delivered entry would be claimed and sent again later: keep its id and
-    acknowledge it when Redis answers again."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
+class FlakyAcks:
+    """The spool's ack script, failing while `down` (a primary gone away); the ids refused."""
 
-    from tykevents.deliver.webhook import spool as spool_mod
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, down: bool = True) -> None:
+        from tykevents.deliver.webhook import spool as spool_mod
+
+        self.real = spool_mod.ack_script
+        self.down = down
+        self.refused: list[str] = []
+        monkeypatch.setattr(spool_mod, "ack_script", self)
+
+    async def __call__(self, c: Any, key: str, group: str, ids: str) -> Any:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        if self.down:
+            self.refused.append(ids)
+            raise RedisConnectionError("the primary went away")
+        return await self.real(c, key, group, ids)
+
+
+async def spool_with(client: Any, n: int) -> tuple[Any, Owner]:
+    """A started spool whose owner has taken n written deliveries."""
     from tykevents.deliver.webhook.spool import Spool
 
-    real = spool_mod.ack_script
-    refused: list[str] = []
-
-    async def flaky(c: Any, key: str, group: str, ids: str) -> Any:
-        if len(refused) < 2:
-            refused.append(ids)
-            raise RedisConnectionError("the primary went away")
-        return await real(c, key, group, ids)
-
-    monkeypatch.setattr(spool_mod, "ack_script", flaky)
     owner = Owner(room=100)
     spool = Spool(client, owner, consumer="a")
     await spool.start()
+    for i in range(n):
+        spool.add(delivery(f"http://127.0.0.1:9/{i}"))
+    await spool.write_pending()
+    assert len(owner.taken) == n
+    return spool, owner
+
+
+async def test_a_failed_acknowledgement_is_tried_again(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left pending, a delivered entry would be claimed and sent again later: keep its id and
+    acknowledge it when Redis answers again."""
+    acks = FlakyAcks(monkeypatch)
+    spool, owner = await spool_with(client, 5)
     try:
-        for i in range(5):
-            spool.add(delivery(f"http://127.0.0.1:9/{i}"))
-        await spool.write_pending()
-        assert len(owner.taken) == 5
         for d in owner.taken:
             spool.done(d)
         async with asyncio.timeout(5):
+            while len(acks.refused) < 2:
+                await asyncio.sleep(0.01)
+        acks.down = False
+        async with asyncio.timeout(5):
             while await settled(client) != (0, 0):
                 await asyncio.sleep(0.02)
-        assert len(refused) == 2 and refused[0].split() == refused[1].split()  # the same ids, again
+        assert acks.refused[0].split() == acks.refused[1].split()  # the same ids, again
     finally:
         await spool.close()
 
@@ -557,36 +575,20 @@ async def test_rereading_its_own_pending_skips_what_it_finished(
     """Finished deliveries stay pending until their acknowledgement goes through; a read of
     the consumer's own pending entries meanwhile (after a failed write, or a failover) must
     not take them again, or they would be sent twice."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    from tykevents.deliver.webhook import spool as spool_mod
-    from tykevents.deliver.webhook.spool import Spool
-
-    real = spool_mod.ack_script
-    down = True
-
-    async def flaky(c: Any, key: str, group: str, ids: str) -> Any:
-        if down:
-            raise RedisConnectionError("the primary went away")
-        return await real(c, key, group, ids)
-
-    monkeypatch.setattr(spool_mod, "ack_script", flaky)
-    owner = Owner(room=100)
-    spool = Spool(client, owner, consumer="a")
-    await spool.start()
+    acks = FlakyAcks(monkeypatch)
+    spool, owner = await spool_with(client, 4)
     try:
-        for i in range(4):
-            spool.add(delivery(f"http://127.0.0.1:9/{i}"))
-        await spool.write_pending()
         for d in owner.taken[:3]:  # three finished, one still being worked on
             spool.done(d)
-        await asyncio.sleep(0.1)  # their acknowledgement fails, and is kept
+        async with asyncio.timeout(5):  # their acknowledgement fails, and is kept
+            while not acks.refused:
+                await asyncio.sleep(0.01)
         spool._reread_own = True  # what a failed write or a failover sets
         async with asyncio.timeout(5):
             while spool._reread_own:
                 await asyncio.sleep(0.02)
         assert len(owner.taken) == 4 and spool.recovered == 0
-        down = False
+        acks.down = False
         async with asyncio.timeout(5):
             while (await client.xpending(STREAM, GROUP))["pending"] != 1:
                 await asyncio.sleep(0.02)
