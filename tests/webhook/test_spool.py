@@ -594,3 +594,22 @@ async def test_rereading_its_own_pending_skips_what_it_finished(
                 await asyncio.sleep(0.02)
     finally:
         await spool.close()
+
+
+async def test_the_writer_and_the_reader_share_the_owners_room(client: Any) -> None:
+    """Both take entries for the same owner: together, never more than it has room for
+    (its pending limit bounds memory)."""
+    from tykevents.deliver.webhook.spool import Spool
+
+    owner = Owner(room=10)
+    spool = Spool(client, owner, consumer="a")
+    await spool.start()
+    try:
+        await asyncio.sleep(0.05)  # the reader waits in its blocking read
+        for i in range(30):
+            spool.add(delivery(f"http://127.0.0.1:9/{i}"))
+        await spool.write_pending()
+        await asyncio.sleep(0.3)
+        assert len(owner.taken) == 10 and owner.room == 0
+    finally:
+        await spool.close()

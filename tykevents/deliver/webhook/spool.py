@@ -195,6 +195,9 @@ class Spool:
         # Finished here, acknowledgement not made yet (waiting in _done or on its way): still
         # pending in Redis, so a read of our own pending entries must not take them again.
         self._unacked: set[str] = set()
+        # Room promised to reads under way (the reader's, the writer's read-back): the two
+        # together take no more than the owner has room for.
+        self._reserved = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._wake_writer = asyncio.Event()
         self._wake_acker = asyncio.Event()
@@ -266,10 +269,14 @@ class Spool:
                     del batch[len(records) :]
                 # Read back in the same call, when the service has room: the reader's
                 # separate round trip (and its wake-up) was a redis-py call per batch.
-                take = min(BATCH, self.service.room) if self._reading else 0
-                reply = await write_script(
-                    self.client, self.key, join_records(records), GROUP, self.consumer, max(take, 0)
-                )
+                take = max(0, min(BATCH, self.service.room - self._reserved)) if self._reading else 0
+                self._reserved += take
+                try:
+                    reply = await write_script(
+                        self.client, self.key, join_records(records), GROUP, self.consumer, take
+                    )
+                finally:
+                    self._reserved -= take
                 ids, entries = split_write(reply)
                 owned, retained = self._owned, self.retained
                 for d, sid in zip(batch, ids, strict=True):
@@ -311,7 +318,7 @@ class Spool:
 
     async def _reader(self) -> None:
         while self._reading:
-            room = self.service.room
+            room = self.service.room - self._reserved
             if room <= 0:
                 await asyncio.sleep(0.05)
                 continue
@@ -323,6 +330,7 @@ class Spool:
                     except BaseException:
                         self._reread_own = True
                         raise
+                    continue  # what it took changed the room
                 await self._read(own_pending=False, count=min(BATCH, room))
                 self.failing = ""
             except asyncio.CancelledError:
@@ -342,9 +350,12 @@ class Spool:
         New ones: by script while a backlog exists, else waiting in XREADGROUP BLOCK."""
         if not own_pending:
             if self._backlog:
-                entries = split_entries(
-                    await read_script(self.client, self.key, GROUP, self.consumer, count, ">")
-                )
+                self._reserved += count
+                try:
+                    reply = await read_script(self.client, self.key, GROUP, self.consumer, count, ">")
+                finally:
+                    self._reserved -= count
+                entries = split_entries(reply)
                 self._backlog = len(entries) >= count
                 if entries:
                     self._take(entries)
@@ -352,7 +363,13 @@ class Spool:
             # A few entries: redis-py parses this reply entry by entry in Python; a backlog
             # comes in the script's one string.
             few = min(count, BLOCK_COUNT)
-            reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=few, block=200)
+            self._reserved += few
+            try:
+                reply = await self.client.xreadgroup(
+                    GROUP, self.consumer, {self.key: ">"}, count=few, block=200
+                )
+            finally:
+                self._reserved -= few
             entries = _entries(_stream_entries(reply))
             self._backlog = len(entries) >= few
             self._take(entries)
