@@ -25,15 +25,14 @@ from prometheus_client.registry import Collector
 logger = logging.getLogger("tykevents.runtime.gcpolicy")
 
 
-def settle() -> float:
-    """Collect everything, then freeze the survivors; the seconds it took."""
+def settle() -> None:
+    """Collect everything, then freeze the survivors."""
     t0 = time.perf_counter()
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-    took = time.perf_counter() - t0
-    logger.debug("gc: %d objects frozen in %.1f ms", gc.get_freeze_count(), took * 1000)
-    return took
+    took = (time.perf_counter() - t0) * 1000
+    logger.debug("gc: %d objects frozen in %.1f ms", gc.get_freeze_count(), took)
 
 
 class FrozenCollector(Collector):

@@ -132,7 +132,8 @@ class RedisCooldown:
         return answer is not False, answer is None
 
     def _flushed(self, task: asyncio.Task[None]) -> None:
-        """A flusher cancelled before it ran never reached its `finally`: answer its queue."""
+        """The flusher ended (done, or cancelled, even before it ran): the checks still
+        queued get an answer, and the next check starts a new one."""
         if self._flusher is task:
             self._flusher = None
             left, self._queue = self._queue, []
@@ -156,11 +157,8 @@ class RedisCooldown:
                     if not fut.done():  # its caller may have been cancelled
                         fut.set_result(ok)
         finally:
-            if self._flusher is asyncio.current_task():
-                self._flusher = None
-            left, self._queue = batch + self._queue, []
-            if left:  # cancelled with checks under way: they still get an answer
-                self._failed(left, asyncio.CancelledError())
+            if batch:  # cancelled with a batch on its way: it still gets an answer
+                self._failed(batch, asyncio.CancelledError())
 
     async def _set(self, batch: list[tuple[str, int, asyncio.Future[bool | None]]]) -> list[bool]:
         self.batches += 1

@@ -59,6 +59,7 @@ import os
 import socket
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from tykevents.deliver.webhook.delivery import Delivery
@@ -270,13 +271,10 @@ class Spool:
                 # Read back in the same call, when the service has room: the reader's
                 # separate round trip (and its wake-up) was a redis-py call per batch.
                 take = max(0, min(BATCH, self.service.room - self._reserved)) if self._reading else 0
-                self._reserved += take
-                try:
+                with self._reserving(take):
                     reply = await write_script(
                         self.client, self.key, join_records(records), GROUP, self.consumer, take
                     )
-                finally:
-                    self._reserved -= take
                 ids, entries = split_write(reply)
                 owned, retained = self._owned, self.retained
                 for d, sid in zip(batch, ids, strict=True):
@@ -350,11 +348,8 @@ class Spool:
         New ones: by script while a backlog exists, else waiting in XREADGROUP BLOCK."""
         if not own_pending:
             if self._backlog:
-                self._reserved += count
-                try:
+                with self._reserving(count):
                     reply = await read_script(self.client, self.key, GROUP, self.consumer, count, ">")
-                finally:
-                    self._reserved -= count
                 entries = split_entries(reply)
                 self._backlog = len(entries) >= count
                 if entries:
@@ -363,13 +358,10 @@ class Spool:
             # A few entries: redis-py parses this reply entry by entry in Python; a backlog
             # comes in the script's one string.
             few = min(count, BLOCK_COUNT)
-            self._reserved += few
-            try:
+            with self._reserving(few):
                 reply = await self.client.xreadgroup(
                     GROUP, self.consumer, {self.key: ">"}, count=few, block=200
                 )
-            finally:
-                self._reserved -= few
             entries = _entries(_stream_entries(reply))
             self._backlog = len(entries) >= few
             self._take(entries)
@@ -383,6 +375,15 @@ class Spool:
                 return
             self.recovered += self._take(entries)
             start = entries[-1][0]
+
+    @contextlib.contextmanager
+    def _reserving(self, n: int) -> Iterator[None]:
+        """Promise n of the owner's room to a read under way (the writer's or the reader's)."""
+        self._reserved += n
+        try:
+            yield
+        finally:
+            self._reserved -= n
 
     def stop_reading(self) -> None:
         self._reading = False
