@@ -225,3 +225,24 @@ def test_other_record_types_are_read_by_name(ingest_mod: ModuleType) -> None:
     p.feed_datagrams([line(Type="AuthFailure", APIID="api1"), b"AuthFailure,api1", b"KeyExpired,api1"], "udp")
     p.feed_datagrams([line(Type="KeyExpired", APIID="api2")], "udp")
     assert (stats.events, stats.routed, stats.no_handler) == (4, 2, 2)
+
+
+def test_a_decoder_failure_costs_its_record_and_an_interrupt_goes_through(ingest_mod: ModuleType) -> None:
+    # The compiled twin calls the decoder through the C API, with no exception frame on the
+    # common path: an Exception from it still costs only its record (internal_error, as
+    # decode.failure names it), and what is not an Exception is not swallowed.
+    def dec(b: bytes) -> Any:
+        if b == b"{boom}":
+            raise RuntimeError("a decoder bug")
+        if b == b"{stop}":
+            raise KeyboardInterrupt
+        return decode_one(b)
+
+    p, stats, _ = make(ingest_mod)
+    p._loop = ingest_mod.IngestLoop(p, decode, dec, decode_checked, failure, SHALLOW, RouteTable.lookup)
+    ok = line(Type="AuthFailure", APIID="api1")
+    p.feed_datagrams([ok, b"{boom}", ok], "udp")
+    assert stats.rejected == {"internal_error": 1} and (stats.records, stats.routed) == (2, 2)
+    with pytest.raises(KeyboardInterrupt):
+        p.feed_datagrams([ok, b"{stop}", ok], "udp")
+    assert stats.routed == 3

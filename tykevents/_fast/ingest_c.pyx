@@ -9,6 +9,9 @@ and the counters are added to Stats once per call. Everything rarer goes back to
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_CheckExact, PyDict_GetItem
 from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
+from cpython.ref cimport Py_DECREF
+from cpython.tuple cimport PyTuple_CheckExact, PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_CheckExact, PyUnicode_GET_LENGTH
 from libc.stdint cimport uint64_t
 from libc.string cimport memchr, memcpy
 
@@ -21,6 +24,12 @@ cdef extern from "Python.h":
         PyMemberDef *d_member
     int T_OBJECT_EX
     PyTypeObject PyMemberDescr_Type
+    PyObject *PyObject_CallOneArg(PyObject *callable, PyObject *arg)  # NULL: an exception is set
+
+cdef inline int raise_pending() except -1:
+    """Propagate the exception already set (by a C API call that returned NULL)."""
+    return -1
+
 
 cdef list _NOT_PARKED = []  # never appended to: dispatch parks only when lossless
 
@@ -214,37 +223,76 @@ cdef class IngestLoop:
     cdef int _record(
         self, bytes line, bint checks, str transport, list parked, bint lossless, Call *call
     ) except -1:
+        # The common record (decodes, has a type, a known API, no handler) sets up no
+        # exception frame: the decoder is called through the C API and only its failure, and
+        # the sink calls that may raise, take the guarded paths.
         cdef object rec
+        cdef PyObject *got
         cdef PyObject *found
         cdef PyObject *slot
+        cdef PyObject *by_type
         if checks:
             rec = self.decode_checked(line, self.sink.reject)
             if rec is None:
                 return 0
         else:
-            try:
-                rec = self.decode_one(line)
-            except Exception as e:
-                why = self.failure(line, e)
-                if why is not None:
-                    self.sink.reject(*why)
-                return 0
+            got = PyObject_CallOneArg(<PyObject *>self.decode_one, <PyObject *>line)
+            if got == NULL:
+                return self._decode_failed(line)
+            rec = <object>got
+            Py_DECREF(rec)  # the call's own reference: rec holds one
+        call.records += 1
+        if <object>Py_TYPE(rec) is not self.rec_type:
+            self._learn(rec)
+        slot = NULL
+        if self.type_at:
+            slot = (<PyObject **>(<char *>(<PyObject *>rec) + self.type_at))[0]
+        if slot == NULL or call.by_api == NULL or not PyUnicode_CheckExact(<object>slot):
+            return self._route_slow(rec, transport, parked, lossless, call)
+        typ = <object>slot
+        if not PyUnicode_GET_LENGTH(typ):
+            return self._route_slow(rec, transport, parked, lossless, call)
+        slot = NULL
+        if self.api_at:
+            slot = (<PyObject **>(<char *>(<PyObject *>rec) + self.api_at))[0]
+        if slot == NULL or not PyUnicode_CheckExact(<object>slot):
+            return self._route_slow(rec, transport, parked, lossless, call)
+        api_id = <object>slot
+        # exact str keys in exact dicts: these lookups cannot raise
+        found = PyDict_GetItem(<object>call.by_api, api_id)
+        if found == NULL or not PyDict_CheckExact(<object>found):
+            return self._route_slow(rec, transport, parked, lossless, call)
+        by_type = PyDict_GetItem(<object>found, typ)
+        if by_type == NULL or (PyTuple_CheckExact(<object>by_type) and PyTuple_GET_SIZE(<object>by_type) == 0):
+            call.events += 1
+            call.no_handler += 1
+            return 0
+        return self._route_slow(rec, transport, parked, lossless, call)
+
+    cdef int _decode_failed(self, bytes line) except -1:
+        """The decoder raised (its exception is set): reject the record, or re-raise what is
+        not an Exception (KeyboardInterrupt, SystemExit), as `except Exception` would."""
         try:
-            call.records += 1
-            if <object>Py_TYPE(rec) is not self.rec_type:
-                self._learn(rec)
-            slot = NULL
-            if self.type_at:
-                slot = (<PyObject **>(<char *>(<PyObject *>rec) + self.type_at))[0]
-            typ = <object>slot if slot != NULL else rec.Type
+            raise_pending()
+        except Exception as e:
+            why = self.failure(line, e)
+            if why is not None:
+                self.sink.reject(*why)
+        return 0
+
+    cdef int _route_slow(
+        self, object rec, str transport, list parked, bint lossless, Call *call
+    ) except -1:
+        """Every record the fast path does not finish: untyped, unknown API, handlers to run,
+        or a route table read through its own lookup()."""
+        cdef PyObject *found
+        try:
+            typ = rec.Type
             if not typ:
                 self.sink.untyped(rec, parked, lossless)
                 return 0
             call.events += 1
-            slot = NULL
-            if self.api_at:
-                slot = (<PyObject **>(<char *>(<PyObject *>rec) + self.api_at))[0]
-            api_id = <object>slot if slot != NULL else rec.APIID
+            api_id = rec.APIID
             if call.by_api != NULL:
                 found = PyDict_GetItem(<object>call.by_api, api_id)
                 if found == NULL:
