@@ -14,7 +14,8 @@ Each receiver runs in its own process pinned to core 1 (the sender on core 0) on
 - TCP: a uvloop Protocol that only splits lines (the reference), then the daemon's StreamIngest
   (open_tcp) on the same Pipeline. A sender writes newline-delimited events as fast as the
   connection takes them (TCP is lossless: the receiver sets the pace); the figure is the
-  receiver's events/s from first to last byte, and its CPU time per event.
+  receiver's events/s from first to last byte, and its CPU time per event: the median of
+  `--rounds` runs, the two receivers run in turn so that load from elsewhere falls on both.
 Printed: each figure, and the ratio daemon / reference. Bounded in time; every process
 started here is ended by PID. `--receiver` is the receiver side (internal).
 """
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -285,6 +287,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=1.0, help="duration of each step")
     ap.add_argument("--steps", type=int, default=7, help="rate steps per UDP receiver")
+    ap.add_argument("--rounds", type=int, default=3, help="TCP runs per receiver, taken in turn")
     ap.add_argument("--only", default="udp1,udp8,tcp", help="which comparisons to run")
     ap.add_argument("--receiver", nargs=2, metavar=("MODE", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -313,12 +316,18 @@ def main() -> None:
         )
     if "tcp" in only:
         print("TCP stream (sender as fast as the connection takes it):")
-        ref_t = tcp_run("tcp-ref", args.seconds)
-        dae_t = tcp_run("tcp-daemon", args.seconds)
+        runs: dict[str, list[tuple[float, float]]] = {"tcp-ref": [], "tcp-daemon": []}
+        for _ in range(args.rounds):
+            for mode, got in runs.items():
+                got.append(tcp_run(mode, args.seconds))
+        ref_t, dae_t = (tuple(statistics.median(x) for x in zip(*runs[m], strict=True)) for m in runs)
+        ratios = ", ".join(
+            f"{d[0] / r[0]:.2f}" for r, d in zip(runs["tcp-ref"], runs["tcp-daemon"], strict=True)
+        )
         lines.append(
             f"TCP:    reference {ref_t[0]:>9,.0f} ev/s, {ref_t[1]:.2f} µs/ev; "
-            f"daemon {dae_t[0]:>9,.0f} ev/s, {dae_t[1]:.2f} µs/ev; "
-            f"rate ratio {dae_t[0] / ref_t[0]:.2f}, CPU ratio {ref_t[1] / dae_t[1]:.2f}"
+            f"daemon {dae_t[0]:>9,.0f} ev/s, {dae_t[1]:.2f} µs/ev (medians of {args.rounds}); "
+            f"rate ratio {dae_t[0] / ref_t[0]:.2f} (rounds {ratios}), CPU ratio {ref_t[1] / dae_t[1]:.2f}"
         )
     print("\nsummary (ratio = daemon / reference, same run; CPU ratio = reference µs / daemon µs):")
     for line in lines:
