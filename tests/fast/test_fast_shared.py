@@ -272,6 +272,64 @@ def test_cooldown_survives_a_killed_worker(cooldown_shared: Any) -> None:
     assert time.monotonic() - started < 2.0
 
 
+class _Died(BaseException):
+    """A process killed at this write."""
+
+
+def test_a_writer_killed_at_any_write_never_leaves_the_count_below_the_slots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The pure twin's storage, its writes cut off at each point in turn as SIGKILL may cut
+    # them: the count may run ahead of the slots held (a lost slot), never behind, or the
+    # survivors' deletes would drive it below zero.
+    from tykevents._fast.shared_cooldown_py import CooldownSlots
+    from tykevents._fast.shared_map import Header, SlotMap
+
+    keys = [md5(k)[:12] for k in range(40)]
+
+    def occupied(m: CooldownSlots) -> int:
+        return sum(1 for _ in m)
+
+    def run(cut: int) -> int:
+        """Deletes and inserts, the `cut`th write never made (0: none); the writes made."""
+        m = CooldownSlots(64, 0)
+        m._seed = 12345  # the same slots, hence the same writes, in every run
+        writes = 0
+
+        def counted(real: Callable[..., None]) -> Callable[..., None]:
+            def write(*args: Any) -> None:
+                nonlocal writes
+                writes += 1
+                if writes == cut:
+                    raise _Died
+                real(*args)
+
+            return write
+
+        for k in keys:  # a long run of neighbours, so deletes shift slots back
+            m[k] = 1
+        monkeypatch.setattr(m, "_put", counted(SlotMap._put.__get__(m)))
+        monkeypatch.setattr(m.header, "set_u64", counted(Header.set_u64.__get__(m.header)))
+        try:
+            for k in keys[:20]:
+                del m[k]
+            for k in keys[:5]:
+                m[k] = 2
+        except _Died:
+            monkeypatch.undo()
+            assert len(m) >= occupied(m)
+            for k in list(m):  # the survivors empty the table
+                del m[k]
+            assert len(m) >= occupied(m) == 0
+        monkeypatch.undo()
+        return writes
+
+    total = run(0)
+    assert total > 50  # the shifts of the deletes are among the cut points
+    for cut in range(1, total + 1):
+        assert run(cut) == cut
+
+
 # -- thresholds -------------------------------------------------------------------------
 
 LEVELS = [50.0, 80.0, 90.0, 100.0]

@@ -123,12 +123,18 @@ class SlotMap(MutableMapping[K, V], Generic[K, V]):
             raise KeyError(key)
         return e[1]
 
+    # A process killed inside a call leaves its last writes half done (the lock is dropped
+    # with it). Writes are ordered so the count is never below the slots held, as in the
+    # compiled twins (count first on insert, last on delete): an undercount would go
+    # negative when the survivors delete what the dead process stored.
+    def _put(self, i: int, raw: bytes) -> None:
+        self.mem[HEADER + i * SLOT : HEADER + (i + 1) * SLOT] = raw
+
     def __setitem__(self, key: K, value: V) -> None:
         i, e = self._probe(key)
-        o = HEADER + i * SLOT
-        self.mem[o : o + SLOT] = self._encode(key, value)
         if e is None:
             self.header.set_u64(0, self.header.u64(0) + 1)
+        self._put(i, self._encode(key, value))
 
     def __delitem__(self, key: K) -> None:
         i, e = self._probe(key)
@@ -145,12 +151,10 @@ class SlotMap(MutableMapping[K, V], Generic[K, V]):
             h = self._home(self._word(moved[0]))
             if (hole < h <= k) if hole <= k else (hole < h or h <= k):
                 continue
-            mem[HEADER + hole * SLOT : HEADER + (hole + 1) * SLOT] = mem[
-                HEADER + k * SLOT : HEADER + (k + 1) * SLOT
-            ]
+            self._put(hole, mem[HEADER + k * SLOT : HEADER + (k + 1) * SLOT])
             hole = k
-        mem[HEADER + hole * SLOT : HEADER + (hole + 1) * SLOT] = self.empty
-        self.header.set_u64(0, self.header.u64(0) - 1)
+        self._put(hole, self.empty)
+        self.header.set_u64(0, max(0, self.header.u64(0) - 1))
 
     def __iter__(self) -> Iterator[K]:
         """Keys in slot order (the twins' eviction order, see their docs)."""
