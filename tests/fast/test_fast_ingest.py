@@ -246,3 +246,33 @@ def test_a_decoder_failure_costs_its_record_and_an_interrupt_goes_through(ingest
     with pytest.raises(KeyboardInterrupt):
         p.feed_datagrams([ok, b"{stop}", ok], "udp")
     assert stats.routed == 3
+
+
+def test_a_record_of_a_strange_class_costs_only_itself(ingest_mod: ModuleType) -> None:
+    # The compiled twin learns where a record class keeps Type and APIID; a class that will
+    # not say (its __dict__ raises) is read by name, and its neighbours still run. An APIID
+    # that cannot be hashed is its record's failure; an interrupt from its __hash__ goes through.
+    class Meta(type):
+        @property
+        def __dict__(cls) -> Any:
+            raise RuntimeError("no dict")
+
+    class Odd(metaclass=Meta):
+        def __init__(self, api: object = "api1") -> None:
+            self.Type, self.APIID, self.Meta, self.TimeStamp, self.OrgID = "KeyExpired", api, None, "t", ""
+
+    class Interrupting:
+        def __hash__(self) -> int:
+            raise KeyboardInterrupt
+
+    def dec(b: bytes) -> Any:
+        return {b"odd": Odd(), b"list": Odd([1]), b"stop": Odd(Interrupting())}.get(b) or decode_one(b)
+
+    p, stats, _ = make(ingest_mod)
+    p._loop = ingest_mod.IngestLoop(p, decode, dec, decode_checked, failure, SHALLOW, RouteTable.lookup)
+    ok = line(Type="KeyExpired", APIID="api1")
+    p.feed_datagrams([ok, b"odd", b"list", ok], "udp")
+    assert (stats.records, stats.no_handler, stats.unknown_api) == (4, 3, 0)
+    assert stats.rejected == {"internal_error": 1}
+    with pytest.raises(KeyboardInterrupt):
+        p.feed_datagrams([b"stop", ok], "udp")

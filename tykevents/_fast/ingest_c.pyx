@@ -7,7 +7,7 @@ that no handler wants) costs one msgspec decode, three attribute reads and two d
 and the counters are added to Stats once per call. Everything rarer goes back to the sink.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_CheckExact, PyDict_GetItem
+from cpython.dict cimport PyDict_CheckExact, PyDict_GetItem, PyDict_GetItemWithError
 from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
 from cpython.ref cimport Py_DECREF
 from cpython.tuple cimport PyTuple_CheckExact, PyTuple_GET_SIZE
@@ -98,12 +98,16 @@ cdef class IngestLoop:
         self.rec_type = None
 
     cdef int _learn(self, object rec) except -1:
-        """Find the slots of Type and APIID in type(rec), or 0 (read them by name)."""
+        """Find the slots of Type and APIID in type(rec), or 0 (read them by name). A class
+        that will not say (its __dict__ raises) is read by name: that costs no record."""
         cls = type(rec)
         self.rec_type = cls
         self.type_at = self.api_at = 0
-        t = cls.__dict__.get("Type") if hasattr(cls, "__dict__") else None
-        a = cls.__dict__.get("APIID") if hasattr(cls, "__dict__") else None
+        try:
+            t = cls.__dict__.get("Type") if hasattr(cls, "__dict__") else None
+            a = cls.__dict__.get("APIID") if hasattr(cls, "__dict__") else None
+        except Exception:
+            return 0
         if (
             t is not None and a is not None
             and Py_TYPE(t) == &PyMemberDescr_Type and Py_TYPE(a) == &PyMemberDescr_Type
@@ -294,13 +298,15 @@ cdef class IngestLoop:
             call.events += 1
             api_id = rec.APIID
             if call.by_api != NULL:
-                found = PyDict_GetItem(<object>call.by_api, api_id)
+                # With error: an APIID or Type that cannot be hashed is the record's failure
+                # (and an interrupt from its __hash__ goes through), as in the pure twin.
+                found = PyDict_GetItemWithError(<object>call.by_api, api_id)
                 if found == NULL:
                     self.sink.unknown_api(typ, api_id)
                     return 0
                 by_type = <object>found
                 if PyDict_CheckExact(by_type):
-                    found = PyDict_GetItem(by_type, typ)
+                    found = PyDict_GetItemWithError(by_type, typ)
                     handlers = () if found == NULL else <object>found
                 else:
                     handlers = by_type.get(typ, ())
