@@ -8,6 +8,10 @@ Tyk's two functions installed) for a QuotaExceeded event (the longest path: ever
 references produce the same QuotaExceeded body with str.format and a hand-written HTML
 escape, and serialise the Meta with orjson; quote the engine as a ratio to them
 (pytest-benchmark's table shows each mean; the target is well under 20 us).
+
+Group "template-data": building the data a template executes over (tykmeta.template_data:
+Meta as its Go struct, each field checked against its Go type) for the same two events,
+against orjson parsing that Meta's JSON (the step before it, on every event).
 """
 
 from __future__ import annotations
@@ -100,6 +104,24 @@ def test_reference_str_format(benchmark):
 @pytest.mark.benchmark(group="webhook-body")
 def test_reference_orjson_meta(benchmark):
     assert benchmark(orjson.dumps, QUOTA_META).startswith(b"{")
+
+
+@pytest.mark.benchmark(group="template-data")
+def test_template_data_quota_exceeded(benchmark):
+    data = benchmark(template_data, "QuotaExceeded", QUOTA_META, STAMP)
+    assert data.fields["Meta"].fields["Key"] == QUOTA_META["Key"]
+
+
+@pytest.mark.benchmark(group="template-data")
+def test_template_data_trigger_exceeded(benchmark):
+    data = benchmark(template_data, "TriggerExceeded", TRIGGER_META, STAMP)
+    assert data.fields["Meta"].fields["TriggerLimit"] == 80
+
+
+@pytest.mark.benchmark(group="template-data")
+def test_reference_orjson_loads_meta(benchmark):
+    raw = orjson.dumps(QUOTA_META)
+    assert benchmark(orjson.loads, raw) == QUOTA_META
 
 
 @pytest.mark.benchmark(group="parse")

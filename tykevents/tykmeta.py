@@ -328,23 +328,29 @@ def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> An
     return _decode_struct(v, go_type, path, struct, go_names)
 
 
+_ABSENT = object()
+
+
 def _decode_struct(obj: Any, type_name: str, path: str, struct: str, go_names: bool) -> GoStruct:
     if not isinstance(obj, dict):
         raise MetaTypeError(path or "Meta", type_name, json_kind(obj), struct)
     folded: dict[str, Any] | None = None
-    fields: dict[str, Any] = {}
+    embeds = _EMBEDS.get(type_name)
+    fields: dict[str, Any] = StructFields(embeds, {}) if embeds else {}  # filled in place: no copy
     for g, j, t in _FLAT[type_name]:
         key = g if go_names else j
-        if key in obj:
-            v = obj[key]
-        else:
+        v = obj.get(key, _ABSENT)
+        if v is _ABSENT:
             if folded is None:  # encoding/json's case-insensitive fallback
                 folded = {}
                 for k, val in obj.items():
                     folded.setdefault(go_fold(k), val)
             v = folded.get(go_fold(key))
-        fields[g] = _convert(v, t, f"{path}.{g}" if path else g, struct, go_names)
-    return _struct(type_name, fields)
+        if v.__class__ is str and t == "string":  # most fields of most events: kept as they are
+            fields[g] = v
+        else:
+            fields[g] = _convert(v, t, f"{path}.{g}" if path else g, struct, go_names)
+    return GoStruct(type_name, fields)
 
 
 def decode_meta(event_type: str, meta: Any, *, go_names: bool = False) -> Any:
