@@ -5,7 +5,7 @@
                                   [--latency-seconds 5] [--no-workers]
                                   [--tyk-anchor build/bench/tyk-anchor] [--no-redis]
                                   [--delivery-log on|off] [--redis-latency-at own|memory]
-                                  [--latency-rate N]
+                                  [--latency-rate N] [--webhook-workers N]
 
 Everything measured is pinned to core 0 (taskset), and one receiver, a uvloop protocol that
 answers each request with a keep-alive `200 OK` and `Content-Length: 0`, runs on core 1 with
@@ -213,6 +213,8 @@ class Daemon:
         }
         if has_workers():
             settings["workers"] = workers
+        if args.webhook_workers:
+            settings["lanes"] = {"webhook_workers": args.webhook_workers}
         conf: dict[str, Any] = {
             "app_path": "apps",
             "template_path": str(ROOT / "templates"),
@@ -561,6 +563,9 @@ def main() -> None:
         default=0.0,
         help="both latency runs at this many events/s (no verdict) instead of half the sustained rate",
     )
+    ap.add_argument(
+        "--webhook-workers", type=int, default=0, help="the daemons' lanes.webhook_workers (0: its default)"
+    )
     ap.add_argument("--quick", action="store_true", help="1 round, 10000 events, 2 s latency runs")
     ap.add_argument("--json", action="store_true", help="also print the results as one JSON object")
     args = ap.parse_args()
@@ -683,6 +688,7 @@ def main() -> None:
         + f"; concurrency {args.concurrency}, {req_bytes}-byte requests; one worker on core 0, receiver on "
         f"core 1; daemon: webhooks.max_per_host {args.concurrency}, pending_limit 200000, delivery log "
         f"{args.delivery_log}"
+        + (f", lanes.webhook_workers {args.webhook_workers}" if args.webhook_workers else "")
     )
     print_table(rows)
     for kind, rs in runs.items():

@@ -311,7 +311,10 @@ class Lanes(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_queue: int = 65536
     log_workers: int = 1
     webhook_queue: int = 65536
-    webhook_workers: int = 64
+    # A webhook handler waits for its cooldown check (with Redis state: the batch in flight),
+    # so the workers waiting together make the next batch: 64 left the Redis daemon idle
+    # about a tenth of the time (bench/bench_targets.py --webhook-workers 64).
+    webhook_workers: int = 256
     js_queue: int = 16384
     js_workers: int = 32  # calls are serialised on the VM thread; more workers batch its results
     monitor_queue: int = 65536
