@@ -312,8 +312,8 @@ class Lanes(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_workers: int = 1
     webhook_queue: int = 65536
     # A webhook handler waits for its cooldown check (with Redis state: the batch in flight),
-    # so the workers waiting together make the next batch: 64 left the Redis daemon idle
-    # about a tenth of the time (bench/bench_targets.py --webhook-workers 64).
+    # so the workers waiting together make the next batch: with 64 the Redis-state daemon
+    # waited for Redis about 6% of the time (bench/bench_webhook_workers.py).
     webhook_workers: int = 256
     js_queue: int = 16384
     js_workers: int = 32  # calls are serialised on the VM thread; more workers batch its results
