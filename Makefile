@@ -37,6 +37,7 @@ bench:
 	.venv/bin/python bench/quota_throughput.py
 	.venv/bin/python bench/bench_cooldown_store.py
 	.venv/bin/python bench/bench_deadlines.py
+	.venv/bin/python bench/bench_webhook_workers.py
 
 # The webhook targets in one run, each beside its same-run reference (bench/bench_targets.py,
 # docs/operations.md#benchmarking-the-webhook-path; `make bench-targets ARGS=--quick`).
