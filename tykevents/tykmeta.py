@@ -218,7 +218,10 @@ class StructFields(dict):
 
     def __missing__(self, name: str) -> GoStruct:
         t = self.embeds[name]  # a KeyError for any other name, as for a dict
-        return _struct(t, {g: dict.__getitem__(self, g) for g, _, _ in _FLAT[t]})
+        fields = _fields(t)
+        for g, _, _ in _FLAT[t]:
+            fields[g] = dict.__getitem__(self, g)
+        return GoStruct(t, fields)
 
     def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self else default
@@ -227,9 +230,10 @@ class StructFields(dict):
 _has = dict.__contains__
 
 
-def _struct(type_name: str, fields: dict[str, Any]) -> GoStruct:
+def _fields(type_name: str) -> dict[str, Any]:
+    """An empty field map for a `type_name` struct, filled in place by its builder."""
     embeds = _EMBEDS.get(type_name)
-    return GoStruct(type_name, StructFields(embeds, fields) if embeds else fields)
+    return StructFields(embeds, {}) if embeds else {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,10 +265,10 @@ def _zero(go_type: str) -> Any:
 
 
 def _zero_struct(type_name: str) -> GoStruct:
-    fields: dict[str, Any] = {}
+    fields = _fields(type_name)
     for g, _, t in _FLAT[type_name]:
         fields[g] = _zero(t)
-    return _struct(type_name, fields)
+    return GoStruct(type_name, fields)
 
 
 def _convert(v: Any, go_type: str, path: str, struct: str, go_names: bool) -> Any:
@@ -335,8 +339,7 @@ def _decode_struct(obj: Any, type_name: str, path: str, struct: str, go_names: b
     if not isinstance(obj, dict):
         raise MetaTypeError(path or "Meta", type_name, json_kind(obj), struct)
     folded: dict[str, Any] | None = None
-    embeds = _EMBEDS.get(type_name)
-    fields: dict[str, Any] = StructFields(embeds, {}) if embeds else {}  # filled in place: no copy
+    fields = _fields(type_name)
     for g, j, t in _FLAT[type_name]:
         key = g if go_names else j
         v = obj.get(key, _ABSENT)
