@@ -154,7 +154,7 @@ class SlotMap(MutableMapping[K, V], Generic[K, V]):
             self._put(hole, mem[HEADER + k * SLOT : HEADER + (k + 1) * SLOT])
             hole = k
         self._put(hole, self.empty)
-        self.header.set_u64(0, max(0, self.header.u64(0) - 1))
+        self.header.set_u64(0, self.header.u64(0) - 1)
 
     def __iter__(self) -> Iterator[K]:
         """Keys in slot order (the twins' eviction order, see their docs)."""
