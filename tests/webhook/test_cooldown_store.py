@@ -183,3 +183,26 @@ async def test_redis_a_flusher_cancelled_before_it_ran_answers_its_queue(client:
     assert cd.errors == 2
     assert await cd.check(digests[2], 30) == (True, False)  # a new flusher serves the next ones
     assert await cd.check(digests[2], 30) == (False, False)
+
+
+@pytest.mark.redis
+def test_redis_a_store_kept_across_loops_answers_on_each(redis_url: str) -> None:
+    """The store keeps the loop its checks ran on (no getpid() per check, runtime/loops.py);
+    used again from another asyncio.run(), it answers on that loop."""
+    cd: RedisCooldown | None = None
+
+    async def check(digest: bytes) -> tuple[bool, bool]:
+        nonlocal cd
+        c = aredis.Redis.from_url(redis_url)
+        try:
+            if cd is None:
+                cd = RedisCooldown(c)
+            cd.client = c  # a redis-py client belongs to one loop; the store outlives it
+            return await cd.check(digest, 10)
+        finally:
+            await c.aclose()
+
+    first, second = hashlib.md5(b"loop one").digest(), hashlib.md5(b"loop two").digest()
+    assert asyncio.run(check(first)) == (True, False)
+    assert asyncio.run(check(second)) == (True, False)
+    assert asyncio.run(check(first)) == (False, False)

@@ -30,6 +30,7 @@ from redis.exceptions import NoScriptError
 
 from tykevents._fast.cooldown import CooldownTable
 from tykevents._fast.shared import shared_cooldown
+from tykevents.runtime.loops import running_loop
 from tykevents.runtime.ratelog import RateLimitedLog
 from tykevents.runtime.workers import current as current_worker
 
@@ -113,6 +114,7 @@ class RedisCooldown:
         # A future's answer: True fire, False held back, None the store failed (fire).
         self._queue: list[tuple[str, int, asyncio.Future[bool | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the checks' (runtime/loops.py)
 
     async def acquire(self, digest: bytes | str, ttl: float) -> bool:
         return (await self.check(digest, ttl))[0]
@@ -123,7 +125,8 @@ class RedisCooldown:
             return True, False
         # EX takes whole seconds; round up so a cooldown never ends early.
         ex = max(1, math.ceil(min(ttl, MAX_TTL)))
-        fut: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        loop = self._loop = running_loop(self._loop)  # once per check: no syscall (runtime/loops.py)
+        fut: asyncio.Future[bool | None] = loop.create_future()
         self._queue.append((KEY_PREFIX + _hex(digest), ex, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = task = asyncio.create_task(self._flush())

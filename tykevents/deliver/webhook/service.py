@@ -29,6 +29,7 @@ import asyncio
 import logging
 import random
 import socket
+import time
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -53,6 +54,7 @@ from tykevents.deliver.webhook.endpoints import EndpointHealth
 from tykevents.deliver.webhook.metrics import NoopMetrics, WebhookCounters, WebhookMetrics, state_families
 from tykevents.deliver.webhook.spool import raise_eaten_cancel
 from tykevents.golang import url as gourl
+from tykevents.runtime.loops import running_loop
 from tykevents.runtime.ratelog import RateLimitedLog
 from tykevents.runtime.workers import current as current_worker
 
@@ -118,6 +120,7 @@ class WebhookService:
         self._live: set[Delivery] = set()  # accepted and not finished
         self._timers: dict[Delivery, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the workers' (runtime/loops.py)
         self._room: deque[asyncio.Future[None]] = deque()  # put() calls waiting for room
         self._watch_task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -398,7 +401,8 @@ class WebhookService:
             self._record(d, d.status, 0.0, "breaker_open")  # waits for the cool-off (endpoints.py)
         if lane.workers < self.settings.max_per_host:
             lane.workers += 1
-            task = asyncio.get_running_loop().create_task(self._work(host, lane))
+            loop = self._loop = running_loop(self._loop)  # no syscall (runtime/loops.py)
+            task = loop.create_task(self._work(host, lane))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -456,11 +460,12 @@ class WebhookService:
                 self._finish(d, "failed")
 
     async def _try(self, d: Delivery) -> None:
-        loop = asyncio.get_running_loop()
         d.attempts += 1
-        started = loop.time()
+        # time.monotonic, not loop.time(): uvloop's counts whole milliseconds, and
+        # asyncio.get_running_loop() makes a getpid() syscall on 3.11.
+        started = time.monotonic()
         res = await self.sender.send(d.plan, d.body, d)
-        elapsed = loop.time() - started
+        elapsed = time.monotonic() - started
         self.metrics.attempt(d.host, res.label(), elapsed)
         if self.endpoints.record(d.host, d.plan.url, res.status, res.retry, res.error, elapsed):
             self._held(d.host)
@@ -489,7 +494,7 @@ class WebhookService:
                 res.error,
                 d.handler,
             )
-            self._timers[d] = loop.call_later(delay, self._retry, d)
+            self._timers[d] = asyncio.get_running_loop().call_later(delay, self._retry, d)
             return
         self._record(d, res.status, elapsed, "dead_lettered")
         self._give_up(d, res)

@@ -18,6 +18,8 @@ import asyncio
 import math
 from types import TracebackType
 
+from tykevents.runtime.loops import running_loop
+
 # libuv's timers count whole milliseconds: one may wake a little before its deadline, which
 # then counts as passed rather than arming the timer again for a sliver.
 _SLACK = 0.001
@@ -92,13 +94,13 @@ class Deadline:
         self.expired = False
 
     async def __aenter__(self) -> Deadline:
-        task = asyncio.current_task()
+        loop = running_loop(self._owner._loop)  # once per request: no syscall (runtime/loops.py)
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("a deadline is used inside a task")
         self._task = task
         self._cancelling = task.cancelling()
         if self._delay is not None:
-            loop = asyncio.get_running_loop()
             self.when = loop.time() + self._delay
             self._owner._add(self, loop)
         return self
