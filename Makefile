@@ -38,15 +38,19 @@ bench:
 	.venv/bin/python bench/bench_cooldown_store.py
 	.venv/bin/python bench/bench_deadlines.py
 	.venv/bin/python bench/bench_webhook_workers.py
+	if command -v strace >/dev/null; then .venv/bin/python bench/bench_syscalls.py; \
+	else echo "bench_syscalls: skipped, strace is not installed (make bench-setup)"; fi
 
 # The webhook targets in one run, each beside its same-run reference (bench/bench_targets.py,
 # docs/operations.md#benchmarking-the-webhook-path; `make bench-targets ARGS=--quick`).
 # bench-setup installs Go (Debian's golang-go: only the bench needs it, never the tests) and
-# builds Tyk's Go event path, tyk-anchor, into build/bench/ (git-ignored).
+# builds Tyk's Go event path, tyk-anchor, into build/bench/ (git-ignored); it also installs
+# strace, which bench/bench_syscalls.py counts with.
 TYK_ANCHOR_SRC ?= ../shared/tools/tyk-anchor
 BENCH_DIR := build/bench
 bench-setup:
 	command -v go >/dev/null || (apt-get update && apt-get install -y golang-go)
+	command -v strace >/dev/null || (apt-get update && apt-get install -y strace)
 	mkdir -p $(BENCH_DIR)
 	cd $(TYK_ANCHOR_SRC) && GOCACHE=$(abspath $(BENCH_DIR))/gocache GOTOOLCHAIN=local \
 		go build -o $(abspath $(BENCH_DIR))/tyk-anchor .
