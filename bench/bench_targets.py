@@ -9,7 +9,8 @@
 
 Everything measured is pinned to core 0 (taskset), and one receiver, a uvloop protocol that
 answers each request with a keep-alive `200 OK` and `Content-Length: 0`, runs on core 1 with
-redis-server and this script. Per round (the median of `--rounds` is reported):
+redis-server and this script. Per round (each figure is the median of `--rounds`; each ratio
+the median of the rounds' own ratios, as a round's runs are seconds apart):
   uvloop client  reference B: a minimal HTTP/1.1 client on a uvloop protocol, `--concurrency`
                  keep-alive connections, one POST of the webhooks' size in flight on each;
   tyk-anchor     reference A: Tyk's Go event path (render, checksum, cooldown, client.Do), built
@@ -453,11 +454,27 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs) if runs else float("nan")
 
 
+def paired(runs: dict[str, list[dict[str, Any]]], a: str, b: str) -> float | None:
+    """The median of each round's a/b rate ratio: a round's runs are seconds apart and share
+    the machine's mood, which the medians of each side taken apart do not (on a noisy VM they
+    can pair a slow round of one with a fast round of the other)."""
+    ratios = [x["per_s"] / y["per_s"] for x, y in zip(runs[a], runs[b], strict=False) if y["per_s"]]
+    return statistics.median(ratios) if ratios else None
+
+
 def row(
-    name: str, value: float, unit: str, ref_name: str, ref: float | None, target: str = "-"
+    name: str,
+    value: float,
+    unit: str,
+    ref_name: str,
+    ref: float | None,
+    target: str = "-",
+    ratio: float | None = None,
 ) -> dict[str, Any]:
-    """One line of the table; `target` is ">= Nx" (value / ref), "<= N ms" (value) or "-"."""
-    ratio = value / ref if ref and unit != "ms" else None
+    """One line of the table; `target` is ">= Nx" (the ratio: `ratio`, else value / ref),
+    "<= N ms" (value) or "-"."""
+    if ratio is None or not ref:
+        ratio = value / ref if ref and unit != "ms" else None
     if target == "-":
         result = "-"
     elif target.startswith(">="):
@@ -483,18 +500,52 @@ def table_rows(
     cpu = {k: median_of(v, "cpu_us") for k, v in runs.items()}
     a_ref = anchor if runs["anchor"] else None
     rows = [
-        row("webhooks/s, memory", mem, "/s", "tyk-anchor -tuned", a_ref, ">= 2x"),
-        row("webhooks/s, memory", mem, "/s", "uvloop client", client, ">= 0.25x"),
+        row(
+            "webhooks/s, memory",
+            mem,
+            "/s",
+            "tyk-anchor -tuned",
+            a_ref,
+            ">= 2x",
+            paired(runs, "memory", "anchor"),
+        ),
+        row(
+            "webhooks/s, memory",
+            mem,
+            "/s",
+            "uvloop client",
+            client,
+            ">= 0.25x",
+            paired(runs, "memory", "client"),
+        ),
         row("CPU µs/webhook, memory", cpu["memory"], "µs", "tyk-anchor", cpu["anchor"] if a_ref else None),
     ]
     if runs["redis"]:
         rows += [
-            row("webhooks/s, redis spool", red, "/s", "memory, same run", mem, ">= 0.7x"),
+            row(
+                "webhooks/s, redis spool",
+                red,
+                "/s",
+                "memory, same run",
+                mem,
+                ">= 0.7x",
+                paired(runs, "redis", "memory"),
+            ),
             row("CPU µs/webhook, redis", cpu["redis"], "µs", "memory, same run", cpu["memory"]),
         ]
     if runs["workers2"]:
         two = median_of(runs["workers2"], "per_s")
-        rows.append(row("webhooks/s, 2 workers", two, "/s", "memory, 1 worker", mem, ">= 1.6x"))
+        rows.append(
+            row(
+                "webhooks/s, 2 workers",
+                two,
+                "/s",
+                "memory, 1 worker",
+                mem,
+                ">= 1.6x",
+                paired(runs, "workers2", "memory"),
+            )
+        )
     for kind, limit in (("memory", "<= 2 ms"), ("redis", "<= 3 ms")):
         if kind in lat:
             L, at = lat[kind], f"at {lat[kind]['offered_per_s']:,.0f}/s"
@@ -683,7 +734,8 @@ def main() -> None:
     rows = table_rows(runs, lat, judge_latency=not args.latency_rate)
 
     print(
-        f"bench_targets: {args.rounds} round(s) (medians), {elapsed:.0f} s; per run: "
+        f"bench_targets: {args.rounds} round(s) (medians; ratios: medians of each round's), "
+        f"{elapsed:.0f} s; per run: "
         + ", ".join(f"{k} {n}" for k, n in counts.items() if runs[k])
         + f"; concurrency {args.concurrency}, {req_bytes}-byte requests; one worker on core 0, receiver on "
         f"core 1; daemon: webhooks.max_per_host {args.concurrency}, pending_limit 200000, delivery log "
