@@ -64,6 +64,11 @@ def trace_daemon(args: argparse.Namespace, tmp: Path, recv: TimedReceiver) -> di
         out = tmp / "daemon.strace"
         tracer = subprocess.Popen(["strace", "-c", "-f", "-q", "-o", str(out), "-p", str(d.proc.pid)])
         time.sleep(1.0)  # attached to every thread
+        if tracer.poll() is not None:
+            raise SystemExit(
+                f"bench_syscalls: strace could not attach to the daemon (exit {tracer.returncode}): "
+                "root, or ptrace allowed (kernel.yama.ptrace_scope), is needed"
+            )
         base = recv.count()
         d.sock.sendall(events("run.", args.count))
         got, _ = wait_for(recv, base + args.count, 30.0)
@@ -71,7 +76,10 @@ def trace_daemon(args: argparse.Namespace, tmp: Path, recv: TimedReceiver) -> di
         tracer.wait(30)
         if got - base != args.count:
             raise SystemExit(f"the daemon delivered {got - base} of {args.count} webhooks")
-        return parse_summary(out.read_text())
+        calls = parse_summary(out.read_text())
+        if not calls:
+            raise SystemExit(f"bench_syscalls: strace counted nothing (exit {tracer.returncode})")
+        return calls
     finally:
         d.close()
         if redis is not None:

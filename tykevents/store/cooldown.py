@@ -114,7 +114,6 @@ class RedisCooldown:
         # A future's answer: True fire, False held back, None the store failed (fire).
         self._queue: list[tuple[str, int, asyncio.Future[bool | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None  # the checks' (runtime/loops.py)
 
     async def acquire(self, digest: bytes | str, ttl: float) -> bool:
         return (await self.check(digest, ttl))[0]
@@ -125,11 +124,11 @@ class RedisCooldown:
             return True, False
         # EX takes whole seconds; round up so a cooldown never ends early.
         ex = max(1, math.ceil(min(ttl, MAX_TTL)))
-        loop = self._loop = running_loop(self._loop)  # once per check: no syscall (runtime/loops.py)
+        loop = running_loop()  # once per check: no syscall (runtime/loops.py)
         fut: asyncio.Future[bool | None] = loop.create_future()
         self._queue.append((KEY_PREFIX + _hex(digest), ex, fut))
         if self._flusher is None or self._flusher.done():
-            self._flusher = task = asyncio.create_task(self._flush())
+            self._flusher = task = loop.create_task(self._flush())
             task.add_done_callback(self._flushed)
         answer = await fut
         return answer is not False, answer is None

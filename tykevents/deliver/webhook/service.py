@@ -120,7 +120,6 @@ class WebhookService:
         self._live: set[Delivery] = set()  # accepted and not finished
         self._timers: dict[Delivery, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None  # the workers' (runtime/loops.py)
         self._room: deque[asyncio.Future[None]] = deque()  # put() calls waiting for room
         self._watch_task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -401,8 +400,7 @@ class WebhookService:
             self._record(d, d.status, 0.0, "breaker_open")  # waits for the cool-off (endpoints.py)
         if lane.workers < self.settings.max_per_host:
             lane.workers += 1
-            loop = self._loop = running_loop(self._loop)  # no syscall (runtime/loops.py)
-            task = loop.create_task(self._work(host, lane))
+            task = running_loop().create_task(self._work(host, lane))  # no syscall (runtime/loops.py)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -94,7 +94,7 @@ class Deadline:
         self.expired = False
 
     async def __aenter__(self) -> Deadline:
-        loop = running_loop(self._owner._loop)  # once per request: no syscall (runtime/loops.py)
+        loop = running_loop()  # once per request: no syscall (runtime/loops.py)
         task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("a deadline is used inside a task")
