@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs (README.md):
 #   make run    - install into .venv and run the daemon on tyk.conf.example (in-memory state)
 #   make test   - install what the tests need (redis-server included) and run them
-.PHONY: run test coverage lint bench bench-setup bench-targets clean soak soak-fuzz soak-udp soak-lossless
+.PHONY: run test coverage lint bench bench-ab bench-setup bench-targets clean soak soak-fuzz soak-udp soak-lossless
 
 run:
 	./scripts/setup.sh
@@ -54,6 +54,12 @@ bench-setup:
 	mkdir -p $(BENCH_DIR)
 	cd $(TYK_ANCHOR_SRC) && GOCACHE=$(abspath $(BENCH_DIR))/gocache GOTOOLCHAIN=local \
 		go build -o $(abspath $(BENCH_DIR))/tyk-anchor .
+
+# This tree against another revision (default: the commit before), bursts on each in turn
+# (bench/bench_ab.py; `make bench-ab BASE=v0.1.0 ARGS="--redis --rounds 10"`).
+BASE ?= HEAD~1
+bench-ab:
+	.venv/bin/python bench/bench_ab.py --base $(BASE) $(ARGS)
 
 bench-targets:
 	TYK_ANCHOR_SRC=$(abspath $(TYK_ANCHOR_SRC)) .venv/bin/python bench/bench_targets.py \

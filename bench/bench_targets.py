@@ -141,13 +141,13 @@ uvloop.run(main())
 """
 
 
-def hook_api(receiver_port: int) -> dict[str, Any]:
+def hook_api(receiver_port: int, template: Path = TEMPLATE) -> dict[str, Any]:
     hook = {
         "handler_name": "eh_web_hook_handler",
         "handler_meta": {
             "method": "POST",
             "target_path": f"http://127.0.0.1:{receiver_port}/hook",
-            "template_path": str(TEMPLATE),
+            "template_path": str(template),
             "event_timeout": 60,
         },
     }
@@ -182,8 +182,9 @@ def has_workers() -> bool:
 
 
 class Daemon:
-    """The daemon from this tree with TCP streams open to it: one worker pinned to core 0, or
-    `workers` processes on every core (then 16 streams, which SO_REUSEPORT spreads)."""
+    """The daemon from this tree (or from `root`, another checkout) with TCP streams open to
+    it: one worker pinned to core 0, or `workers` processes on every core (then 16 streams,
+    which SO_REUSEPORT spreads)."""
 
     def __init__(
         self,
@@ -193,10 +194,12 @@ class Daemon:
         args: argparse.Namespace,
         redis_port: int = 0,
         workers: int = 1,
+        root: Path = ROOT,
     ) -> None:
         where = tmp / name
         (where / "apps").mkdir(parents=True)
-        (where / "apps" / "a.json").write_text(json.dumps(hook_api(receiver_port)))
+        template = root / "templates" / TEMPLATE.name
+        (where / "apps" / "a.json").write_text(json.dumps(hook_api(receiver_port, template)))
         self.tcp, self.metrics = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)
         settings: dict[str, Any] = {
             "listen": {"udp": [], "tcp": [f"127.0.0.1:{self.tcp}"]},
@@ -218,7 +221,7 @@ class Daemon:
             settings["lanes"] = {"webhook_workers": args.webhook_workers}
         conf: dict[str, Any] = {
             "app_path": "apps",
-            "template_path": str(ROOT / "templates"),
+            "template_path": str(root / "templates"),
             "log_level": "warn",
             "tykevents": settings,
         }
@@ -232,7 +235,7 @@ class Daemon:
             (pin(0) if workers == 1 else pin_all())
             + [sys.executable, "-m", "tykevents", "run", "-c", str(where / "tyk.conf")],
             cwd=where,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(root)},
             stdout=open(self.log, "wb"),
             stderr=subprocess.STDOUT,
         )

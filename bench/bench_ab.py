@@ -1,0 +1,150 @@
+"""This tree's daemon against another revision's, in turn, through the same webhook bursts.
+
+    python bench/bench_ab.py [--base HEAD~1] [--base-tree DIR] [--rounds 6] [--count 30000]
+                             [--redis] [--keep]
+
+On a VM whose speed swings by a third within minutes (docs/operations.md#benchmarking-the-webhook-path),
+a change worth a few percent shows only beside its reference measured at the same moment.
+This runs both daemons as bench_targets.py runs its memory (or `--redis`: Redis spool) daemon:
+pinned to core 0, one keep-alive receiver on core 1, QuotaExceeded events with distinct keys
+over one TCP stream, timed from the first byte to the last webhook. Both are started and
+warmed up, then each round times one burst of `--count` on each, seconds apart, the order
+swapped every round (ABBA) so that a drift of the machine falls on both. Printed: each round's CPU
+per webhook of both and their ratio, then the medians and the median of the rounds' ratios
+(this tree / base), for CPU per webhook and for webhooks/s.
+
+`--base` is checked out into a temporary git worktree and its compiled hot path is built
+there (about a minute; `--keep` leaves it for the next run and prints where), or
+`--base-tree` names a checkout already built. Both run on this interpreter and .venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for _p in (str(HERE.parent), str(HERE)):  # tykevents and _support, however this file is run
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+from _support import ROOT, PinnedRedis, TimedReceiver  # noqa: E402
+from bench_targets import Daemon, daemon_rate  # noqa: E402
+
+
+def checkout(rev: str) -> Path:
+    """`rev` in a new worktree, its extensions built in place."""
+    where = Path(tempfile.mkdtemp(prefix="tykevents-ab-")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev], check=True)
+    print(f"bench_ab: building {rev} in {where}", file=sys.stderr, flush=True)
+    built = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace", "-q"],
+        cwd=where,
+        capture_output=True,
+        text=True,
+    )
+    if built.returncode:
+        raise SystemExit(f"bench_ab: building {rev} failed:\n{built.stderr[-3000:]}")
+    return where
+
+
+class Side:
+    """One tree's daemon (and its own redis-server with `--redis`), started and warmed up."""
+
+    def __init__(
+        self, root: Path, name: str, args: argparse.Namespace, recv: TimedReceiver, tmp: Path
+    ) -> None:
+        self.redis = PinnedRedis(tmp, core=1) if args.redis else None
+        opts = argparse.Namespace(concurrency=64, delivery_log="on", webhook_workers=0)
+        port = self.redis.port if self.redis else 0
+        self.daemon = Daemon(tmp, name, recv.port, opts, redis_port=port, root=root)
+        self.name, self.recv, self.count = name, recv, args.count
+        daemon_rate(self.daemon, recv, "warm", 5000)
+
+    def burst(self, tag: str) -> dict[str, float]:
+        res = daemon_rate(self.daemon, self.recv, tag, self.count)
+        if res["delivered"] != self.count:
+            raise SystemExit(f"bench_ab: {self.name} delivered {res['delivered']} of {self.count}")
+        return res
+
+    def close(self) -> None:
+        self.daemon.close()
+        if self.redis is not None:
+            self.redis.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", default="HEAD~1", help="the revision to compare with (git)")
+    ap.add_argument("--base-tree", type=Path, help="a built checkout to compare with, instead of --base")
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--count", type=int, default=30000, help="webhooks per timed burst")
+    ap.add_argument("--redis", action="store_true", help="Redis state and the webhook spool")
+    ap.add_argument("--keep", action="store_true", help="keep the --base worktree")
+    args = ap.parse_args()
+    if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {1})  # this script's sending and polling stay off core 0
+    made = None
+    base = args.base_tree
+    if base is None:
+        base = made = checkout(args.base)
+    trees = {"base": base.resolve(), "this": ROOT}
+    recv = TimedReceiver(core=1)
+    got: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
+    sides: dict[str, Side] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="tykevents-ab-run-") as t:
+            for name, root in trees.items():
+                sides[name] = Side(root, name, args, recv, Path(t))
+            for r in range(args.rounds):
+                order = ("base", "this") if r % 2 == 0 else ("this", "base")
+                for name in order:
+                    got[name].append(sides[name].burst(f"r{r}-"))
+                b, a = got["base"][-1], got["this"][-1]
+                print(
+                    f"round {r + 1}: CPU µs/webhook base {b['cpu_us']:.1f}, this {a['cpu_us']:.1f} "
+                    f"({a['cpu_us'] / b['cpu_us']:.3f}x); webhooks/s base {b['per_s']:,.0f}, "
+                    f"this {a['per_s']:,.0f}",
+                    flush=True,
+                )
+    finally:
+        for side in sides.values():
+            side.close()
+        recv.close()
+        if made is not None:
+            if args.keep:
+                print(f"bench_ab: kept {made} (--base-tree {made})", file=sys.stderr)
+            else:
+                remove = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(made)]
+                subprocess.run(remove, check=False)
+                shutil.rmtree(made.parent, ignore_errors=True)
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(x[key] for x in got[name])
+
+    def paired(key: str) -> tuple[float, float, float]:
+        ratios = [a[key] / b[key] for a, b in zip(got["this"], got["base"], strict=True)]
+        return statistics.median(ratios), min(ratios), max(ratios)
+
+    label = args.base_tree or args.base
+    state = "redis spool" if args.redis else "memory"
+    print(f"bench_ab: this tree against {label}, {args.rounds} rounds of {args.count} webhooks ({state})")
+    cpu, cpu_lo, cpu_hi = paired("cpu_us")
+    rate, rate_lo, rate_hi = paired("per_s")
+    print(
+        f"  CPU µs/webhook  base {med('base', 'cpu_us'):.1f}  this {med('this', 'cpu_us'):.1f}  "
+        f"this/base {cpu:.3f}x (rounds {cpu_lo:.3f}-{cpu_hi:.3f})"
+    )
+    print(
+        f"  webhooks/s      base {med('base', 'per_s'):,.0f}  this {med('this', 'per_s'):,.0f}  "
+        f"this/base {rate:.3f}x (rounds {rate_lo:.3f}-{rate_hi:.3f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
