@@ -22,7 +22,10 @@ the median of the rounds' own ratios, as a round's runs are seconds apart):
   redis          the same daemon with Redis state and the webhook spool, on a redis-server of
                  its own (stopped by PID at the end);
   workers2       when the build has `workers`: two worker processes on both cores (16 streams)
-                 against the one-worker memory figure.
+                 against the one-worker memory figure; each round also gives the busiest
+                 worker's share of the workers' CPU (SO_REUSEPORT hashes each stream to one
+                 worker: 0.50 is an even split, and a round split 0.60 can do no better
+                 than 1/0.60 = 1.67x one worker).
 Each run is sized to about `--run-seconds` at the rate a short first run showed, at most
 `--count` events (`--ref-count` client requests); `--run-seconds 0` always sends those counts.
 Then ingest-to-webhook latency, memory and Redis, each at half the rate that state sustained
@@ -69,6 +72,7 @@ from _support import (  # noqa: E402
     PinnedRedis,
     TimedReceiver,
     core_times,
+    cpu_seconds,
     free_port,
     pin,
     pin_all,
@@ -270,6 +274,17 @@ class Daemon:
     def cpu(self) -> float:
         return tree_cpu_seconds(self.proc.pid)
 
+    def worker_cpu(self) -> dict[int, float]:
+        """CPU seconds of each worker process (the supervisor's children), by pid."""
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        cpu: dict[int, float] = {}
+        for pid in map(int, out.split()):
+            try:
+                cpu[pid] = cpu_seconds(pid)
+            except OSError:
+                pass  # gone meanwhile
+        return cpu
+
     def outcomes(self) -> dict[str, float]:
         """tykevents_webhook_outcomes by outcome, summed over kinds."""
         text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=10).read().decode()
@@ -310,6 +325,7 @@ def daemon_rate(d: Daemon, recv: TimedReceiver, tag: str, n: int) -> dict[str, A
     parts = [events(f"{tag}{i}.", n // k + (i < n % k)) for i in range(k)]
     base = recv.count()
     cpu0, rcpu0, (busy0, steal0) = d.cpu(), recv.cpu(), core_times(0)
+    workers0 = d.worker_cpu() if d.workers > 1 else {}
     t0 = time.monotonic_ns()
     senders = [
         threading.Thread(target=s.sendall, args=(data,), daemon=True)
@@ -320,10 +336,14 @@ def daemon_rate(d: Daemon, recv: TimedReceiver, tag: str, n: int) -> dict[str, A
     got, last = wait_for(recv, base + n, 15.0)
     wall = max(last - t0, 1) / 1e9
     cpu, rcpu, (busy, steal) = d.cpu() - cpu0, recv.cpu() - rcpu0, core_times(0)
+    # Several workers: SO_REUSEPORT hashes each stream to one of them, so their loads can
+    # differ; the busiest one's share of their CPU says how much (0.5 of two: even).
+    spent = [c - workers0[p] for p, c in d.worker_cpu().items() if p in workers0]
     for t in senders:
         t.join(30)
     done = got - base
     return {
+        "busiest_worker_share": max(spent) / sum(spent) if len(spent) > 1 and sum(spent) > 0 else None,
         "delivered": done,
         "expected": n,
         "per_s": done / wall,
@@ -756,6 +776,9 @@ def main() -> None:
                 line += (
                     f", core 0 other work up to {max(r['core0_other'] + r['core0_stolen'] for r in rs):.0%}"
                 )
+            shares = [r["busiest_worker_share"] for r in rs if r.get("busiest_worker_share")]
+            if shares:
+                line += "; busiest worker's share of the workers' CPU " + " ".join(f"{x:.2f}" for x in shares)
             print(f"  {kind:<8} per round: {line}")
     # Runs of one round are seconds apart, so their ratios share more of the machine's mood.
     pairs = (("memory", "anchor"), ("memory", "client"), ("redis", "memory"), ("workers2", "memory"))
