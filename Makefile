@@ -56,7 +56,7 @@ bench-setup:
 		go build -o $(abspath $(BENCH_DIR))/tyk-anchor .
 
 # This tree against another revision (default: the commit before), bursts on each in turn
-# (bench/bench_ab.py; `make bench-ab BASE=v0.1.0 ARGS="--redis --rounds 10"`).
+# (bench/bench_ab.py; `make bench-ab BASE=4550755 ARGS="--redis --rounds 10"`).
 BASE ?= HEAD~1
 bench-ab:
 	.venv/bin/python bench/bench_ab.py --base $(BASE) $(ARGS)

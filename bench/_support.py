@@ -287,9 +287,8 @@ def core_times(core: int) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """cpu_seconds of `pid` and of every live process below it (a supervisor's workers), plus
-    what its waited-for children used (cutime, cstime)."""
+def children() -> dict[int, list[int]]:
+    """Live processes by parent pid (Linux /proc)."""
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -298,6 +297,13 @@ def tree_cpu_seconds(pid: int) -> float:
             except (OSError, ValueError, IndexError):
                 continue  # gone meanwhile
             parents.setdefault(ppid, []).append(int(entry))
+    return parents
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of `pid` and of every live process below it (a supervisor's workers), plus
+    what its waited-for children used (cutime, cstime)."""
+    parents = children()
     total, todo = 0.0, [pid]
     while todo:
         p = todo.pop()

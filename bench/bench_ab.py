@@ -15,7 +15,9 @@ per webhook of both and their ratio, then the medians and the median of the roun
 
 `--base` is checked out into a temporary git worktree and its compiled hot path is built
 there (about a minute; `--keep` leaves it for the next run and prints where), or
-`--base-tree` names a checkout already built. Both run on this interpreter and .venv.
+`--base-tree` names a checkout already built. Both run on this interpreter and .venv, and
+both must run compiled (the extensions are optional: a tree that fell back to the pure twins
+stops the run). An even `--rounds` gives each side as many first places.
 """
 
 from __future__ import annotations
@@ -37,20 +39,47 @@ from _support import ROOT, PinnedRedis, TimedReceiver  # noqa: E402
 from bench_targets import Daemon, daemon_rate  # noqa: E402
 
 
+def remove_tree(where: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], check=False)
+    shutil.rmtree(where.parent, ignore_errors=True)
+
+
 def checkout(rev: str) -> Path:
-    """`rev` in a new worktree, its extensions built in place."""
+    """`rev` in a new worktree, its extensions built in place (removed again on failure)."""
     where = Path(tempfile.mkdtemp(prefix="tykevents-ab-")) / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev], check=True)
-    print(f"bench_ab: building {rev} in {where}", file=sys.stderr, flush=True)
-    built = subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--inplace", "-q"],
-        cwd=where,
+    try:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev], check=True)
+        print(f"bench_ab: building {rev} in {where}", file=sys.stderr, flush=True)
+        built = subprocess.run(
+            [sys.executable, "setup.py", "build_ext", "--inplace", "-q"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+        )
+        if built.returncode:
+            raise SystemExit(f"bench_ab: building {rev} failed:\n{built.stderr[-3000:]}")
+    except BaseException:
+        remove_tree(where)
+        raise
+    return where
+
+
+def compiled(root: Path) -> None:
+    """Stop unless the tree at `root` runs its compiled hot path: the extensions are optional,
+    and a tree that silently fell back to the pure twins would make any change look fast."""
+    probe = "import tykevents._fast as f; print(f.COMPILED, f.COMPILE_ERROR)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=root,  # `python -c` puts its working directory first on sys.path
         capture_output=True,
         text=True,
     )
-    if built.returncode:
-        raise SystemExit(f"bench_ab: building {rev} failed:\n{built.stderr[-3000:]}")
-    return where
+    if not out.stdout.startswith("True"):
+        raise SystemExit(
+            f"bench_ab: {root} runs the pure-Python twins ({(out.stdout + out.stderr).strip()[:400]}); "
+            "build it: python setup.py build_ext --inplace"
+        )
 
 
 class Side:
@@ -60,20 +89,27 @@ class Side:
         self, root: Path, name: str, args: argparse.Namespace, recv: TimedReceiver, tmp: Path
     ) -> None:
         self.redis = PinnedRedis(tmp, core=1) if args.redis else None
-        opts = argparse.Namespace(concurrency=64, delivery_log="on", webhook_workers=0)
-        port = self.redis.port if self.redis else 0
-        self.daemon = Daemon(tmp, name, recv.port, opts, redis_port=port, root=root)
+        self.daemon: Daemon | None = None
         self.name, self.recv, self.count = name, recv, args.count
-        daemon_rate(self.daemon, recv, "warm", 5000)
+        try:
+            opts = argparse.Namespace(concurrency=64, delivery_log="on", webhook_workers=0)
+            port = self.redis.port if self.redis else 0
+            self.daemon = Daemon(tmp, name, recv.port, opts, redis_port=port, root=root)
+            daemon_rate(self.daemon, recv, "warm", 5000)
+        except BaseException:
+            self.close()
+            raise
 
     def burst(self, tag: str) -> dict[str, float]:
+        assert self.daemon is not None
         res = daemon_rate(self.daemon, self.recv, tag, self.count)
         if res["delivered"] != self.count:
             raise SystemExit(f"bench_ab: {self.name} delivered {res['delivered']} of {self.count}")
         return res
 
     def close(self) -> None:
-        self.daemon.close()
+        if self.daemon is not None:
+            self.daemon.close()
         if self.redis is not None:
             self.redis.stop()
 
@@ -89,40 +125,54 @@ def main() -> None:
     args = ap.parse_args()
     if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {1})  # this script's sending and polling stay off core 0
+    if args.base_tree is None:
+        sha = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "--verify", f"{args.base}^{{commit}}"],
+            capture_output=True,
+            text=True,
+        )
+        if sha.returncode:
+            raise SystemExit(f"bench_ab: no such revision: {args.base}")
+        label = f"{args.base} ({sha.stdout.strip()})"
+    else:
+        label = str(args.base_tree)
     made = None
-    base = args.base_tree
-    if base is None:
-        base = made = checkout(args.base)
-    trees = {"base": base.resolve(), "this": ROOT}
-    recv = TimedReceiver(core=1)
+    recv: TimedReceiver | None = None
     got: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
     sides: dict[str, Side] = {}
+    t = tempfile.mkdtemp(prefix="tykevents-ab-run-")
     try:
-        with tempfile.TemporaryDirectory(prefix="tykevents-ab-run-") as t:
-            for name, root in trees.items():
-                sides[name] = Side(root, name, args, recv, Path(t))
-            for r in range(args.rounds):
-                order = ("base", "this") if r % 2 == 0 else ("this", "base")
-                for name in order:
-                    got[name].append(sides[name].burst(f"r{r}-"))
-                b, a = got["base"][-1], got["this"][-1]
-                print(
-                    f"round {r + 1}: CPU µs/webhook base {b['cpu_us']:.1f}, this {a['cpu_us']:.1f} "
-                    f"({a['cpu_us'] / b['cpu_us']:.3f}x); webhooks/s base {b['per_s']:,.0f}, "
-                    f"this {a['per_s']:,.0f}",
-                    flush=True,
-                )
+        base = args.base_tree
+        if base is None:
+            base = made = checkout(args.base)
+        trees = {"base": base.resolve(), "this": ROOT}
+        for root in trees.values():
+            compiled(root)
+        recv = TimedReceiver(core=1)
+        for name, root in trees.items():
+            sides[name] = Side(root, name, args, recv, Path(t))
+        for r in range(args.rounds):
+            order = ("base", "this") if r % 2 == 0 else ("this", "base")
+            for name in order:
+                got[name].append(sides[name].burst(f"r{r}-"))
+            b, a = got["base"][-1], got["this"][-1]
+            print(
+                f"round {r + 1}: CPU µs/webhook base {b['cpu_us']:.1f}, this {a['cpu_us']:.1f} "
+                f"({a['cpu_us'] / b['cpu_us']:.3f}x); webhooks/s base {b['per_s']:,.0f}, "
+                f"this {a['per_s']:,.0f}",
+                flush=True,
+            )
     finally:
         for side in sides.values():
             side.close()
-        recv.close()
+        if recv is not None:
+            recv.close()
+        shutil.rmtree(t, ignore_errors=True)
         if made is not None:
             if args.keep:
                 print(f"bench_ab: kept {made} (--base-tree {made})", file=sys.stderr)
             else:
-                remove = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(made)]
-                subprocess.run(remove, check=False)
-                shutil.rmtree(made.parent, ignore_errors=True)
+                remove_tree(made)
 
     def med(name: str, key: str) -> float:
         return statistics.median(x[key] for x in got[name])
@@ -131,7 +181,6 @@ def main() -> None:
         ratios = [a[key] / b[key] for a, b in zip(got["this"], got["base"], strict=True)]
         return statistics.median(ratios), min(ratios), max(ratios)
 
-    label = args.base_tree or args.base
     state = "redis spool" if args.redis else "memory"
     print(f"bench_ab: this tree against {label}, {args.rounds} rounds of {args.count} webhooks ({state})")
     cpu, cpu_lo, cpu_hi = paired("cpu_us")

@@ -71,6 +71,7 @@ from _support import (  # noqa: E402
     ROOT,
     PinnedRedis,
     TimedReceiver,
+    children,
     core_times,
     cpu_seconds,
     free_port,
@@ -178,11 +179,22 @@ class StartError(Exception):
     """A daemon under test did not answer /health."""
 
 
-def has_workers() -> bool:
-    """Whether this build has the `workers` setting (one process per core by default)."""
-    from tykevents.config import Daemon as DaemonSettings
+def has_workers(root: Path = ROOT) -> bool:
+    """Whether the build at `root` has the `workers` setting (one process per core by default;
+    a configuration naming it is refused by one without)."""
+    if root == ROOT:
+        from tykevents.config import Daemon as DaemonSettings
 
-    return "workers" in DaemonSettings.__struct_fields__
+        return "workers" in DaemonSettings.__struct_fields__
+    probe = "from tykevents.config import Daemon as D; print('workers' in D.__struct_fields__)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=root,  # `python -c` puts its working directory first on sys.path
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip() == "True"
 
 
 class Daemon:
@@ -219,7 +231,7 @@ class Daemon:
                 "log": {"enabled": args.delivery_log == "on"},
             },
         }
-        if has_workers():
+        if has_workers(root):
             settings["workers"] = workers
         if args.webhook_workers:
             settings["lanes"] = {"webhook_workers": args.webhook_workers}
@@ -276,9 +288,8 @@ class Daemon:
 
     def worker_cpu(self) -> dict[int, float]:
         """CPU seconds of each worker process (the supervisor's children), by pid."""
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
         cpu: dict[int, float] = {}
-        for pid in map(int, out.split()):
+        for pid in children().get(self.proc.pid, []):
             try:
                 cpu[pid] = cpu_seconds(pid)
             except OSError:
@@ -477,11 +488,11 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs) if runs else float("nan")
 
 
-def paired(runs: dict[str, list[dict[str, Any]]], a: str, b: str) -> float | None:
-    """The median of each round's a/b rate ratio: a round's runs are seconds apart and share
-    the machine's mood, which the medians of each side taken apart do not (on a noisy VM they
-    can pair a slow round of one with a fast round of the other)."""
-    ratios = [x["per_s"] / y["per_s"] for x, y in zip(runs[a], runs[b], strict=False) if y["per_s"]]
+def paired(runs: dict[str, list[dict[str, Any]]], a: str, b: str, key: str = "per_s") -> float | None:
+    """The median of each round's a/b ratio of `key`: a round's runs are seconds apart and
+    share the machine's mood, which the medians of each side taken apart do not (on a noisy
+    VM they can pair a slow round of one with a fast round of the other)."""
+    ratios = [x[key] / y[key] for x, y in zip(runs[a], runs[b], strict=False) if y[key]]
     return statistics.median(ratios) if ratios else None
 
 
@@ -541,7 +552,14 @@ def table_rows(
             ">= 0.25x",
             paired(runs, "memory", "client"),
         ),
-        row("CPU µs/webhook, memory", cpu["memory"], "µs", "tyk-anchor", cpu["anchor"] if a_ref else None),
+        row(
+            "CPU µs/webhook, memory",
+            cpu["memory"],
+            "µs",
+            "tyk-anchor",
+            cpu["anchor"] if a_ref else None,
+            ratio=paired(runs, "memory", "anchor", "cpu_us"),
+        ),
     ]
     if runs["redis"]:
         rows += [
@@ -554,7 +572,14 @@ def table_rows(
                 ">= 0.7x",
                 paired(runs, "redis", "memory"),
             ),
-            row("CPU µs/webhook, redis", cpu["redis"], "µs", "memory, same run", cpu["memory"]),
+            row(
+                "CPU µs/webhook, redis",
+                cpu["redis"],
+                "µs",
+                "memory, same run",
+                cpu["memory"],
+                ratio=paired(runs, "redis", "memory", "cpu_us"),
+            ),
         ]
     if runs["workers2"]:
         two = median_of(runs["workers2"], "per_s")
@@ -776,9 +801,11 @@ def main() -> None:
                 line += (
                     f", core 0 other work up to {max(r['core0_other'] + r['core0_stolen'] for r in rs):.0%}"
                 )
-            shares = [r["busiest_worker_share"] for r in rs if r.get("busiest_worker_share")]
-            if shares:
-                line += "; busiest worker's share of the workers' CPU " + " ".join(f"{x:.2f}" for x in shares)
+            shares = [r.get("busiest_worker_share") for r in rs]
+            if any(x is not None for x in shares):  # "-": a round without two workers' figures
+                line += "; busiest worker's share of the workers' CPU " + " ".join(
+                    "-" if x is None else f"{x:.2f}" for x in shares
+                )
             print(f"  {kind:<8} per round: {line}")
     # Runs of one round are seconds apart, so their ratios share more of the machine's mood.
     pairs = (("memory", "anchor"), ("memory", "client"), ("redis", "memory"), ("workers2", "memory"))
