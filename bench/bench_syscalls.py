@@ -3,8 +3,9 @@
     python bench/bench_syscalls.py [--count 20000] [--redis] [--delivery-log on|off]
 
 The webhook path should make no more syscalls than its I/O needs: one write per request and
-one read per response when busy (docs/operations.md#syscalls). Both sides are counted with `strace -c -f` (root, or ptrace allowed;
-`make bench-setup` installs strace), against the same keep-alive receiver on core 1:
+one read per response when busy (docs/operations.md#syscalls). Both sides are counted with
+`strace -c -f` (root, or ptrace allowed; `make bench-setup` installs strace), against the
+same keep-alive receiver on core 1:
   daemon     `python -m tykevents run` on core 0 (bench_targets.py's daemon: memory state, or
              with `--redis` the Redis spool on a redis-server of its own), traced from after a
              warm-up burst through a burst of `--count` QuotaExceeded events with distinct keys

@@ -2,10 +2,10 @@
 
 asyncio.get_running_loop() calls getpid() on Python 3.11 (a loop must not be used across a
 fork): a syscall where a dict lookup will do, and four of the seven syscalls a webhook made
-(docs/operations.md#syscalls). running_loop()
-keeps, per thread, the loop asyncio last named, and returns it while a task of that loop is
-running: the thread's own loop is then the one running (a loop runs in one thread, and a
-task's step in its loop's thread). Else, and in a forked child, it asks asyncio again.
+(docs/operations.md#syscalls). running_loop() keeps, per thread, the loop asyncio last named,
+and returns it while a task of that loop is running: the thread's own loop is then the one
+running (a loop runs in one thread, and a task's step in its loop's thread). Else, and in a
+forked child, it asks asyncio again.
 """
 
 from __future__ import annotations
