@@ -114,6 +114,19 @@ def send(loadgen: Path, port: int, rate: int, total: int, *mode: str) -> int:
     return send_timed(loadgen, port, rate, total, *mode)[0]
 
 
+def in_tree(root: Path, code: str) -> str:
+    """What `code` prints when run on this interpreter against the checkout at `root` (its
+    stdout, stripped; stderr after it when it failed)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=root,  # `python -c` puts its working directory first on sys.path
+        capture_output=True,
+        text=True,
+    )
+    return (out.stdout + (out.stderr if out.returncode else "")).strip()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()

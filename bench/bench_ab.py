@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 for _p in (str(HERE.parent), str(HERE)):  # tykevents and _support, however this file is run
     if _p not in sys.path:
         sys.path.insert(0, _p)
-from _support import ROOT, PinnedRedis, TimedReceiver  # noqa: E402
+from _support import ROOT, PinnedRedis, TimedReceiver, in_tree  # noqa: E402
 from bench_targets import Daemon, daemon_rate  # noqa: E402
 
 
@@ -67,17 +67,10 @@ def checkout(rev: str) -> Path:
 def compiled(root: Path) -> None:
     """Stop unless the tree at `root` runs its compiled hot path: the extensions are optional,
     and a tree that silently fell back to the pure twins would make any change look fast."""
-    probe = "import tykevents._fast as f; print(f.COMPILED, f.COMPILE_ERROR)"
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**os.environ, "PYTHONPATH": str(root)},
-        cwd=root,  # `python -c` puts its working directory first on sys.path
-        capture_output=True,
-        text=True,
-    )
-    if not out.stdout.startswith("True"):
+    said = in_tree(root, "import tykevents._fast as f; print(f.COMPILED, f.COMPILE_ERROR)")
+    if not said.startswith("True"):
         raise SystemExit(
-            f"bench_ab: {root} runs the pure-Python twins ({(out.stdout + out.stderr).strip()[:400]}); "
+            f"bench_ab: {root} runs the pure-Python twins ({said[:400]}); "
             "build it: python setup.py build_ext --inplace"
         )
 

@@ -75,6 +75,7 @@ from _support import (  # noqa: E402
     core_times,
     cpu_seconds,
     free_port,
+    in_tree,
     pin,
     pin_all,
     terminate,
@@ -187,14 +188,7 @@ def has_workers(root: Path = ROOT) -> bool:
 
         return "workers" in DaemonSettings.__struct_fields__
     probe = "from tykevents.config import Daemon as D; print('workers' in D.__struct_fields__)"
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**os.environ, "PYTHONPATH": str(root)},
-        cwd=root,  # `python -c` puts its working directory first on sys.path
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip() == "True"
+    return in_tree(root, probe) == "True"
 
 
 class Daemon:
