@@ -10,7 +10,7 @@ import pytest
 import uvloop
 
 from tykevents.runtime import loops
-from tykevents.runtime.loops import running_loop
+from tykevents.runtime.loops import current_task, running_loop
 
 
 @pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
@@ -87,3 +87,19 @@ def test_a_child_forked_inside_a_task_does_not_take_its_parents_loop() -> None:
 
     assert os.waitstatus_to_exitcode(asyncio.run(fork_here())) == 0
     assert loops._seen.loop is not None  # the parent's own stays
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_current_task_is_asyncios_in_a_task_none_in_a_callback(run) -> None:
+    async def ask() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        seen: list[object] = []
+        loop.call_soon(lambda: seen.append(current_task()))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return current_task() is asyncio.current_task(), seen == [None]
+
+    assert run(ask()) == (True, True)
+    assert run(ask()) == (True, True)  # and on the next loop
+    with pytest.raises(RuntimeError):
+        current_task()

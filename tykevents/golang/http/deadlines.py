@@ -18,7 +18,7 @@ import asyncio
 import math
 from types import TracebackType
 
-from tykevents.runtime.loops import running_loop
+from tykevents.runtime.loops import current_task
 
 # libuv's timers count whole milliseconds: one may wake a little before its deadline, which
 # then counts as passed rather than arming the timer again for a sliver.
@@ -94,13 +94,13 @@ class Deadline:
         self.expired = False
 
     async def __aenter__(self) -> Deadline:
-        loop = running_loop()  # once per request: no syscall (runtime/loops.py)
-        task = asyncio.current_task(loop)
+        task = current_task()  # once per request: no syscall (runtime/loops.py)
         if task is None:
             raise RuntimeError("a deadline is used inside a task")
         self._task = task
         self._cancelling = task.cancelling()
         if self._delay is not None:
+            loop = task.get_loop()
             self.when = loop.time() + self._delay
             self._owner._add(self, loop)
         return self

@@ -99,7 +99,6 @@ class _Conn(asyncio.Protocol):
         self.reused = False
         self._waiter: asyncio.Future[Response] | None = None
         self.lost: asyncio.Future[None] | None = None  # done once the transport is gone
-        self._loop: asyncio.AbstractEventLoop | None = None  # connection_made()'s
         self._reset(0, "")
 
     def _reset(self, limit: int, no_body: str) -> None:
@@ -119,8 +118,9 @@ class _Conn(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        # Kept for exchange(): asyncio.get_running_loop() makes a getpid() syscall on 3.11.
-        self._loop = asyncio.get_running_loop()
+        # Kept for exchange() (a _Conn is only used connected): asyncio.get_running_loop()
+        # makes a getpid() syscall on 3.11.
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self.lost = self._loop.create_future()
 
     def data_received(self, data: bytes) -> None:
@@ -232,7 +232,7 @@ class _Conn(asyncio.Protocol):
         if self._no_body:  # the parser stopped after a reply's headers: start afresh
             self.parser = httptools.HttpResponseParser(self)
         self._reset(limit, no_body)
-        w = self._waiter = (self._loop or asyncio.get_running_loop()).create_future()
+        w = self._waiter = self._loop.create_future()
         if self.closed:
             w.set_exception(ExchangeError("EOF"))
         else:
