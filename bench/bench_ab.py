@@ -35,8 +35,8 @@ HERE = Path(__file__).resolve().parent
 for _p in (str(HERE.parent), str(HERE)):  # tykevents and _support, however this file is run
     if _p not in sys.path:
         sys.path.insert(0, _p)
-from _support import ROOT, PinnedRedis, TimedReceiver, in_tree  # noqa: E402
-from bench_targets import Daemon, daemon_rate  # noqa: E402
+from _support import ROOT, TimedReceiver, in_tree  # noqa: E402
+from bench_targets import WarmDaemon  # noqa: E402
 
 
 def remove_tree(where: Path) -> None:
@@ -75,38 +75,6 @@ def compiled(root: Path) -> None:
         )
 
 
-class Side:
-    """One tree's daemon (and its own redis-server with `--redis`), started and warmed up."""
-
-    def __init__(
-        self, root: Path, name: str, args: argparse.Namespace, recv: TimedReceiver, tmp: Path
-    ) -> None:
-        self.redis = PinnedRedis(tmp, core=1) if args.redis else None
-        self.daemon: Daemon | None = None
-        self.name, self.recv, self.count = name, recv, args.count
-        try:
-            opts = argparse.Namespace(concurrency=64, delivery_log="on", webhook_workers=0)
-            port = self.redis.port if self.redis else 0
-            self.daemon = Daemon(tmp, name, recv.port, opts, redis_port=port, root=root)
-            daemon_rate(self.daemon, recv, "warm", 5000)
-        except BaseException:
-            self.close()
-            raise
-
-    def burst(self, tag: str) -> dict[str, float]:
-        assert self.daemon is not None
-        res = daemon_rate(self.daemon, self.recv, tag, self.count)
-        if res["delivered"] != self.count:
-            raise SystemExit(f"bench_ab: {self.name} delivered {res['delivered']} of {self.count}")
-        return res
-
-    def close(self) -> None:
-        if self.daemon is not None:
-            self.daemon.close()
-        if self.redis is not None:
-            self.redis.stop()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="HEAD~1", help="the revision to compare with (git)")
@@ -132,7 +100,7 @@ def main() -> None:
     made = None
     recv: TimedReceiver | None = None
     got: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
-    sides: dict[str, Side] = {}
+    sides: dict[str, WarmDaemon] = {}
     t = tempfile.mkdtemp(prefix="tykevents-ab-run-")
     try:
         base = args.base_tree
@@ -143,11 +111,11 @@ def main() -> None:
             compiled(root)
         recv = TimedReceiver(core=1)
         for name, root in trees.items():
-            sides[name] = Side(root, name, args, recv, Path(t))
+            sides[name] = WarmDaemon(Path(t), name, recv, redis=args.redis, root=root)
         for r in range(args.rounds):
             order = ("base", "this") if r % 2 == 0 else ("this", "base")
             for name in order:
-                got[name].append(sides[name].burst(f"r{r}-"))
+                got[name].append(sides[name].burst(f"r{r}-", args.count))
             b, a = got["base"][-1], got["this"][-1]
             print(
                 f"round {r + 1}: CPU µs/webhook base {b['cpu_us']:.1f}, this {a['cpu_us']:.1f} "

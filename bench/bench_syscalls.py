@@ -33,10 +33,10 @@ HERE = Path(__file__).resolve().parent
 for _p in (str(HERE.parent), str(HERE)):  # tykevents and _support, however this file is run
     if _p not in sys.path:
         sys.path.insert(0, _p)
-from _support import PinnedRedis, TimedReceiver, pin  # noqa: E402
-from bench_targets import CLIENT, Daemon, events, wait_for  # noqa: E402
+from _support import TimedReceiver, pin  # noqa: E402
+from bench_targets import CLIENT, WarmDaemon  # noqa: E402
 
-CONNS = 64
+CONNS = 64  # as WarmDaemon's webhooks.max_per_host
 SIZE = 338  # the daemon's request, as bench_targets.py measures it
 
 
@@ -53,37 +53,29 @@ def parse_summary(text: str) -> dict[str, int]:
 
 
 def trace_daemon(args: argparse.Namespace, tmp: Path, recv: TimedReceiver) -> dict[str, int]:
-    redis = PinnedRedis(tmp, core=1) if args.redis else None
-    opts = argparse.Namespace(concurrency=CONNS, delivery_log=args.delivery_log, webhook_workers=0)
-    d = Daemon(tmp, "daemon", recv.port, opts, redis_port=redis.port if redis else 0)
+    side = WarmDaemon(tmp, "daemon", recv, redis=args.redis, delivery_log=args.delivery_log)
     try:
-        for i, n in enumerate((2000, 5000)):  # warm-up: connections open, code paths taken
-            base = recv.count()
-            d.sock.sendall(events(f"warm{i}.", n))
-            wait_for(recv, base + n, 15.0)
+        assert side.daemon is not None
         out = tmp / "daemon.strace"
-        tracer = subprocess.Popen(["strace", "-c", "-f", "-q", "-o", str(out), "-p", str(d.proc.pid)])
+        pid = str(side.daemon.proc.pid)
+        tracer = subprocess.Popen(["strace", "-c", "-f", "-q", "-o", str(out), "-p", pid])
         time.sleep(1.0)  # attached to every thread
         if tracer.poll() is not None:
             raise SystemExit(
                 f"bench_syscalls: strace could not attach to the daemon (exit {tracer.returncode}): "
                 "root, or ptrace allowed (kernel.yama.ptrace_scope), is needed"
             )
-        base = recv.count()
-        d.sock.sendall(events("run.", args.count))
-        got, _ = wait_for(recv, base + args.count, 30.0)
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait(30)
-        if got - base != args.count:
-            raise SystemExit(f"the daemon delivered {got - base} of {args.count} webhooks")
+        try:
+            side.burst("run.", args.count)
+        finally:
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(30)
         calls = parse_summary(out.read_text())
         if not calls:
             raise SystemExit(f"bench_syscalls: strace counted nothing (exit {tracer.returncode})")
         return calls
     finally:
-        d.close()
-        if redis is not None:
-            redis.stop()
+        side.close()
 
 
 def trace_client(n: int, tmp: Path, recv: TimedReceiver) -> dict[str, int]:

@@ -362,6 +362,52 @@ def daemon_rate(d: Daemon, recv: TimedReceiver, tag: str, n: int) -> dict[str, A
     }
 
 
+class WarmDaemon:
+    """A Daemon (from `root`) and, with `redis`, a redis-server of its own (instances on one
+    Redis share the spool's work), warmed up with `warm` webhooks; closed together, even when
+    starting fails halfway. For scripts that compare daemons side by side."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        name: str,
+        recv: TimedReceiver,
+        *,
+        redis: bool = False,
+        root: Path = ROOT,
+        delivery_log: str = "on",
+        webhook_workers: int = 0,
+        warm: int = 5000,
+    ) -> None:
+        self.name, self.recv = name, recv
+        self.redis = PinnedRedis(tmp, core=1) if redis else None
+        self.daemon: Daemon | None = None
+        try:
+            opts = argparse.Namespace(
+                concurrency=64, delivery_log=delivery_log, webhook_workers=webhook_workers
+            )
+            port = self.redis.port if self.redis else 0
+            self.daemon = Daemon(tmp, name, recv.port, opts, redis_port=port, root=root)
+            daemon_rate(self.daemon, recv, "warm", warm)
+        except BaseException:
+            self.close()
+            raise
+
+    def burst(self, tag: str, n: int) -> dict[str, Any]:
+        """daemon_rate() of `n` webhooks, all of which must arrive."""
+        assert self.daemon is not None
+        res = daemon_rate(self.daemon, self.recv, tag, n)
+        if res["delivered"] != n:
+            raise SystemExit(f"{self.name}: delivered {res['delivered']} of {n} webhooks")
+        return res
+
+    def close(self) -> None:
+        if self.daemon is not None:
+            self.daemon.close()
+        if self.redis is not None:
+            self.redis.stop()
+
+
 def run_pinned(
     cmd: list[str], env: dict[str, str], recv: TimedReceiver
 ) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -10,8 +10,8 @@ One Redis-state daemon per setting (`lanes.webhook_workers`), as bench_targets.p
 (instances on one Redis share the spool's work); per round each gets a burst of
 `--count` distinct QuotaExceeded events over TCP, the settings taken in turn so that load
 from elsewhere falls on all alike. Printed: each setting's median deliveries/s, CPU µs per
-delivery and daemon busy share, and its rate as a ratio to the first setting's in the same
-rounds. Every process started here is ended by PID.
+delivery and daemon busy share, and its rate against the first setting's: the median of the
+rounds' own ratios. Every process started here is ended by PID.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from _support import PinnedRedis, TimedReceiver  # noqa: E402
-from bench_targets import Daemon, daemon_rate  # noqa: E402
+from _support import TimedReceiver  # noqa: E402
+from bench_targets import WarmDaemon, paired  # noqa: E402
 
 
 def main() -> None:
@@ -39,38 +39,29 @@ def main() -> None:
     settings = [int(w) for w in args.workers.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="tykevents-ww-"))
     recv = TimedReceiver(core=1)
-    redises: list[PinnedRedis] = []
-    daemons: dict[int, Daemon] = {}
-    runs: dict[int, list[dict[str, float]]] = {w: [] for w in settings}
+    daemons: dict[str, WarmDaemon] = {}
+    runs: dict[str, list[dict[str, float]]] = {str(w): [] for w in settings}
     try:
         for w in settings:
-            (tmp / f"redis{w}").mkdir()
-            redises.append(PinnedRedis(tmp / f"redis{w}", core=1))
-            opts = argparse.Namespace(concurrency=64, delivery_log="on", webhook_workers=w)
-            daemons[w] = Daemon(tmp, f"ww{w}", recv.port, opts, redises[-1].port)
-            daemon_rate(daemons[w], recv, "warm", 2000)
+            daemons[str(w)] = WarmDaemon(tmp, f"ww{w}", recv, redis=True, webhook_workers=w, warm=2000)
         for r in range(args.rounds):
             for w in settings:
-                runs[w].append(daemon_rate(daemons[w], recv, f"r{r}w{w}-", args.count))
-            print(f"round {r + 1}: " + ", ".join(f"{w} {runs[w][-1]['per_s']:,.0f}/s" for w in settings))
+                runs[str(w)].append(daemons[str(w)].burst(f"r{r}w{w}-", args.count))
+            print(f"round {r + 1}: " + ", ".join(f"{w} {runs[str(w)][-1]['per_s']:,.0f}/s" for w in settings))
     finally:
         for d in daemons.values():
             d.close()
-        for redis in redises:
-            redis.stop()
         recv.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    ref = statistics.median(x["per_s"] for x in runs[settings[0]])
-    for w in settings:
+    first = str(settings[0])
+    for w in map(str, settings):
         rate = statistics.median(x["per_s"] for x in runs[w])
         cpu = statistics.median(x["cpu_us"] for x in runs[w])
         busy = statistics.median(x["daemon_busy"] for x in runs[w])
-        pairs = " ".join(
-            f"{x['per_s'] / y['per_s']:.2f}" for x, y in zip(runs[w], runs[settings[0]], strict=True)
-        )
+        pairs = " ".join(f"{x['per_s'] / y['per_s']:.2f}" for x, y in zip(runs[w], runs[first], strict=True))
         print(
-            f"  webhook_workers {w:>4}: {rate:>8,.0f} deliveries/s ({rate / ref:.2f}x the first; "
-            f"per round {pairs}), {cpu:.1f} µs CPU each, daemon busy {busy:.0%}"
+            f"  webhook_workers {w:>4}: {rate:>8,.0f} deliveries/s ({paired(runs, w, first) or 0:.2f}x "
+            f"the first, median of the rounds' {pairs}), {cpu:.1f} µs CPU each, daemon busy {busy:.0%}"
         )
 
 
