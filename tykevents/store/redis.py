@@ -144,7 +144,8 @@ def redis_client(cfg: Config, use_async: bool = True) -> Any:
         sentinel_kw = {**sockets, **tls, "password": st.sentinel_password or None}
         sentinel = Sentinel(addrs, sentinel_kwargs=sentinel_kw, **sockets, **tls)
         cls = _sentinel_client_class(use_async)
-        client = sentinel.master_for(st.master_name, redis_class=cls, db=st.database, **auth)
+        pool = {"connection_pool_class": _following_pool_class()} if use_async else {}
+        client = sentinel.master_for(st.master_name, redis_class=cls, db=st.database, **pool, **auth)
         client.sentinel_clients = sentinel.sentinels
         return client
     if kind == "cluster":
@@ -152,6 +153,63 @@ def redis_client(cfg: Config, use_async: bool = True) -> Any:
         return RedisCluster(startup_nodes=nodes, **sockets, **tls, **auth)
     host, port = (addrs or [DEFAULT_ADDR])[0]
     return mod.Redis(host=host, port=port, db=st.database, **sockets, **tls, **auth)
+
+
+async def follow_primary(client: Any) -> None:
+    """Sentinel: ask the Sentinels which node is the primary now, and drop connections to any
+    other. Called every check (half a second), so a failover is followed within one check
+    rather than when the old primary is demoted and refuses a command (seconds later). A
+    no-op for other clients; raises redis.ConnectionError when no Sentinel answers."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None and hasattr(pool, "follows_primary"):
+        await pool.get_master_address()  # a new address: idle connections are closed
+
+
+async def _primary_address(sentinels: list[Any], service: str) -> tuple[str, int]:
+    """The primary's address as go-redis (Tyk's client) asks for it: SENTINEL
+    GET-MASTER-ADDR-BY-NAME, which names the promoted replica as soon as it is promoted.
+    redis-py reads SENTINEL MASTERS, which names the old primary until the failover ends."""
+    from redis.asyncio.sentinel import MasterNotFoundError
+    from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+    errors: list[str] = []
+    for i, sentinel in enumerate(sentinels):
+        try:
+            found = await sentinel.sentinel_get_master_addr_by_name(service)
+        except (ConnectionError, ResponseError, TimeoutError) as e:
+            errors.append(f"{sentinel}: {e}")
+            continue
+        if found:
+            sentinels[0], sentinels[i] = sentinel, sentinels[0]  # ask the one that answered first
+            host = found[0].decode() if isinstance(found[0], bytes) else found[0]
+            return host, int(found[1])
+    why = "".join(f"; {e}" for e in errors)
+    raise MasterNotFoundError(f"no Sentinel names a primary for {service!r}{why}")
+
+
+def _following_pool_class() -> Any:
+    from redis.asyncio.sentinel import SentinelConnectionPool
+
+    class FollowingPool(SentinelConnectionPool):
+        """A Sentinel pool that asks for the primary as go-redis does (_primary_address), and
+        closes a connection handed back after the primary moved, as redis-py's blocking pool
+        does and its asyncio pool does not (the next command would go to the old primary)."""
+
+        follows_primary = True
+
+        async def get_master_address(self) -> tuple[str, int]:
+            address = await _primary_address(self.sentinel_manager.sentinels, self.service_name)
+            if address != self.master_address:
+                self.master_address = address
+                await self.disconnect(inuse_connections=False)
+            return address
+
+        async def release(self, connection: Any) -> None:
+            if self.master_address is not None and (connection.host, connection.port) != self.master_address:
+                await connection.disconnect()
+            await super().release(connection)
+
+    return FollowingPool
 
 
 def _sentinel_client_class(use_async: bool) -> Any:

@@ -57,6 +57,7 @@ from tykevents.golang import url as gourl
 from tykevents.runtime.loops import running_loop
 from tykevents.runtime.ratelog import RateLimitedLog
 from tykevents.runtime.workers import current as current_worker
+from tykevents.store.redis import follow_primary
 
 logger = logging.getLogger("tykevents.deliver.webhook")
 _ratelog = RateLimitedLog(logger)
@@ -107,6 +108,7 @@ class WebhookService:
         self.log = make_log(s.log, redis)  # the delivery log; None when off (deliverylog.py)
         self.redis = redis
         self.redis_up: bool | None = None  # None: no Redis, or not checked yet
+        self._sentinels_up = True  # follow_primary() got an answer (always, without Sentinel)
         self.metrics: WebhookMetrics = metrics or NoopMetrics()
         # Per-host health, and the opt-in breaker and rate limit (endpoints.py).
         self.endpoints = EndpointHealth(s.breaker, s.rate_limit, self.metrics)
@@ -168,6 +170,16 @@ class WebhookService:
             await asyncio.sleep(WATCH_EVERY)
 
     async def _check_redis(self) -> None:
+        try:
+            await follow_primary(self.redis)
+        except Exception as e:  # the Sentinels are unreachable: keep the connections we have
+            if self._sentinels_up:
+                logger.warning("no Sentinel answers (the primary's address is not checked): %s", e)
+            self._sentinels_up = False
+        else:
+            if not self._sentinels_up:
+                logger.info("the Sentinels answer again")
+            self._sentinels_up = True
         try:
             await self.redis.ping()
         except Exception as e:
