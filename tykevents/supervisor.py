@@ -11,7 +11,8 @@ waits in a plain selector loop for three things:
 - a worker's exit: while running, the worker is started again: at once after 10 s of life,
   else after 1 s, doubling to 30 s while it keeps dying young.
 With memory state, the cooldown and threshold tables are made in shared memory before the
-fork, so every worker sees one table (tykevents/_fast/, shared twins).
+fork, so every worker sees one table (tykevents/_fast/, shared twins); so are the counters
+with which the workers spread stream connections evenly (tykevents/ingest/balance.py).
 
 The exit status is the worst of the workers' (0 only if every one drained cleanly).
 """
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tykevents.config import Config, grpc_unix_path, split_hostport
+from tykevents.ingest import balance
 from tykevents.runtime.systemd import Notifier
 from tykevents.runtime.workers import ENV
 
@@ -54,6 +56,12 @@ def install_shared_tables(cfg: Config) -> None:
     from tykevents._fast.shared import create_shared_tables
 
     create_shared_tables()  # the capacities of the private tables (1M keys each)
+
+
+def install_stream_balance(count: int) -> None:
+    """The counters and socket pairs with which the workers spread stream connections evenly
+    (tykevents/ingest/balance.py), made before the fork."""
+    balance.install(count)
 
 
 def busy_addresses(cfg: Config) -> list[str]:
@@ -153,6 +161,7 @@ class Supervisor:
                 continue
             status = os.waitstatus_to_exitcode(wstatus)
             slot.pid, slot.status, slot.ready = 0, status, False
+            balance.mark_down(slot.index)  # no stream is handed to it until it is back
             if self.stopping:
                 logger.info("worker %d stopped (status %d)", slot.index, status)
                 continue

@@ -31,7 +31,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tykevents.config import ConfigError, load_config
     from tykevents.daemon import run_daemon
     from tykevents.runtime.logs import setup_logging
-    from tykevents.supervisor import Supervisor, busy_addresses, install_shared_tables, worker_count
+    from tykevents.supervisor import (
+        Supervisor,
+        busy_addresses,
+        install_shared_tables,
+        install_stream_balance,
+        worker_count,
+    )
 
     try:
         cfg = load_config(args.conf)
@@ -49,6 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("tykevents").error("cannot start: address in use: %s", "; ".join(busy))
         return 1
     install_shared_tables(cfg)
+    install_stream_balance(n)
     return Supervisor(n, lambda _: run_daemon(args.conf, cfg)).run()
 
 

@@ -17,6 +17,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from tykevents.apps import Problem
 from tykevents.config import Config, HTTPLimits, Listen, grpc_unix_path, split_hostport
-from tykevents.ingest import datagram, stream
+from tykevents.ingest import balance, datagram, stream
 from tykevents.runtime.workers import current as current_worker
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ class Listeners:
         self._unix_paths: list[tuple[str, int]] = []  # (path, inode) of the sockets we bound
         self._datagrams: list[datagram.DatagramIngest] = []
         self._servers: list[_Source] = []
-        self._connections: set[stream.StreamIngest] = set()
+        self._connections = balance.Counted()  # open stream connections (StreamIngest)
+        self._balancer: balance.Balancer | None = None  # under a supervisor: streams spread evenly
         self._stream_tasks: set[asyncio.Task[None]] = set()  # records parked for backpressure
         self._udp_inodes: set[int] = set()
         self._runners: list[web.AppRunner] = []
@@ -94,19 +96,23 @@ class Listeners:
             sock = datagram.unix_dgram_socket(str(cfg.runtime_path(path)), d.receive_buffer)
             self._own_socket(str(cfg.runtime_path(path)), d.listen)
             self._datagrams.append(await datagram.open_datagram(pipeline, sock, "unix_dgram"))
-        for addr in d.listen.tcp:
-            server = await stream.open_tcp(
-                pipeline, split_hostport(addr), self._connections, self._stream_tasks, reuse_port=shared
-            )
-            self._servers.append(server)
-            logger.info("listening on tcp %s", addr)
-        for path in d.listen.unix_stream if first else ():
-            server = await stream.open_unix(
-                pipeline, str(cfg.runtime_path(path)), self._connections, self._stream_tasks
-            )
-            self._servers.append(server)
-            self._own_socket(str(cfg.runtime_path(path)), d.listen)
-            logger.info("listening on unix stream %s", path)
+        spread = balance.installed() if shared else None
+        if spread is not None:
+            await self._open_balanced_streams(cfg, spread, worker.index, first)
+        else:
+            for addr in d.listen.tcp:
+                server = await stream.open_tcp(
+                    pipeline, split_hostport(addr), self._connections, self._stream_tasks
+                )
+                self._servers.append(server)
+                logger.info("listening on tcp %s", addr)
+            for path in d.listen.unix_stream:
+                server = await stream.open_unix(
+                    pipeline, str(cfg.runtime_path(path)), self._connections, self._stream_tasks
+                )
+                self._servers.append(server)
+                self._own_socket(str(cfg.runtime_path(path)), d.listen)
+                logger.info("listening on unix stream %s", path)
         from tykevents.ingest.http import ingest_app, ops_app
 
         if d.listen.http:
@@ -129,6 +135,41 @@ class Listeners:
             app = ops_app(self.registry, self.probes)
             routes = ", ".join(f"GET {p}" for p in ("/metrics", *self.probes))
             await self._serve("metrics", app, [d.metrics], d.http, routes)
+
+    async def _open_balanced_streams(
+        self, cfg: Config, spread: balance.Shared, index: int, first: bool
+    ) -> None:
+        """Under a supervisor: every worker accepts TCP on SO_REUSEPORT sockets, worker 0 the
+        Unix stream sockets, and each connection goes to the worker with the fewest streams
+        (tykevents/ingest/balance.py)."""
+        listen = cfg.tykevents.listen
+        loop = asyncio.get_running_loop()
+        bal = self._balancer = balance.Balancer(spread, index, self._connections)
+        for kind, addrs in (("tcp", listen.tcp), ("unix_stream", listen.unix_stream)):
+            for addr in addrs:
+                key = f"{kind} {addr}"
+                bal.factories[key] = self._stream_factory(kind)
+                if kind == "tcp":
+                    socks = balance.tcp_sockets(*split_hostport(addr))
+                elif first:
+                    path = str(cfg.runtime_path(addr))
+                    datagram.remove_stale_socket(path)
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    sock.bind(path)
+                    self._own_socket(path, listen)
+                    socks = [sock]
+                else:
+                    continue  # a path is worker 0's: connections come from it
+                for sock in socks:
+                    server = balance.BalancedServer(sock, key, bal)
+                    server.start(loop)
+                    self._servers.append(server)
+                logger.info("listening on %s %s", "tcp" if kind == "tcp" else "unix stream", addr)
+        bal.start(loop)
+
+    def _stream_factory(self, kind: str) -> Callable[[], stream.StreamIngest]:
+        pipeline, conns, tasks = self.pipeline, self._connections, self._stream_tasks
+        return lambda: stream.StreamIngest(pipeline, kind, conns, tasks)
 
     async def open_admin(self, cfg: Config, app: web.Application) -> None:
         """The admin listener (tykevents/admin/), with the limits of the others; its application
@@ -177,6 +218,8 @@ class Listeners:
     def stop_intake(self) -> None:
         if self._grpc is not None:
             self._grpc.stop_intake()
+        if self._balancer is not None:
+            self._balancer.stop()
         for src in (*self._datagrams, *self._servers):
             src.close()
         datagram.remove_own_sockets(self._unix_paths)
@@ -214,6 +257,19 @@ class Listeners:
             "tykevents_datagram_receive_errors",
             "Datagram socket receive errors",
             value=sum(s.receiver.errors for s in self._datagrams),
+        )
+        conns = GaugeMetricFamily(
+            "tykevents_stream_connections",
+            "Open TCP and Unix stream connections, by worker",
+            labels=["worker"],
+        )
+        conns.add_metric([str(current_worker().index)], len(self._connections))
+        yield conns
+        bal = self._balancer
+        yield CounterMetricFamily(
+            "tykevents_stream_connections_handed_over",
+            "Stream connections accepted by one worker and handed to another with fewer streams",
+            value=0 if bal is None else bal.handed_over,
         )
         yield from _http_metrics(self.http)
 
