@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 for _p in (str(HERE.parent), str(HERE)):  # tykevents and _support, however this file is run
@@ -75,6 +76,15 @@ def compiled(root: Path) -> None:
         )
 
 
+def shares(b: dict[str, Any], a: dict[str, Any]) -> str:
+    """With several workers: the busiest worker's share of the workers' CPU, base and this."""
+    if b.get("busiest_worker_share") is None or a.get("busiest_worker_share") is None:
+        return ""
+    return (
+        f"; busiest worker's share base {b['busiest_worker_share']:.2f}, this {a['busiest_worker_share']:.2f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="HEAD~1", help="the revision to compare with (git)")
@@ -82,6 +92,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--count", type=int, default=30000, help="webhooks per timed burst")
     ap.add_argument("--redis", action="store_true", help="Redis state and the webhook spool")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes per daemon (more than 1: unpinned, 16 streams)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the --base worktree")
     args = ap.parse_args()
     if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
@@ -111,7 +127,7 @@ def main() -> None:
             compiled(root)
         recv = TimedReceiver(core=1)
         for name, root in trees.items():
-            sides[name] = WarmDaemon(Path(t), name, recv, redis=args.redis, root=root)
+            sides[name] = WarmDaemon(Path(t), name, recv, redis=args.redis, root=root, workers=args.workers)
         for r in range(args.rounds):
             order = ("base", "this") if r % 2 == 0 else ("this", "base")
             for name in order:
@@ -120,7 +136,7 @@ def main() -> None:
             print(
                 f"round {r + 1}: CPU µs/webhook base {b['cpu_us']:.1f}, this {a['cpu_us']:.1f} "
                 f"({a['cpu_us'] / b['cpu_us']:.3f}x); webhooks/s base {b['per_s']:,.0f}, "
-                f"this {a['per_s']:,.0f}",
+                f"this {a['per_s']:,.0f}" + shares(b, a),
                 flush=True,
             )
     finally:

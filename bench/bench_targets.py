@@ -23,9 +23,11 @@ the median of the rounds' own ratios, as a round's runs are seconds apart):
                  its own (stopped by PID at the end);
   workers2       when the build has `workers`: two worker processes on both cores (16 streams)
                  against the one-worker memory figure; each round also gives the busiest
-                 worker's share of the workers' CPU (SO_REUSEPORT hashes each stream to one
-                 worker: 0.50 is an even split, and a round split 0.60 can do no better
-                 than 1/0.60 = 1.67x one worker).
+                 worker's share of the workers' CPU (0.50 is an even split, and a round
+                 split 0.60 can do no better than 1/0.60 = 1.67x one worker). The workers
+                 spread the streams 8/8 (tykevents/ingest/balance.py; before it, SO_REUSEPORT
+                 hashed each stream to a worker); each run waits until the daemon counts the
+                 last run's streams out and the new ones in.
 Each run is sized to about `--run-seconds` at the rate a short first run showed, at most
 `--count` events (`--ref-count` client requests); `--run-seconds 0` always sends those counts.
 Then ingest-to-webhook latency, memory and Redis, each at half the rate that state sustained
@@ -51,6 +53,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -194,7 +197,7 @@ def has_workers(root: Path = ROOT) -> bool:
 class Daemon:
     """The daemon from this tree (or from `root`, another checkout) with TCP streams open to
     it: one worker pinned to core 0, or `workers` processes on every core (then 16 streams,
-    which SO_REUSEPORT spreads)."""
+    which the workers spread)."""
 
     def __init__(
         self,
@@ -270,12 +273,29 @@ class Daemon:
         spread over every worker listening by then (the first to answer /health may be alone)."""
         for s in self.socks:
             s.close()
-        self.socks = [
-            socket.create_connection(("127.0.0.1", self.tcp)) for _ in range(1 if self.workers == 1 else 16)
-        ]
+        n = 1 if self.workers == 1 else 16
+        # The workers spread new streams by the streams each holds (tykevents/ingest/balance.py):
+        # wait until the old ones are counted out, as a busy worker sees its closes late.
+        self._wait_streams(0)
+        self.socks = [socket.create_connection(("127.0.0.1", self.tcp)) for _ in range(n)]
         for s in self.socks:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = self.socks[0]
+        self._wait_streams(n)
+
+    def streams(self) -> dict[str, int] | None:
+        """tykevents_stream_connections by worker (None: a build without it)."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=10).read().decode()
+        found = re.findall(r'^tykevents_stream_connections\{worker="(\d+)"\} (\S+)$', text, re.M)
+        return {w: int(float(v)) for w, v in found} if found else None
+
+    def _wait_streams(self, n: int) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            got = self.streams()
+            if got is None or sum(got.values()) == n:
+                return
+            time.sleep(0.05)
 
     def cpu(self) -> float:
         return tree_cpu_seconds(self.proc.pid)
@@ -341,8 +361,9 @@ def daemon_rate(d: Daemon, recv: TimedReceiver, tag: str, n: int) -> dict[str, A
     got, last = wait_for(recv, base + n, 15.0)
     wall = max(last - t0, 1) / 1e9
     cpu, rcpu, (busy, steal) = d.cpu() - cpu0, recv.cpu() - rcpu0, core_times(0)
-    # Several workers: SO_REUSEPORT hashes each stream to one of them, so their loads can
-    # differ; the busiest one's share of their CPU says how much (0.5 of two: even).
+    # Several workers: their loads can differ (a build before tykevents/ingest/balance.py
+    # hashed each stream to one); the busiest one's share of their CPU says how much (0.5 of
+    # two: even).
     spent = [c - workers0[p] for p, c in d.worker_cpu().items() if p in workers0]
     for t in senders:
         t.join(30)
@@ -378,6 +399,7 @@ class WarmDaemon:
         delivery_log: str = "on",
         webhook_workers: int = 0,
         warm: int = 5000,
+        workers: int = 1,
     ) -> None:
         self.name, self.recv = name, recv
         self.redis = PinnedRedis(tmp, core=1) if redis else None
@@ -387,7 +409,7 @@ class WarmDaemon:
                 concurrency=64, delivery_log=delivery_log, webhook_workers=webhook_workers
             )
             port = self.redis.port if self.redis else 0
-            self.daemon = Daemon(tmp, name, recv.port, opts, redis_port=port, root=root)
+            self.daemon = Daemon(tmp, name, recv.port, opts, redis_port=port, workers=workers, root=root)
             daemon_rate(self.daemon, recv, "warm", warm)
         except BaseException:
             self.close()
