@@ -116,3 +116,110 @@ async def test_a_draining_worker_is_handed_nothing(pair: Any) -> None:
         assert b0.handed_over == 0
         for c in clients:
             c.close()
+
+
+async def test_a_worker_not_started_yet_is_handed_nothing() -> None:
+    shared = balance.create(2)  # worker 1 is still starting (Redis, say): never picked
+    b0 = balance.Balancer(shared, 0, balance.Counted())
+    b0.factories[KEY] = lambda: Recorder(b0.connections)
+    b0.start(asyncio.get_running_loop())
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            clients = []
+            for _ in range(3):
+                client, conn = await accepted(listener)
+                clients.append(client)
+                b0.place(KEY, conn)
+            await settle(lambda: len(b0.connections) == 3)
+            assert b0.handed_over == 0
+            for c in clients:
+                c.close()
+    finally:
+        b0.close()
+        for s in (*shared.inboxes, *shared.outboxes):
+            s.close()
+
+
+async def test_a_dead_worker_is_handed_nothing(pair: Any) -> None:
+    shared, (b0, b1) = pair
+    shared.mark_down(1)  # what the supervisor does when it reaps worker 1
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        clients = []
+        for _ in range(3):
+            client, conn = await accepted(listener)
+            clients.append(client)
+            b0.place(KEY, conn)
+        await settle(lambda: len(b0.connections) == 3)
+        assert b0.handed_over == 0 and shared.load(1) == 0
+        for c in clients:
+            c.close()
+
+
+async def test_what_reaches_a_stopped_worker_is_closed_and_counted(pair: Any) -> None:
+    shared, (b0, b1) = pair
+    b1.stop()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client, conn = await accepted(listener)
+        # a sender that read worker 1 as up just before it stopped
+        shared.add_sent(0, 1, 1)
+        socket.send_fds(shared.outboxes[1], [KEY.encode()], [conn.fileno()])
+        conn.close()
+        client.settimeout(5)
+        await settle(lambda: shared.load(1) == 0)
+        assert await asyncio.get_running_loop().run_in_executor(None, client.recv, 10) == b""
+        assert not b1.connections
+        client.close()
+
+
+EMFILE_CHILD = r"""
+import asyncio, logging, resource, socket, sys
+from tykevents.ingest import balance
+
+errors = []
+class Count(logging.Handler):
+    def emit(self, record):
+        errors.append(record)
+logging.getLogger("tykevents.ingest").addHandler(Count())
+
+async def main():
+    shared = balance.create(1)
+    b = balance.Balancer(shared, 0, balance.Counted())
+    loop = asyncio.get_running_loop()
+    b.start(loop)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = balance.BalancedServer(sock, "tcp test", b)
+    server.start(loop)
+    print(sock.getsockname()[1], flush=True)
+    sys.stdin.readline()  # the parent has connected
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    fill = []
+    try:
+        while True:
+            fill.append(open("/dev/null"))
+    except OSError:
+        pass  # no descriptor left: accept() fails with EMFILE
+    await asyncio.sleep(1.5)
+    print(len(errors), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_out_of_descriptors_the_listener_waits_instead_of_spinning() -> None:
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-c", EMFILE_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        try:
+            assert child.stdin is not None and child.stdout is not None
+            port = int(child.stdout.readline())
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                child.stdin.write("go\n")
+                child.stdin.flush()
+                logged = int(child.stdout.readline())
+            assert 1 <= logged <= 3  # once per ACCEPT_RETRY, not once per loop turn
+        finally:
+            child.kill()

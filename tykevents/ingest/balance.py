@@ -32,6 +32,7 @@ logger = logging.getLogger("tykevents.ingest")
 
 BACKLOG = 100  # asyncio's create_server default, kept
 ACCEPTS_PER_WAKE = 32  # then let the loop run: a flood of connects must not starve the rest
+ACCEPT_RETRY = 1.0  # seconds before accepting again after running out of descriptors
 
 
 @dataclass
@@ -69,6 +70,11 @@ class Shared:
     def set_live(self, w: int, live: int) -> None:
         self.counters[w] = live
 
+    def mark_down(self, w: int) -> None:
+        """Worker w died: send it nothing until its successor starts."""
+        self.set_down(w, True)
+        self.set_live(w, 0)
+
 
 _shared: Shared | None = None
 
@@ -91,7 +97,10 @@ def create(count: int) -> Shared:
         outbox.setblocking(False)
         inboxes.append(inbox)
         outboxes.append(outbox)
-    return Shared(count, memoryview(region).cast("q"), inboxes, outboxes)
+    shared = Shared(count, memoryview(region).cast("q"), inboxes, outboxes)
+    for w in range(count):
+        shared.set_down(w, True)  # until the worker has started: a slow start is handed nothing
+    return shared
 
 
 def installed() -> Shared | None:
@@ -101,8 +110,7 @@ def installed() -> Shared | None:
 def mark_down(w: int) -> None:
     """The supervisor: worker w died; send it nothing until its successor starts."""
     if _shared is not None and w < _shared.count:
-        _shared.set_down(w, True)
-        _shared.set_live(w, 0)
+        _shared.mark_down(w)
 
 
 class Counted(set[Any]):
@@ -149,13 +157,24 @@ class Balancer:
         loop.add_reader(self.shared.inboxes[self.index].fileno(), self._receive)
 
     def stop(self) -> None:
-        """Take no more connections (drain): the others stop handing any over."""
+        """Take no more connections (drain): the others stop handing any over. What a sender
+        handed over just before is closed on arrival (as a closing listener resets its
+        backlog), until close()."""
         if not self._open:
             return
         self._open = False
         self.shared.set_down(self.index, True)
+        self._receive()
+
+    def close(self) -> None:
+        """At the daemon's close: the inbox is read no more, adoptions under way end."""
+        self.stop()
         if self._loop is not None:
+            self._receive()
             self._loop.remove_reader(self.shared.inboxes[self.index].fileno())
+            self._loop = None
+        for task in list(self._tasks):
+            task.cancel()
 
     def publish(self) -> None:
         self.shared.set_live(self.index, len(self.connections) + self.adopting)
@@ -208,20 +227,29 @@ class Balancer:
         self._tasks.discard(task)
         self.adopting -= 1
         self.publish()
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
             logger.warning("a stream connection could not be taken: %s", task.exception())
+            return
+        if not self._open:  # intake stopped while it was being adopted: as the others
+            stop = getattr(task.result()[1], "stop_reading", None)
+            if stop is not None:
+                stop()
 
     def _receive(self) -> None:
         inbox = self.shared.inboxes[self.index]
         while True:
             try:
-                msg, fds, _, _ = socket.recv_fds(inbox, 1024, 8)
+                msg, fds, flags, _ = socket.recv_fds(inbox, 1024, 8)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
                 logger.warning("stream hand-over inbox: %s", e)
                 return
-            self.shared.add_received(self.index, len(fds))
+            self.shared.add_received(self.index, 1)  # one connection per message, even if lost
+            if flags & socket.MSG_CTRUNC:  # out of descriptors here: the kernel dropped it
+                logger.error("a stream connection handed over was lost: this worker is out of descriptors")
             for fd in fds:
                 conn = socket.socket(fileno=fd)
                 if not self._open:
@@ -253,9 +281,21 @@ class BalancedServer:
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as e:  # out of descriptors: the connection waits in the backlog
-                logger.error("accept on %s failed: %s", self.key, e)
+                logger.error("accept on %s failed: %s; trying again in %.0f s", self.key, e, ACCEPT_RETRY)
+                self._pause()
                 return
             self.balancer.place(self.key, conn)
+
+    def _pause(self) -> None:
+        """Stop watching the socket for a while: it stays readable, and asking again at once
+        would spin (asyncio waits as long)."""
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop.call_later(ACCEPT_RETRY, self._resume)
+
+    def _resume(self) -> None:
+        if self._loop is not None:
+            self._loop.add_reader(self.sock.fileno(), self._accept)
 
     def close(self) -> None:
         if self._loop is not None:
@@ -270,13 +310,23 @@ def tcp_sockets(host: str, port: int) -> list[socket.socket]:
     out: list[socket.socket] = []
     try:
         for family, kind, proto, _, addr in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:
+                continue  # a family this host cannot make (IPv6 off), skipped as uvloop does
             out.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(addr)
+            try:
+                sock.bind(addr)
+            except OSError as e:
+                raise OSError(
+                    e.errno, f"error while attempting to bind on address {addr!r}: {e.strerror}"
+                ) from None
+        if not out:
+            raise OSError(f"no socket could be made for {host}:{port}")
     except BaseException:
         for sock in out:
             sock.close()

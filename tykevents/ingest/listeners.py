@@ -102,11 +102,11 @@ class Listeners:
         else:
             for addr in d.listen.tcp:
                 server = await stream.open_tcp(
-                    pipeline, split_hostport(addr), self._connections, self._stream_tasks
+                    pipeline, split_hostport(addr), self._connections, self._stream_tasks, reuse_port=shared
                 )
                 self._servers.append(server)
                 logger.info("listening on tcp %s", addr)
-            for path in d.listen.unix_stream:
+            for path in d.listen.unix_stream if first else ():
                 server = await stream.open_unix(
                     pipeline, str(cfg.runtime_path(path)), self._connections, self._stream_tasks
                 )
@@ -234,6 +234,8 @@ class Listeners:
             await self._grpc.drain(deadline)
 
     async def close(self) -> None:
+        if self._balancer is not None:
+            self._balancer.close()
         for conn in list(self._connections):
             if conn.transport is not None:
                 conn.transport.close()

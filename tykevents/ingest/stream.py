@@ -123,12 +123,14 @@ async def open_tcp(
     addr: tuple[str, int],
     connections: set[StreamIngest],
     tasks: set[asyncio.Task[None]],
+    reuse_port: bool = False,
 ) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: StreamIngest(pipeline, "tcp", connections, tasks),
         addr[0],
         addr[1],
+        reuse_port=reuse_port or None,
     )
 
 
