@@ -284,9 +284,9 @@ class Daemon:
         self._wait_streams(n)
 
     def streams(self) -> dict[str, int] | None:
-        """tykevents_stream_connections by worker (None: a build without it)."""
+        """tykevents_ingest_connections by worker (None: a build without it)."""
         text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=10).read().decode()
-        found = re.findall(r'^tykevents_stream_connections\{worker="(\d+)"\} (\S+)$', text, re.M)
+        found = re.findall(r'^tykevents_ingest_connections\{worker="(\d+)"\} (\S+)$', text, re.M)
         return {w: int(float(v)) for w, v in found} if found else None
 
     def _wait_streams(self, n: int) -> None:

@@ -1,16 +1,17 @@
-"""Stream connections spread evenly over the workers (docs/operations.md#workers).
+"""Ingest connections spread evenly over the workers (docs/operations.md#workers).
 
 SO_REUSEPORT gives each TCP connection to a worker by a hash of its addresses, not by load,
-and a Unix stream socket is worker 0's alone: a few long-lived gateway streams can all land
-on one worker while another idles. So under a supervisor each worker accepts by itself and
-hands a new connection to the worker holding the fewest streams, when that is not itself: the
+and a Unix stream socket is worker 0's alone: a few long-lived gateway connections (streams,
+HTTP keep-alive) can all land on one worker while another idles. So under a supervisor each
+worker accepts by itself and hands a new connection to the worker holding the fewest, when
+that is not itself: the
 socket goes over a Unix datagram socket (SCM_RIGHTS), as Envoy's exact connection balancer
 hands connections between its threads. A worker keeps a connection on a tie.
 
 The supervisor makes the shared part before the fork (install()): one receiving socket pair
 per worker, and counters in one shared anonymous mapping. Each counter has one writer, so no
 lock is needed (a lock held by a killed worker would stop every accept):
-- live[w]: w's open stream connections and those it is adopting;
+- live[w]: w's open stream and HTTP ingest connections, and those it is adopting;
 - sent[s][t]: connections s has handed to t, received[t]: those t took in (both only grow);
 - down[w]: w takes no connections (draining; dead, set by the supervisor until it restarts).
 The load of t is live[t] + sum over s of sent[s][t] - received[t]. Two workers deciding at the
@@ -140,6 +141,7 @@ class Balancer:
         self.index = index
         self.connections = connections  # this worker's open stream connections
         connections.on_change = self.publish
+        self.others: list[Callable[[], int]] = []  # other connections counted (HTTP listeners')
         self.factories: dict[str, Callable[[], asyncio.Protocol]] = {}
         self.adopting = 0
         self.handed_over = 0  # connections this worker accepted and gave to another
@@ -177,7 +179,8 @@ class Balancer:
             task.cancel()
 
     def publish(self) -> None:
-        self.shared.set_live(self.index, len(self.connections) + self.adopting)
+        live = len(self.connections) + self.adopting + sum(count() for count in self.others)
+        self.shared.set_live(self.index, live)
 
     # -- placing --------------------------------------------------------------------------------
     def target(self) -> int:

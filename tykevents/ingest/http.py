@@ -26,6 +26,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from tykevents.decode import array_lines
+from tykevents.ingest.balance import BalancedServer, Balancer, tcp_sockets
 from tykevents.ingest.forwarded import is_forwarded, unwrap
 from tykevents.runtime.ratelog import RateLimitedLog
 from tykevents.runtime.workers import exposition
@@ -209,6 +210,7 @@ class ConnectionCap:
         self.limit = limit
         self.counters = counters
         self.closing = False  # set at stop: closes from then on are not idle closes
+        self.on_change: Callable[[], None] | None = None  # the open count moved (ingest/balance.py)
 
     def __call__(self) -> asyncio.Protocol:
         return _Connection(self)
@@ -236,6 +238,8 @@ class _Connection(asyncio.Protocol):
             tcp.close()
             return
         cap.counters.open += 1
+        if cap.on_change is not None:
+            cap.on_change()
         self.handler = cap.server()
         self.handler.connection_made(transport)
 
@@ -244,6 +248,8 @@ class _Connection(asyncio.Protocol):
         if handler is None:
             return
         self.cap.counters.open -= 1
+        if self.cap.on_change is not None:
+            self.cap.on_change()
         # aiohttp's force_close (its idle timer; stop) drops the handler's transport before the
         # loop reports the loss; a client's close or a finished request leaves it set.
         if handler.transport is None and not self.cap.closing:
@@ -270,13 +276,20 @@ class _Connection(asyncio.Protocol):
 class CappedSite(web.BaseSite):
     """aiohttp's TCPSite, with its connections made by a ConnectionCap."""
 
-    __slots__ = ("_host", "_port", "_cap", "_reuse_port")
+    __slots__ = ("_host", "_port", "_cap", "_reuse_port", "_balancer")
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, cap: ConnectionCap, reuse_port: bool = False
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        cap: ConnectionCap,
+        reuse_port: bool = False,
+        balancer: Balancer | None = None,
     ) -> None:
         super().__init__(runner)
         self._host, self._port, self._cap, self._reuse_port = host, port, cap, reuse_port
+        self._balancer = balancer  # under a supervisor: connections go to the least-loaded worker
 
     @property
     def name(self) -> str:
@@ -285,6 +298,14 @@ class CappedSite(web.BaseSite):
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
+        if self._balancer is not None:
+            key = f"http {self._host}:{self._port}"
+            self._balancer.factories[key] = self._cap
+            servers = [BalancedServer(s, key, self._balancer) for s in tcp_sockets(self._host, self._port)]
+            for server in servers:
+                server.start(loop)
+            self._server = _Servers(servers)  # type: ignore[assignment]
+            return
         self._server = await loop.create_server(
             self._cap,
             self._host,
@@ -293,3 +314,14 @@ class CappedSite(web.BaseSite):
             reuse_port=self._reuse_port or None,
             backlog=self._backlog,
         )
+
+
+class _Servers:
+    """The balanced sockets of one site, closed together (BaseSite.stop calls close())."""
+
+    def __init__(self, servers: list[BalancedServer]) -> None:
+        self.servers = servers
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()

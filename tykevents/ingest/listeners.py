@@ -98,7 +98,8 @@ class Listeners:
             self._datagrams.append(await datagram.open_datagram(pipeline, sock, "unix_dgram"))
         spread = balance.installed() if shared else None
         if spread is not None:
-            await self._open_balanced_streams(cfg, spread, worker.index, first)
+            self._balancer = balance.Balancer(spread, worker.index, self._connections)
+            self._open_balanced_streams(cfg, self._balancer, first)
         else:
             for addr in d.listen.tcp:
                 server = await stream.open_tcp(
@@ -135,16 +136,15 @@ class Listeners:
             app = ops_app(self.registry, self.probes)
             routes = ", ".join(f"GET {p}" for p in ("/metrics", *self.probes))
             await self._serve("metrics", app, [d.metrics], d.http, routes)
+        if self._balancer is not None:  # every listener's connections known: take hand-overs
+            self._balancer.start(asyncio.get_running_loop())
 
-    async def _open_balanced_streams(
-        self, cfg: Config, spread: balance.Shared, index: int, first: bool
-    ) -> None:
+    def _open_balanced_streams(self, cfg: Config, bal: balance.Balancer, first: bool) -> None:
         """Under a supervisor: every worker accepts TCP on SO_REUSEPORT sockets, worker 0 the
-        Unix stream sockets, and each connection goes to the worker with the fewest streams
+        Unix stream sockets, and each connection goes to the worker holding the fewest
         (tykevents/ingest/balance.py)."""
         listen = cfg.tykevents.listen
         loop = asyncio.get_running_loop()
-        bal = self._balancer = balance.Balancer(spread, index, self._connections)
         for kind, addrs in (("tcp", listen.tcp), ("unix_stream", listen.unix_stream)):
             for addr in addrs:
                 key = f"{kind} {addr}"
@@ -165,7 +165,6 @@ class Listeners:
                     server.start(loop)
                     self._servers.append(server)
                 logger.info("listening on %s %s", "tcp" if kind == "tcp" else "unix stream", addr)
-        bal.start(loop)
 
     def _stream_factory(self, kind: str) -> Callable[[], stream.StreamIngest]:
         pipeline, conns, tasks = self.pipeline, self._connections, self._stream_tasks
@@ -206,9 +205,14 @@ class Listeners:
         assert runner.server is not None
         cap = ConnectionCap(runner.server, limits.max_connections, self.http[name])
         self._caps.append(cap)
+        bal = self._balancer if reuse_port else None  # the shared listeners: /events
+        if bal is not None:
+            counters = cap.counters
+            bal.others.append(lambda: counters.open)
+            cap.on_change = bal.publish
         for addr in addrs:
             host, port = split_hostport(addr)
-            await CappedSite(runner, host, port, cap, reuse_port).start()
+            await CappedSite(runner, host, port, cap, reuse_port, bal).start()
             logger.info("listening on http %s (%s)", addr, what)
 
     def _own_socket(self, path: str, listen: Listen) -> None:
@@ -261,16 +265,16 @@ class Listeners:
             value=sum(s.receiver.errors for s in self._datagrams),
         )
         conns = GaugeMetricFamily(
-            "tykevents_stream_connections",
-            "Open TCP and Unix stream connections, by worker",
+            "tykevents_ingest_connections",
+            "Open stream (TCP, Unix) and HTTP /events connections, by worker",
             labels=["worker"],
         )
-        conns.add_metric([str(current_worker().index)], len(self._connections))
+        conns.add_metric([str(current_worker().index)], len(self._connections) + self.http["events"].open)
         yield conns
         bal = self._balancer
         yield CounterMetricFamily(
-            "tykevents_stream_connections_handed_over",
-            "Stream connections accepted by one worker and handed to another with fewer streams",
+            "tykevents_ingest_connections_handed_over",
+            "Ingest connections accepted by one worker and handed to another holding fewer",
             value=0 if bal is None else bal.handed_over,
         )
         yield from _http_metrics(self.http)
