@@ -102,57 +102,38 @@ async def test_a_full_inbox_keeps_the_connection_where_it_was_accepted(pair: Any
         client1.close()
 
 
-async def test_a_draining_worker_is_handed_nothing(pair: Any) -> None:
-    shared, (b0, b1) = pair
-    b1.stop()
-    assert shared.down(1)
+async def kept_here(shared: balance.Shared, b0: balance.Balancer, n: int) -> None:
+    """n connections accepted by worker 0 all stay with it."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         clients = []
-        for _ in range(3):
+        for _ in range(n):
             client, conn = await accepted(listener)
             clients.append(client)
             b0.place(KEY, conn)
-        await settle(lambda: len(b0.connections) == 3)
-        assert b0.handed_over == 0
+        await settle(lambda: len(b0.connections) == n)
+        assert b0.handed_over == 0 and shared.load(1) == 0
         for c in clients:
             c.close()
 
 
-async def test_a_worker_not_started_yet_is_handed_nothing() -> None:
-    shared = balance.create(2)  # worker 1 is still starting (Redis, say): never picked
-    b0 = balance.Balancer(shared, 0, balance.Counted())
-    b0.factories[KEY] = lambda: Recorder(b0.connections)
-    b0.start(asyncio.get_running_loop())
+def test_workers_start_down() -> None:
+    shared = balance.create(2)  # a worker still starting (waiting for Redis, say) is never picked
     try:
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            clients = []
-            for _ in range(3):
-                client, conn = await accepted(listener)
-                clients.append(client)
-                b0.place(KEY, conn)
-            await settle(lambda: len(b0.connections) == 3)
-            assert b0.handed_over == 0
-            for c in clients:
-                c.close()
+        assert shared.down(0) and shared.down(1)
     finally:
-        b0.close()
         for s in (*shared.inboxes, *shared.outboxes):
             s.close()
 
 
-async def test_a_dead_worker_is_handed_nothing(pair: Any) -> None:
+@pytest.mark.parametrize("why", ["dead", "draining"])
+async def test_a_worker_down_is_handed_nothing(pair: Any, why: str) -> None:
     shared, (b0, b1) = pair
-    shared.mark_down(1)  # what the supervisor does when it reaps worker 1
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        clients = []
-        for _ in range(3):
-            client, conn = await accepted(listener)
-            clients.append(client)
-            b0.place(KEY, conn)
-        await settle(lambda: len(b0.connections) == 3)
-        assert b0.handed_over == 0 and shared.load(1) == 0
-        for c in clients:
-            c.close()
+    if why == "dead":
+        shared.mark_down(1)  # what the supervisor does when it reaps worker 1
+    else:
+        b1.stop()
+    assert shared.down(1)
+    await kept_here(shared, b0, 3)
 
 
 async def test_what_reaches_a_stopped_worker_is_closed_and_counted(pair: Any) -> None:
