@@ -204,3 +204,23 @@ def test_out_of_descriptors_the_listener_waits_instead_of_spinning() -> None:
             assert 1 <= logged <= 3  # once per ACCEPT_RETRY, not once per loop turn
         finally:
             child.kill()
+
+
+async def test_a_worker_still_opening_listeners_keeps_what_it_accepts() -> None:
+    """Attached, not started: gRPC's start lets the loop run while the other listeners
+    already accept; those connections are adopted, not closed."""
+    shared = balance.create(2)
+    b0 = balance.Balancer(shared, 0, balance.Counted())
+    b0.factories[KEY] = lambda: Recorder(b0.connections)
+    b0.attach(asyncio.get_running_loop())
+    try:
+        assert shared.down(0)  # the others hand it nothing yet
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            client, conn = await accepted(listener)
+            b0.place(KEY, conn)
+            await settle(lambda: len(b0.connections) == 1)
+            client.close()
+    finally:
+        b0.close()
+        for s in (*shared.inboxes, *shared.outboxes):
+            s.close()

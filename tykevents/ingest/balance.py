@@ -151,9 +151,15 @@ class Balancer:
         self._open = False
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Before any listener accepts: what this worker accepts it can adopt at once (the
+        others hand it nothing until start())."""
         self._loop = loop
         self._open = True
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Every listener is open: take hand-overs."""
+        self.attach(loop)
         self.publish()
         self.shared.set_down(self.index, False)
         loop.add_reader(self.shared.inboxes[self.index].fileno(), self._receive)

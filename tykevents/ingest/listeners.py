@@ -99,6 +99,7 @@ class Listeners:
         spread = balance.installed() if shared else None
         if spread is not None:
             self._balancer = balance.Balancer(spread, worker.index, self._connections)
+            self._balancer.attach(asyncio.get_running_loop())  # gRPC's start lets the loop run
             self._open_balanced_streams(cfg, self._balancer, first)
         else:
             for addr in d.listen.tcp:

@@ -205,9 +205,14 @@ def _following_pool_class() -> Any:
             return address
 
         async def release(self, connection: Any) -> None:
-            if self.master_address is not None and (connection.host, connection.port) != self.master_address:
-                await connection.disconnect()
-            await super().release(connection)
+            try:
+                if (
+                    self.master_address is not None
+                    and (connection.host, connection.port) != self.master_address
+                ):
+                    await connection.disconnect()
+            finally:  # released even when cancelled meanwhile, as redis-py's release takes care to be
+                await super().release(connection)
 
     return FollowingPool
 

@@ -64,6 +64,7 @@ _ratelog = RateLimitedLog(logger)
 
 WATCH_EVERY = 0.5  # seconds between Redis checks (spool marker, or PING)
 RECOUNT_EVERY = 60.0  # seconds between counts of the dead-letter stores (the CLI removes entries)
+FOLLOW_TIMEOUT = 1.0  # seconds the Sentinels get to name the primary, each check
 
 
 class _Lane:
@@ -171,7 +172,9 @@ class WebhookService:
 
     async def _check_redis(self) -> None:
         try:
-            await follow_primary(self.redis)
+            # Bounded: Sentinels that hang must not hold up the ping and the spool's check.
+            async with asyncio.timeout(FOLLOW_TIMEOUT):
+                await follow_primary(self.redis)
         except Exception as e:  # the Sentinels are unreachable: keep the connections we have
             if self._sentinels_up:
                 logger.warning("no Sentinel answers (the primary's address is not checked): %s", e)
