@@ -12,7 +12,7 @@ waits in a plain selector loop for three things:
   else after 1 s, doubling to 30 s while it keeps dying young.
 With memory state, the cooldown and threshold tables are made in shared memory before the
 fork, so every worker sees one table (tykevents/_fast/, shared twins); so are the counters
-with which the workers spread stream connections evenly (tykevents/ingest/balance.py).
+with which the workers spread ingest connections evenly (tykevents/ingest/balance.py).
 
 The exit status is the worst of the workers' (0 only if every one drained cleanly).
 """
@@ -59,7 +59,7 @@ def install_shared_tables(cfg: Config) -> None:
 
 
 def install_stream_balance(count: int) -> None:
-    """The counters and socket pairs with which the workers spread stream connections evenly
+    """The counters and socket pairs with which the workers spread ingest connections evenly
     (tykevents/ingest/balance.py), made before the fork."""
     balance.install(count)
 
@@ -161,7 +161,7 @@ class Supervisor:
                 continue
             status = os.waitstatus_to_exitcode(wstatus)
             slot.pid, slot.status, slot.ready = 0, status, False
-            balance.mark_down(slot.index)  # no stream is handed to it until it is back
+            balance.mark_down(slot.index)  # no connection is handed to it until it is back
             if self.stopping:
                 logger.info("worker %d stopped (status %d)", slot.index, status)
                 continue

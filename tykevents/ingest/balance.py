@@ -4,9 +4,9 @@ SO_REUSEPORT gives each TCP connection to a worker by a hash of its addresses, n
 and a Unix stream socket is worker 0's alone: a few long-lived gateway connections (streams,
 HTTP keep-alive) can all land on one worker while another idles. So under a supervisor each
 worker accepts by itself and hands a new connection to the worker holding the fewest, when
-that is not itself: the
-socket goes over a Unix datagram socket (SCM_RIGHTS), as Envoy's exact connection balancer
-hands connections between its threads. A worker keeps a connection on a tie.
+that is not itself: the socket goes over a Unix datagram socket (SCM_RIGHTS), as Envoy's
+exact connection balancer hands connections between its threads. A worker keeps a
+connection on a tie.
 
 The supervisor makes the shared part before the fork (install()): one receiving socket pair
 per worker, and counters in one shared anonymous mapping. Each counter has one writer, so no
@@ -44,9 +44,6 @@ class Shared:
     counters: Any  # memoryview of int64: live[N], sent[N*N], received[N], down[N]
     inboxes: list[socket.socket]  # worker w reads inboxes[w]
     outboxes: list[socket.socket]  # anyone writes outboxes[w] to reach w
-
-    def live(self, w: int) -> int:
-        return int(self.counters[w])
 
     def load(self, t: int) -> int:
         n, c = self.count, self.counters
@@ -115,7 +112,7 @@ def mark_down(w: int) -> None:
 
 
 class Counted(set[Any]):
-    """A worker's open stream connections that publish their number on every change."""
+    """A worker's open stream connections, publishing their number on every change."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -190,7 +187,7 @@ class Balancer:
 
     # -- placing --------------------------------------------------------------------------------
     def target(self) -> int:
-        """The worker with the fewest streams; this one on a tie (no hand-over to pay)."""
+        """The worker with the fewest connections; this one on a tie (no hand-over to pay)."""
         shared, me = self.shared, self.index
         best, best_load = me, shared.load(me)
         for w in range(shared.count):
@@ -239,7 +236,7 @@ class Balancer:
         if task.cancelled():
             return
         if task.exception() is not None:
-            logger.warning("a stream connection could not be taken: %s", task.exception())
+            logger.warning("a connection could not be taken: %s", task.exception())
             return
         if not self._open:  # intake stopped while it was being adopted: as the others
             stop = getattr(task.result()[1], "stop_reading", None)
@@ -254,11 +251,11 @@ class Balancer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
-                logger.warning("stream hand-over inbox: %s", e)
+                logger.warning("connection hand-over inbox: %s", e)
                 return
             self.shared.add_received(self.index, 1)  # one connection per message, even if lost
             if flags & socket.MSG_CTRUNC:  # out of descriptors here: the kernel dropped it
-                logger.error("a stream connection handed over was lost: this worker is out of descriptors")
+                logger.error("a connection handed over was lost: this worker is out of descriptors")
             for fd in fds:
                 conn = socket.socket(fileno=fd)
                 if not self._open:

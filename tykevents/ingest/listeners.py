@@ -71,7 +71,7 @@ class Listeners:
         self._datagrams: list[datagram.DatagramIngest] = []
         self._servers: list[_Source] = []
         self._connections = balance.Counted()  # open stream connections (StreamIngest)
-        self._balancer: balance.Balancer | None = None  # under a supervisor: streams spread evenly
+        self._balancer: balance.Balancer | None = None  # under a supervisor: connections spread evenly
         self._stream_tasks: set[asyncio.Task[None]] = set()  # records parked for backpressure
         self._udp_inodes: set[int] = set()
         self._runners: list[web.AppRunner] = []

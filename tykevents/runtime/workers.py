@@ -3,8 +3,8 @@ the metrics of all workers as one exposition.
 
 The supervisor gives each worker TYKEVENTS_WORKER="<index>/<count>/<supervisor pid>". Worker 0
 also serves what must exist once (the metrics and admin listeners, Unix socket paths); every
-worker serves UDP, TCP, HTTP and gRPC on SO_REUSEPORT sockets, and TCP and Unix stream
-connections go to the worker with the fewest (ingest/balance.py, docs/operations.md#workers).
+worker serves UDP, TCP, HTTP and gRPC on SO_REUSEPORT sockets, and stream and HTTP /events
+connections go to the worker holding the fewest (ingest/balance.py, docs/operations.md#workers).
 
 Metrics: each worker answers its own exposition on an abstract Unix socket named after the
 supervisor and its index; worker 0's /metrics reads its siblings' and sums samples of the same
